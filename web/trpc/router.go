@@ -1,0 +1,229 @@
+// Package trpc serves procedures over the tRPC v11 HTTP wire protocol, as
+// @trpc/client's httpLink, httpBatchLink and httpBatchStreamLink speak it,
+// with plain JSON and superjson clients (../shared/fixtures/trpc/README.md).
+package trpc
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"time"
+)
+
+// Transformer pins how inputs and outputs are encoded.
+type Transformer string
+
+const (
+	// TransformerAuto answers each request in the encoding it was sent in
+	// (a superjson client always sends an envelope).
+	TransformerAuto      Transformer = ""
+	TransformerSuperJSON Transformer = "superjson"
+	TransformerNone      Transformer = "none"
+)
+
+// ParseTransformer reads TRPC_TRANSFORMER's value.
+func ParseTransformer(s string) (Transformer, error) {
+	switch s {
+	case "", "auto":
+		return TransformerAuto, nil
+	case "superjson":
+		return TransformerSuperJSON, nil
+	case "none", "json":
+		return TransformerNone, nil
+	}
+	return "", fmt.Errorf("TRPC_TRANSFORMER must be auto, superjson or none, got %q", s)
+}
+
+type kind int
+
+const (
+	kindQuery kind = iota
+	kindMutation
+)
+
+func (k kind) String() string {
+	if k == kindQuery {
+		return "query"
+	}
+	return "mutation"
+}
+
+type procedure struct {
+	kind   kind
+	public bool
+	call   func(ctx context.Context, input json.RawMessage) (any, error)
+}
+
+// Options configure a Router.
+type Options struct {
+	Transformer  Transformer
+	MaxBodyBytes int64 // default 1 MiB
+	Logger       *slog.Logger
+	// Authenticate reads the caller's identity from the request into the
+	// context. Its error makes protected procedures answer UNAUTHORIZED;
+	// public ones run without the identity.
+	Authenticate func(r *http.Request) (context.Context, error)
+	// MapError translates domain errors into *Error (or FieldErrorer);
+	// errors it returns unchanged become INTERNAL_SERVER_ERROR.
+	MapError func(error) error
+	// Observe is told of every call: its path ("" if unknown), tRPC code
+	// ("OK" on success) and duration. Used for metrics.
+	Observe func(path, code string, d time.Duration)
+}
+
+// Router maps procedure paths to handlers and serves them over HTTP.
+// Register every procedure before serving.
+type Router struct {
+	opts  Options
+	procs map[string]*procedure
+}
+
+// NewRouter makes an empty router.
+func NewRouter(opts Options) *Router {
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = 1 << 20
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return &Router{opts: opts, procs: map[string]*procedure{}}
+}
+
+// ProcOption changes how a procedure is registered.
+type ProcOption func(*procedure)
+
+// Public lets callers without a valid token call the procedure.
+func Public() ProcOption { return func(p *procedure) { p.public = true } }
+
+// Handler is a procedure's implementation.
+type Handler[In, Out any] func(ctx context.Context, in In) (Out, error)
+
+// Query registers a query (HTTP GET) at path.
+func Query[In, Out any](r *Router, path string, h Handler[In, Out], opts ...ProcOption) {
+	register(r, path, kindQuery, h, opts)
+}
+
+// Mutation registers a mutation (HTTP POST) at path.
+func Mutation[In, Out any](r *Router, path string, h Handler[In, Out], opts ...ProcOption) {
+	register(r, path, kindMutation, h, opts)
+}
+
+func register[In, Out any](r *Router, path string, k kind, h Handler[In, Out], opts []ProcOption) {
+	if _, dup := r.procs[path]; dup {
+		panic("trpc: procedure registered twice: " + path) // a wiring bug, found at start-up
+	}
+	p := &procedure{kind: k, call: func(ctx context.Context, raw json.RawMessage) (any, error) {
+		in, err := decodeInput[In](raw)
+		if err != nil {
+			return nil, err
+		}
+		return h(ctx, in)
+	}}
+	for _, o := range opts {
+		o(p)
+	}
+	r.procs[path] = p
+}
+
+// Paths lists the registered procedure paths (for docs and tests).
+func (r *Router) Paths() []string {
+	paths := make([]string, 0, len(r.procs))
+	for p := range r.procs {
+		paths = append(paths, p)
+	}
+	return paths
+}
+
+type identityKey struct{}
+
+// callResult is one call's outcome before it is rendered for the client.
+type callResult struct {
+	path  string
+	data  any
+	err   *Error
+	noPth bool // a request-level error: no data.path
+}
+
+// Call runs one procedure in-process, as if a client had called it, and
+// returns its output. Tests and other transports (the WebSocket) use it to
+// share validation and error mapping with HTTP.
+func (r *Router) Call(ctx context.Context, path string, input json.RawMessage) (any, error) {
+	p, ok := r.procs[path]
+	if !ok {
+		return nil, Errorf(CodeNotFound, "No procedure found on path %q", path)
+	}
+	res := r.run(ctx, path, p, input, nil)
+	if res.err != nil {
+		return nil, res.err
+	}
+	return res.data, nil
+}
+
+// run executes one call with panic recovery, error translation, logging
+// and observation.
+func (r *Router) run(ctx context.Context, path string, p *procedure, input json.RawMessage, authErr error) (res callResult) {
+	start := time.Now()
+	res.path = path
+	defer func() {
+		if v := recover(); v != nil {
+			r.opts.Logger.ErrorContext(ctx, "procedure panicked", "path", path, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			res.data, res.err = nil, &Error{Code: CodeInternal, Message: "Internal server error"}
+		}
+		if r.opts.Observe != nil {
+			code := "OK"
+			if res.err != nil {
+				code = string(res.err.Code)
+			}
+			r.opts.Observe(path, code, time.Since(start))
+		}
+	}()
+	if authErr != nil && !p.public {
+		res.err = &Error{Code: CodeUnauthorized, Message: authErr.Error()}
+		return res
+	}
+	out, err := p.call(ctx, input)
+	if err != nil {
+		if r.opts.MapError != nil {
+			err = r.opts.MapError(err)
+		}
+		e, internal := asError(err)
+		if internal {
+			r.opts.Logger.ErrorContext(ctx, "procedure failed", "path", path, "err", err)
+		}
+		res.err = e
+		return res
+	}
+	res.data = out
+	return res
+}
+
+// errShape is the tRPC error shape; Path is omitted for request-level errors.
+type errShape struct {
+	Message string       `json:"message"`
+	Code    int          `json:"code"`
+	Data    errShapeData `json:"data"`
+}
+
+type errShapeData struct {
+	Code        Code                `json:"code"`
+	HTTPStatus  int                 `json:"httpStatus"`
+	Path        string              `json:"path,omitempty"`
+	FieldErrors map[string][]string `json:"fieldErrors,omitempty"`
+}
+
+func shapeOf(res callResult) errShape {
+	s := errShape{Message: res.err.Message, Code: res.err.Code.RPCCode(), Data: errShapeData{
+		Code: res.err.Code, HTTPStatus: res.err.Code.HTTPStatus(), FieldErrors: res.err.FieldErrors,
+	}}
+	if !res.noPth {
+		s.Data.Path = res.path
+	}
+	return s
+}
+
+// errNotAuthenticated is the UNAUTHORIZED message when Authenticate is unset.
+var errNotAuthenticated = errors.New("authentication is not configured")

@@ -1,0 +1,329 @@
+package trpc
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// ServeHTTP answers tRPC requests. Mount it with http.StripPrefix so that
+// r.URL.Path is the procedure path ("streaming.getActiveSessions", or
+// several joined by "," in a batch).
+func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	h := w.Header()
+	h.Set("Vary", "trpc-accept, accept")
+	if req.Method == http.MethodHead {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	q := req.URL.Query()
+	batch := q.Get("batch") == "1" || q.Get("batch") == "true"
+	stream := isJSONL(req.Header.Get("trpc-accept")) || isJSONL(req.Header.Get("accept"))
+	if stream && !batch {
+		r.requestError(w, false, Errorf(CodeBadRequest, "Streaming requests must be batched (you can do a batch of 1)"))
+		return
+	}
+
+	paths := []string{strings.TrimPrefix(req.URL.Path, "/")}
+	if batch {
+		paths = strings.Split(paths[0], ",")
+	}
+
+	var wantKind kind
+	switch req.Method {
+	case http.MethodGet:
+		wantKind = kindQuery
+	case http.MethodPost:
+		wantKind = kindMutation
+	default:
+		w.Header().Set("Allow", "GET, POST")
+		r.requestError(w, false, Errorf(CodeMethodNotSupported, "Unsupported %s-request", req.Method))
+		return
+	}
+	// A batch is all queries or all mutations, as @trpc/client sends it.
+	seen := map[kind]bool{}
+	for _, p := range paths {
+		if proc, ok := r.procs[p]; ok {
+			seen[proc.kind] = true
+		}
+	}
+	if len(seen) > 1 {
+		r.requestError(w, false, Errorf(CodeBadRequest, "Cannot mix procedure types in call: query, mutation"))
+		return
+	}
+
+	var rawInput []byte
+	hasInput := false
+	if req.Method == http.MethodPost {
+		ct := req.Header.Get("Content-Type")
+		if ct == "" {
+			r.requestError(w, false, Errorf(CodeUnsupportedMediaType, "Missing content-type header"))
+			return
+		}
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+			r.requestError(w, false, Errorf(CodeUnsupportedMediaType, "Unsupported content-type %q", ct))
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, r.opts.MaxBodyBytes))
+		if err != nil {
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				r.requestError(w, false, Errorf(CodePayloadTooLarge, "request body is larger than %d bytes", r.opts.MaxBodyBytes))
+				return
+			}
+			r.requestError(w, false, Errorf(CodeBadRequest, "could not read the request body: %v", err))
+			return
+		}
+		rawInput, hasInput = body, len(bytes.TrimSpace(body)) > 0
+	} else if q.Has("input") {
+		rawInput, hasInput = []byte(q.Get("input")), true
+	}
+
+	// Split the raw input into one input per call.
+	inputs := make([]json.RawMessage, len(paths))
+	var inputErr *Error
+	if hasInput {
+		switch {
+		case !json.Valid(rawInput):
+			inputErr = Errorf(CodeBadRequest, "%s", jsonError(rawInput))
+		case checkDepth(rawInput, MaxDepth) != nil:
+			inputErr = Errorf(CodeBadRequest, "%s", checkDepth(rawInput, MaxDepth).Error())
+		case batch:
+			var byIndex map[string]json.RawMessage
+			if err := json.Unmarshal(rawInput, &byIndex); err != nil {
+				inputErr = Errorf(CodeBadRequest, "\"input\" needs to be an object when doing a batch call")
+				break
+			}
+			for i := range paths {
+				inputs[i] = byIndex[strconv.Itoa(i)]
+			}
+		default:
+			inputs[0] = rawInput
+		}
+	}
+
+	superjson := r.opts.Transformer == TransformerSuperJSON
+	if r.opts.Transformer == TransformerAuto {
+		for _, in := range inputs {
+			if in != nil && isEnvelope(in) {
+				superjson = true
+				break
+			}
+		}
+	}
+
+	ctx, authErr := req.Context(), error(errNotAuthenticated)
+	if r.opts.Authenticate != nil {
+		if c, err := r.opts.Authenticate(req); err == nil {
+			ctx, authErr = c, nil
+		} else {
+			authErr = err
+		}
+	}
+
+	results := make([]callResult, len(paths))
+	for i, path := range paths {
+		results[i] = r.dispatch(ctx, w, path, wantKind, inputs[i], inputErr, superjson, authErr, len(paths) == 1 && !batch)
+	}
+
+	if stream {
+		r.writeStream(w, results, superjson)
+		return
+	}
+	r.writeResults(w, results, batch, superjson)
+}
+
+// dispatch runs one call of a request, or explains why it cannot run.
+func (r *Router) dispatch(ctx context.Context, w http.ResponseWriter, path string, want kind, input json.RawMessage,
+	inputErr *Error, superjson bool, authErr error, single bool) callResult {
+	proc, ok := r.procs[path]
+	if !ok {
+		return callResult{path: path, err: Errorf(CodeNotFound, "No procedure found on path %q", path)}
+	}
+	if proc.kind != want {
+		if single {
+			if proc.kind == kindQuery {
+				w.Header().Set("Allow", "GET")
+			} else {
+				w.Header().Set("Allow", "POST")
+			}
+		}
+		method := "GET"
+		if want == kindMutation {
+			method = "POST"
+		}
+		return callResult{path: path, err: Errorf(CodeMethodNotSupported, "Unsupported %s-request to %s procedure at path %q", method, proc.kind, path)}
+	}
+	if inputErr != nil {
+		return callResult{path: path, err: inputErr}
+	}
+	if superjson && input != nil {
+		if !isEnvelope(input) {
+			return callResult{path: path, err: Errorf(CodeBadRequest, "input: expected a superjson envelope {\"json\":...}")}
+		}
+		plain, err := unwrapEnvelope(input)
+		if err != nil {
+			return callResult{path: path, err: Errorf(CodeBadRequest, "input: %v", err)}
+		}
+		input = plain
+	}
+	return r.run(ctx, path, proc, input, authErr)
+}
+
+// item renders one result as the {"result":...} or {"error":...} object of
+// a response; superjson wraps the data and the whole error shape.
+func item(res callResult, superjson bool) (json.RawMessage, error) {
+	var buf bytes.Buffer
+	if res.err != nil {
+		shape, err := json.Marshal(shapeOf(res))
+		if err != nil {
+			return nil, err
+		}
+		buf.WriteString(`{"error":`)
+		if superjson {
+			buf.WriteString(`{"json":`)
+			buf.Write(shape)
+			buf.WriteByte('}')
+		} else {
+			buf.Write(shape)
+		}
+		buf.WriteByte('}')
+		return buf.Bytes(), nil
+	}
+	data, err := encodeData(res.data, superjson)
+	if err != nil {
+		return nil, err
+	}
+	if data == nil {
+		return json.RawMessage(`{"result":{}}`), nil
+	}
+	buf.WriteString(`{"result":{"data":`)
+	buf.Write(data)
+	buf.WriteString(`}}`)
+	return buf.Bytes(), nil
+}
+
+func (r *Router) writeResults(w http.ResponseWriter, results []callResult, batch, superjson bool) {
+	items := make([]json.RawMessage, len(results))
+	status := 0
+	for i := range results {
+		b, err := item(results[i], superjson)
+		if err != nil {
+			r.opts.Logger.Error("cannot encode procedure output", "path", results[i].path, "err", err)
+			results[i].data, results[i].err = nil, &Error{Code: CodeInternal, Message: "Internal server error"}
+			b, _ = item(results[i], superjson)
+		}
+		items[i] = b
+		s := http.StatusOK
+		if results[i].err != nil {
+			s = results[i].err.Code.HTTPStatus()
+		}
+		switch {
+		case i == 0:
+			status = s
+		case status != s:
+			status = http.StatusMultiStatus
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if !batch && results[0].err != nil {
+		for k, v := range results[0].err.Header {
+			w.Header().Set(k, v)
+		}
+	}
+	w.WriteHeader(status)
+	if batch {
+		w.Write([]byte("["))
+		for i, b := range items {
+			if i > 0 {
+				w.Write([]byte(","))
+			}
+			w.Write(b)
+		}
+		w.Write([]byte("]"))
+		return
+	}
+	w.Write(items[0])
+}
+
+// writeStream answers httpBatchStreamLink in its minimal accepted form: one
+// JSON line holding every result, {"0":[[item0]],"1":[[item1]]}. With
+// superjson the line itself is the envelope and the items are not wrapped.
+func (r *Router) writeStream(w http.ResponseWriter, results []callResult, superjson bool) {
+	var line bytes.Buffer
+	dates := map[string][]string{}
+	line.WriteByte('{')
+	for i, res := range results {
+		if i > 0 {
+			line.WriteByte(',')
+		}
+		line.WriteString(`"` + strconv.Itoa(i) + `":[[`)
+		if res.err != nil {
+			b, _ := item(res, false)
+			line.Write(b)
+		} else {
+			var e encoder
+			if _, void := res.data.(Void); void {
+				line.WriteString(`{"result":{}}`)
+			} else if err := e.encode(reflectValue(res.data)); err != nil {
+				r.opts.Logger.Error("cannot encode procedure output", "path", res.path, "err", err)
+				res.err = &Error{Code: CodeInternal, Message: "Internal server error"}
+				b, _ := item(res, false)
+				line.Write(b)
+			} else {
+				line.WriteString(`{"result":{"data":`)
+				line.Write(e.buf.Bytes())
+				line.WriteString(`}}`)
+				for _, p := range e.dates {
+					full := strconv.Itoa(i) + ".0.0.result.data"
+					if p != "" {
+						full += "." + p
+					}
+					dates[full] = []string{"Date"}
+				}
+			}
+		}
+		line.WriteString(`]]`)
+	}
+	line.WriteByte('}')
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	if superjson {
+		out := map[string]any{"json": json.RawMessage(line.Bytes())}
+		if len(dates) > 0 {
+			out["meta"] = map[string]any{"values": dates, "v": 1}
+		}
+		b, _ := json.Marshal(out)
+		w.Write(b)
+	} else {
+		w.Write(line.Bytes())
+	}
+	w.Write([]byte("\n"))
+}
+
+// requestError answers a request that fails as a whole (no data.path).
+func (r *Router) requestError(w http.ResponseWriter, superjson bool, e *Error) {
+	superjson = superjson || r.opts.Transformer == TransformerSuperJSON
+	b, _ := item(callResult{err: e, noPth: true}, superjson)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(e.Code.HTTPStatus())
+	w.Write(b)
+}
+
+func isJSONL(v string) bool { return strings.Contains(v, "application/jsonl") }
+
+// jsonError describes why raw is not JSON, with the offset like JSON.parse.
+func jsonError(raw []byte) string {
+	var v any
+	err := json.Unmarshal(raw, &v)
+	if err == nil {
+		return "invalid JSON input"
+	}
+	return "input is not valid JSON: " + err.Error()
+}
