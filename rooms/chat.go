@@ -1,0 +1,93 @@
+package rooms
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// Chat message types a client may send.
+var messageTypes = map[string]bool{"text": true, "emoji": true, "sticker": true}
+
+// canRead reports whether userID may see a session's chat: anyone for a
+// public session, granted participants for a private one.
+func (s *Service) canRead(ctx context.Context, sess Session, userID string) error {
+	part, err := s.store.Participant(ctx, sess.ID, userID)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		if sess.IsPrivate {
+			return fmt.Errorf("this session is private: %w", ErrForbidden)
+		}
+		return nil
+	case err != nil:
+		return err
+	case part.Banned:
+		return fmt.Errorf("you were removed from this session: %w", ErrForbidden)
+	}
+	return nil
+}
+
+// SendMessage stores a chat message from userID and sends it to everyone
+// present. The text is kept exactly as written (1–500 characters).
+func (s *Service) SendMessage(ctx context.Context, userID, sessionID, text, msgType string) (Message, error) {
+	v := invalid{}
+	if sessionID == "" {
+		v.add("sessionId", "is required")
+	}
+	checkText(v, "message", text, 1, 500, false)
+	if msgType == "" {
+		msgType = "text"
+	}
+	if !messageTypes[msgType] {
+		v.add("type", `must be "text", "emoji" or "sticker"`)
+	}
+	if err := v.err(); err != nil {
+		return Message{}, err
+	}
+	sess, err := s.liveSession(ctx, sessionID)
+	if err != nil {
+		return Message{}, err
+	}
+	if err := s.canRead(ctx, sess, userID); err != nil {
+		return Message{}, err
+	}
+	if !s.chat.Allow(sessionID + "\x00" + userID) {
+		return Message{}, fmt.Errorf("at most %d messages per %s: %w", s.cfg.ChatPerUser, s.cfg.ChatWindow, ErrRateLimited)
+	}
+	user, err := s.store.User(ctx, userID)
+	if err != nil {
+		return Message{}, err
+	}
+	msg, err := s.store.AddMessage(ctx, Message{
+		SessionID: sessionID, UserID: userID, DisplayName: user.DisplayName,
+		Message: text, Type: msgType, CreatedAt: s.now(),
+	})
+	if err != nil {
+		return Message{}, err
+	}
+	s.sink.Publish(ctx, Event{SessionID: sessionID, Type: "new_message", Payload: map[string]any{
+		"sessionId": sessionID, "message": MessagePayload(msg),
+	}})
+	return msg, nil
+}
+
+// MessagePayload is a message as clients receive it.
+func MessagePayload(m Message) map[string]any {
+	return map[string]any{
+		"id": m.ID, "sessionId": m.SessionID, "userId": m.UserID, "displayName": m.DisplayName,
+		"message": m.Message, "type": m.Type, "createdAt": m.CreatedAt,
+	}
+}
+
+// Messages returns a page of a session's chat, oldest first: the newest
+// limit messages, or those before the message id before.
+func (s *Service) Messages(ctx context.Context, userID, sessionID string, limit int, before string) ([]Message, error) {
+	sess, err := s.store.Session(ctx, sessionID)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.canRead(ctx, sess, userID); err != nil {
+		return nil, err
+	}
+	return s.store.Messages(ctx, sessionID, limit, before)
+}

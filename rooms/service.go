@@ -1,0 +1,279 @@
+package rooms
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/chobilive/chobi/ratelimit"
+)
+
+// Config tunes the rooms service. Zero values take the defaults.
+type Config struct {
+	MaxCoHosts   int           // default 8
+	ChatPerUser  int           // chat messages per ChatWindow per user per session; default 5
+	ChatWindow   time.Duration // default 5s
+	MaxListLimit int           // default 100
+}
+
+// Service is the rooms domain. Safe for concurrent use.
+type Service struct {
+	store    SessionStore
+	sink     Sink
+	log      *slog.Logger
+	cfg      Config
+	presence *presence
+	chat     *ratelimit.Limiter
+	now      func() time.Time
+}
+
+// Params wire a Service.
+type Params struct {
+	Store  SessionStore
+	Sink   Sink // nil: events go nowhere (no socket layer)
+	Logger *slog.Logger
+	Config Config
+}
+
+// NewService builds the rooms service.
+func NewService(p Params) *Service {
+	cfg := p.Config
+	if cfg.MaxCoHosts <= 0 {
+		cfg.MaxCoHosts = 8
+	}
+	if cfg.ChatPerUser <= 0 {
+		cfg.ChatPerUser = 5
+	}
+	if cfg.ChatWindow <= 0 {
+		cfg.ChatWindow = 5 * time.Second
+	}
+	if cfg.MaxListLimit <= 0 {
+		cfg.MaxListLimit = 100
+	}
+	sink := p.Sink
+	if sink == nil {
+		sink = discard{}
+	}
+	log := p.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	now := func() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }
+	return &Service{
+		store: p.Store, sink: sink, log: log, cfg: cfg, now: now,
+		presence: newPresence(now),
+		chat:     ratelimit.New(cfg.ChatPerUser, cfg.ChatWindow),
+	}
+}
+
+// CreateParams are a new session's fields as the host sends them.
+type CreateParams struct {
+	Title       string
+	Description string
+	Type        string
+	Category    string
+	IsPrivate   bool
+}
+
+// CreateSession starts a live session hosted by hostID and tells the host's
+// followers it is live.
+func (s *Service) CreateSession(ctx context.Context, hostID string, p CreateParams) (Session, error) {
+	v := invalid{}
+	checkText(v, "title", p.Title, 1, 100, true)
+	checkText(v, "description", p.Description, 0, 500, false)
+	if p.Type != "audio" && p.Type != "video" {
+		v.add("type", `must be "audio" or "video"`)
+	}
+	checkText(v, "category", p.Category, 1, 50, true)
+	if err := v.err(); err != nil {
+		return Session{}, err
+	}
+	host, err := s.store.User(ctx, hostID)
+	if err != nil {
+		return Session{}, err
+	}
+	sess := Session{
+		HostID: hostID, Title: p.Title, Description: p.Description, Type: p.Type,
+		Category: p.Category, IsPrivate: p.IsPrivate, Status: StatusLive, CreatedAt: s.now(), Host: host,
+	}
+	if p.IsPrivate {
+		sess.InviteCode = inviteCode()
+	}
+	sess, err = s.store.CreateSession(ctx, sess)
+	if err != nil {
+		return Session{}, err
+	}
+	sess.Host = host
+	if err := s.store.SetParticipant(ctx, Participant{SessionID: sess.ID, UserID: hostID, Role: RoleHost}); err != nil {
+		return Session{}, err
+	}
+	// Followers learn of public sessions only: a private one is by invitation.
+	if !sess.IsPrivate {
+		notice := Notice{
+			Type: "stream", Title: host.DisplayName + " is live",
+			Body: sess.Title, Data: map[string]any{"sessionId": sess.ID, "hostId": hostID, "type": sess.Type},
+		}
+		if err := s.store.NotifyFollowers(ctx, hostID, notice); err != nil {
+			// The session is live either way; a lost notice is logged, not fatal.
+			s.log.ErrorContext(ctx, "notifying followers failed", "session", sess.ID, "err", err)
+		}
+	}
+	s.log.InfoContext(ctx, "session started", "session", sess.ID, "host", hostID, "type", sess.Type, "private", sess.IsPrivate)
+	return sess, nil
+}
+
+// inviteCode makes an 8-character code from an alphabet without look-alikes.
+func inviteCode() string {
+	const alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+	b := make([]byte, 8)
+	rand.Read(b)
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return string(b)
+}
+
+// liveSession loads a session that must be live.
+func (s *Service) liveSession(ctx context.Context, id string) (Session, error) {
+	sess, err := s.store.Session(ctx, id)
+	if err != nil {
+		return Session{}, err
+	}
+	if sess.Status != StatusLive {
+		return Session{}, fmt.Errorf("session %s: %w", id, ErrEnded)
+	}
+	return sess, nil
+}
+
+// Session returns a session's record with its live viewer count.
+func (s *Service) Session(ctx context.Context, id string) (Session, int, error) {
+	sess, err := s.store.Session(ctx, id)
+	if err != nil {
+		return Session{}, 0, err
+	}
+	return sess, s.presence.viewerCount(id), nil
+}
+
+// ViewerCount is the number of viewers present now.
+func (s *Service) ViewerCount(sessionID string) int { return s.presence.viewerCount(sessionID) }
+
+// JoinResult is the role granted by JoinSession.
+type JoinResult struct {
+	Session Session
+	Role    Role
+}
+
+// JoinSession grants userID a role in a live session. Asking for "co-host"
+// makes a pending request that the host answers; the host keeps "host".
+func (s *Service) JoinSession(ctx context.Context, userID, sessionID string, want Role, inviteCode string) (JoinResult, error) {
+	if want != RoleViewer && want != RoleCoHost {
+		return JoinResult{}, &ValidationError{Fields: map[string][]string{"role": {`must be "viewer" or "co-host"`}}}
+	}
+	sess, err := s.liveSession(ctx, sessionID)
+	if err != nil {
+		return JoinResult{}, err
+	}
+	part, err := s.store.Participant(ctx, sessionID, userID)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		part = Participant{SessionID: sessionID, UserID: userID}
+	case err != nil:
+		return JoinResult{}, err
+	}
+	if part.Banned {
+		return JoinResult{}, fmt.Errorf("you were removed from this session: %w", ErrForbidden)
+	}
+	if part.Role == RoleHost || part.Role == RoleCoHost {
+		return JoinResult{Session: sess, Role: part.Role}, nil
+	}
+	if sess.IsPrivate && part.Role == "" && inviteCode != sess.InviteCode {
+		return JoinResult{}, fmt.Errorf("this session is private and the invite code is wrong: %w", ErrForbidden)
+	}
+	role := RoleViewer
+	if want == RoleCoHost {
+		role = RolePending
+	}
+	if part.Role == RolePending && want == RoleViewer {
+		role = RolePending // an open request stays open
+	}
+	part.Role = role
+	if err := s.store.SetParticipant(ctx, part); err != nil {
+		return JoinResult{}, err
+	}
+	if role == RolePending && want == RoleCoHost {
+		if user, err := s.store.User(ctx, userID); err == nil {
+			s.sink.Publish(ctx, Event{SessionID: sessionID, UserID: sess.HostID, Type: "cohost_request", Payload: map[string]any{
+				"sessionId": sessionID, "user": map[string]any{"id": user.ID, "displayName": user.DisplayName, "avatarUrl": user.AvatarURL},
+			}})
+		}
+	}
+	return JoinResult{Session: sess, Role: role}, nil
+}
+
+// EndSession ends a live session (host only) and returns its final record.
+// Ending an ended session returns the same record again.
+func (s *Service) EndSession(ctx context.Context, userID, sessionID string) (Session, error) {
+	sess, err := s.store.Session(ctx, sessionID)
+	if err != nil {
+		return Session{}, err
+	}
+	if sess.HostID != userID {
+		return Session{}, fmt.Errorf("only the host can end the session: %w", ErrForbidden)
+	}
+	if sess.Status != StatusLive {
+		return sess, nil
+	}
+	viewerSeconds, present := s.presence.close(sessionID)
+	ended, err := s.store.EndSession(ctx, sessionID, s.now(), viewerSeconds)
+	if err != nil {
+		return Session{}, err
+	}
+	s.log.InfoContext(ctx, "session ended", "session", sessionID, "duration", ended.Duration(s.now()).Round(time.Second),
+		"peak_viewers", ended.Stats.PeakViewers, "messages", ended.Stats.Messages)
+	s.sink.Publish(ctx, Event{SessionID: sessionID, Type: "session_ended", Payload: map[string]any{
+		"sessionId": sessionID, "stats": EndStats(ended, s.now()), "present": present,
+	}})
+	return ended, nil
+}
+
+// EndStats is the session summary of streaming.endSession and session_ended.
+func EndStats(sess Session, now time.Time) map[string]any {
+	return map[string]any{
+		"sessionId":     sess.ID,
+		"duration":      int64(sess.Duration(now) / time.Second),
+		"peakViewers":   sess.Stats.PeakViewers,
+		"totalViewers":  sess.Stats.TotalViewers,
+		"messages":      sess.Stats.Messages,
+		"giftsReceived": sess.Stats.GiftsReceived,
+		"coinsEarned":   sess.Stats.CoinsEarned,
+	}
+}
+
+// ActiveSessions lists live public sessions, most viewers first (newest
+// first among equals), with their live viewer counts.
+func (s *Service) ActiveSessions(ctx context.Context, f ActiveFilter, limit int) ([]Session, []int, error) {
+	list, err := s.store.ActiveSessions(ctx, f)
+	if err != nil {
+		return nil, nil, err
+	}
+	counts := make([]int, len(list))
+	for i := range list {
+		counts[i] = s.presence.viewerCount(list[i].ID)
+	}
+	order := make([]int, len(list))
+	for i := range order {
+		order[i] = i
+	}
+	sortByViewers(order, list, counts)
+	if len(order) > limit {
+		order = order[:limit]
+	}
+	outS, outC := make([]Session, len(order)), make([]int, len(order))
+	for i, idx := range order {
+		outS[i], outC[i] = list[idx], counts[idx]
+	}
+	return outS, outC, nil
+}

@@ -1,0 +1,129 @@
+// Package rooms runs live sessions: their lifecycle, who holds which role,
+// co-host requests, moderation, presence and chat. It keeps the records in a
+// SessionStore and announces what happens to an event Sink; media is the
+// sfu's.
+package rooms
+
+import (
+	"context"
+	"time"
+)
+
+// Role is what a user may do in a session.
+type Role string
+
+const (
+	RoleHost    Role = "host"
+	RoleCoHost  Role = "co-host"
+	RoleViewer  Role = "viewer"
+	RolePending Role = "pending" // asked to be a co-host, not yet accepted
+)
+
+// Session status values.
+const (
+	StatusLive  = "live"
+	StatusEnded = "ended"
+)
+
+// Session is a live session's record.
+type Session struct {
+	ID          string
+	HostID      string
+	Title       string
+	Description string
+	Type        string // "audio" | "video"
+	Category    string
+	IsPrivate   bool
+	InviteCode  string
+	Status      string
+	CreatedAt   time.Time
+	EndedAt     *time.Time
+	Stats       Stats
+	Host        User // filled by listings
+}
+
+// Stats are a session's running and final figures.
+type Stats struct {
+	PeakViewers   int
+	TotalViewers  int
+	ViewerSeconds int64 // the viewer count integrated over time
+	Messages      int
+	GiftsReceived int
+	CoinsEarned   int64
+}
+
+// Duration is how long the session ran (until now while live).
+func (s Session) Duration(now time.Time) time.Duration {
+	end := now
+	if s.EndedAt != nil {
+		end = *s.EndedAt
+	}
+	if end.Before(s.CreatedAt) {
+		return 0
+	}
+	return end.Sub(s.CreatedAt)
+}
+
+// User is what rooms needs to know of a user.
+type User struct {
+	ID          string
+	DisplayName string
+	AvatarURL   string
+}
+
+// Participant is a user's standing in one session.
+type Participant struct {
+	SessionID string
+	UserID    string
+	Role      Role
+	Banned    bool
+}
+
+// Message is a stored chat message.
+type Message struct {
+	ID          string
+	SessionID   string
+	UserID      string
+	DisplayName string
+	Message     string
+	Type        string
+	CreatedAt   time.Time
+}
+
+// ActiveFilter selects live sessions for the lobby.
+type ActiveFilter struct {
+	Type     string // "audio", "video", or "" for both
+	Category string // "" for all
+}
+
+// SessionStore keeps sessions, roles and chat. Implemented by store.Store.
+type SessionStore interface {
+	User(ctx context.Context, id string) (User, error)
+	CreateSession(ctx context.Context, s Session) (Session, error)
+	Session(ctx context.Context, id string) (Session, error)
+	// ActiveSessions lists live public sessions with their host filled in.
+	ActiveSessions(ctx context.Context, f ActiveFilter) ([]Session, error)
+	// EndSession marks a live session ended with its final viewer figures
+	// and returns it; a session already ended is returned unchanged.
+	EndSession(ctx context.Context, id string, endedAt time.Time, viewerSeconds int64) (Session, error)
+	Participant(ctx context.Context, sessionID, userID string) (Participant, error)
+	SetParticipant(ctx context.Context, p Participant) error
+	// MarkWatched records that a user watched; the first time it counts
+	// toward TotalViewers. It also raises PeakViewers to viewersNow.
+	MarkWatched(ctx context.Context, sessionID, userID string, viewersNow int) error
+	// AddMessage stores a message and counts it in the session's stats.
+	AddMessage(ctx context.Context, m Message) (Message, error)
+	// Messages returns up to limit messages older than the message before
+	// ("" for the newest), oldest first.
+	Messages(ctx context.Context, sessionID string, limit int, before string) ([]Message, error)
+	// NotifyFollowers gives every follower of userID a notification.
+	NotifyFollowers(ctx context.Context, userID string, n Notice) error
+}
+
+// Notice is a notification to create.
+type Notice struct {
+	Type  string
+	Title string
+	Body  string
+	Data  map[string]any
+}

@@ -1,0 +1,115 @@
+package store
+
+import (
+	"context"
+	"embed"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strings"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Migration is one schema step, applied once, in name order.
+type Migration struct {
+	Name string
+	SQL  string
+}
+
+// Migrations lists the embedded migrations in the order they apply.
+func Migrations() ([]Migration, error) {
+	names, err := fs.Glob(migrationFiles, "migrations/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(names)
+	var out []Migration
+	for _, n := range names {
+		b, err := migrationFiles.ReadFile(n)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Migration{Name: strings.TrimPrefix(n, "migrations/"), SQL: string(b)})
+	}
+	return out, nil
+}
+
+// Migrate applies the migrations not yet applied and returns their names.
+// Each runs in its own transaction with its record in schema_migrations; on
+// Postgres an advisory lock keeps nodes starting together from racing.
+func (s *Store) Migrate(ctx context.Context) ([]string, error) {
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	if s.dialect == Postgres {
+		// 0x63686f6269 is "chobi": any constant shared by all nodes will do.
+		if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock(426164298601)"); err != nil {
+			return nil, fmt.Errorf("migrate: lock: %w", err)
+		}
+		defer conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock(426164298601)")
+	}
+	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		name TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
+	migrations, err := Migrations()
+	if err != nil {
+		return nil, err
+	}
+	var applied []string
+	for _, m := range migrations {
+		var n int
+		if err := conn.QueryRowContext(ctx, s.q("SELECT COUNT(*) FROM schema_migrations WHERE name = $1"), m.Name).Scan(&n); err != nil {
+			return applied, fmt.Errorf("migrate: %w", err)
+		}
+		if n > 0 {
+			continue
+		}
+		t, err := conn.BeginTx(ctx, nil)
+		if err != nil {
+			return applied, err
+		}
+		for _, stmt := range splitStatements(m.SQL) {
+			if _, err := t.ExecContext(ctx, stmt); err != nil {
+				t.Rollback()
+				return applied, fmt.Errorf("migrate %s: %w\n%s", m.Name, err, stmt)
+			}
+		}
+		if _, err := t.ExecContext(ctx, s.q("INSERT INTO schema_migrations (name, applied_at) VALUES ($1, $2)"), m.Name, millis(now())); err != nil {
+			t.Rollback()
+			return applied, err
+		}
+		if err := t.Commit(); err != nil {
+			return applied, fmt.Errorf("migrate %s: %w", m.Name, err)
+		}
+		applied = append(applied, m.Name)
+	}
+	return applied, nil
+}
+
+// splitStatements cuts a migration at semicolons that end a line, dropping
+// comment-only pieces. Migrations keep semicolons out of literals.
+func splitStatements(sqlText string) []string {
+	var out []string
+	var cur strings.Builder
+	for _, line := range strings.Split(sqlText, "\n") {
+		trimmed := strings.TrimSpace(line)
+		if strings.HasPrefix(trimmed, "--") || trimmed == "" {
+			continue
+		}
+		cur.WriteString(line)
+		cur.WriteByte('\n')
+		if strings.HasSuffix(trimmed, ";") {
+			out = append(out, strings.TrimSpace(cur.String()))
+			cur.Reset()
+		}
+	}
+	if s := strings.TrimSpace(cur.String()); s != "" {
+		out = append(out, s)
+	}
+	return out
+}
