@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
 	"time"
 
 	"github.com/chobilive/chobi/ratelimit"
@@ -239,16 +240,24 @@ func (s *Service) EndSession(ctx context.Context, userID, sessionID string) (Ses
 	return ended, nil
 }
 
-// EndStats is the session summary of streaming.endSession and session_ended.
-func EndStats(sess Session, now time.Time) map[string]any {
-	return map[string]any{
-		"sessionId":     sess.ID,
-		"duration":      int64(sess.Duration(now) / time.Second),
-		"peakViewers":   sess.Stats.PeakViewers,
-		"totalViewers":  sess.Stats.TotalViewers,
-		"messages":      sess.Stats.Messages,
-		"giftsReceived": sess.Stats.GiftsReceived,
-		"coinsEarned":   sess.Stats.CoinsEarned,
+// Summary is the end-of-session figures of streaming.endSession and of the
+// session_ended event, as clients receive them.
+type Summary struct {
+	SessionID     string `json:"sessionId"`
+	Duration      int64  `json:"duration"` // whole seconds
+	PeakViewers   int    `json:"peakViewers"`
+	TotalViewers  int    `json:"totalViewers"`
+	Messages      int    `json:"messages"`
+	GiftsReceived int    `json:"giftsReceived"`
+	CoinsEarned   int64  `json:"coinsEarned"`
+}
+
+// EndStats summarises a session.
+func EndStats(sess Session, now time.Time) Summary {
+	return Summary{
+		SessionID: sess.ID, Duration: int64(sess.Duration(now) / time.Second),
+		PeakViewers: sess.Stats.PeakViewers, TotalViewers: sess.Stats.TotalViewers, Messages: sess.Stats.Messages,
+		GiftsReceived: sess.Stats.GiftsReceived, CoinsEarned: sess.Stats.CoinsEarned,
 	}
 }
 
@@ -267,7 +276,13 @@ func (s *Service) ActiveSessions(ctx context.Context, f ActiveFilter, limit int)
 	for i := range order {
 		order[i] = i
 	}
-	sortByViewers(order, list, counts)
+	sort.SliceStable(order, func(a, b int) bool {
+		ia, ib := order[a], order[b]
+		if counts[ia] != counts[ib] {
+			return counts[ia] > counts[ib]
+		}
+		return list[ia].CreatedAt.After(list[ib].CreatedAt)
+	})
 	if len(order) > limit {
 		order = order[:limit]
 	}
@@ -276,4 +291,17 @@ func (s *Service) ActiveSessions(ctx context.Context, f ActiveFilter, limit int)
 		outS[i], outC[i] = list[idx], counts[idx]
 	}
 	return outS, outC, nil
+}
+
+// SessionFor returns a session to a user who may see it: anyone for a
+// public session, its participants for a private one.
+func (s *Service) SessionFor(ctx context.Context, userID, sessionID string) (Session, int, error) {
+	sess, err := s.store.Session(ctx, sessionID)
+	if err != nil {
+		return Session{}, 0, err
+	}
+	if err := s.canRead(ctx, sess, userID); err != nil {
+		return Session{}, 0, err
+	}
+	return sess, s.presence.viewerCount(sessionID), nil
 }

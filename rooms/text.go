@@ -6,26 +6,32 @@ import (
 	"unicode/utf8"
 )
 
-// checkText validates user text: its length in characters, and, when
-// plain is set, no control or bidirectional-override characters (which can
-// reverse how the text around a name renders). Chat messages are stored
-// exactly as written and only have their length checked.
-func checkText(v invalid, field, s string, min, max int, plain bool) {
+// TextProblem says what is wrong with a piece of user text, or "" if
+// nothing is: its length in characters must be within [min, max] and, when
+// plain is set (names, titles), it must hold no control or bidirectional
+// override characters, which could reverse how the text around it renders.
+// Chat messages are stored exactly as written and only have their length
+// checked.
+func TextProblem(s string, min, max int, plain bool) string {
 	if !utf8.ValidString(s) {
-		v.add(field, "must be valid UTF-8")
-		return
+		return "must be valid UTF-8"
 	}
 	n := utf8.RuneCountInString(s)
 	if n < min || n > max {
 		if min == 0 {
-			v.add(field, fmt.Sprintf("must be at most %d characters", max))
-		} else {
-			v.add(field, fmt.Sprintf("must be between %d and %d characters", min, max))
+			return fmt.Sprintf("must be at most %d characters", max)
 		}
-		return
+		return fmt.Sprintf("must be between %d and %d characters", min, max)
 	}
 	if plain && HasUnsafeChars(s) {
-		v.add(field, "must not contain control or bidirectional override characters")
+		return "must not contain control or bidirectional override characters"
+	}
+	return ""
+}
+
+func checkText(v invalid, field, s string, min, max int, plain bool) {
+	if msg := TextProblem(s, min, max, plain); msg != "" {
+		v.add(field, msg)
 	}
 }
 

@@ -88,9 +88,14 @@ export async function startServer() {
   const args = (process.env.CHOBI_ARGS || '').split(/\s+/).filter(Boolean);
   const log = createWriteStream(logPath);
   child = spawn(bin, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout.pipe(log);
-  child.stderr.pipe(log);
-  childExited = new Promise((res) => child.once('exit', (code, signal) => res({ code, signal })));
+  child.stdout.pipe(log, { end: false });
+  child.stderr.pipe(log, { end: false });
+  const logClosed = new Promise((res) => log.once('close', res));
+  // 'close' comes after the process exited and its stdout/stderr were drained into the log.
+  childExited = new Promise((res) => child.once('close', (code, signal) => {
+    log.end();
+    logClosed.then(() => res({ code, signal }));
+  }));
   child.once('error', (e) => log.write(`spawn error: ${e.stack}\n`));
   // Never leave the server behind, whatever happens to this process.
   process.once('exit', () => { try { child?.kill('SIGKILL'); } catch {} });
@@ -101,8 +106,8 @@ export async function startServer() {
   try {
     await waitHealthy(20_000);
   } catch (e) {
-    await stopServer();
-    throw new Error(`${e.message}\n--- server log (${logPath}) ---\n${logTail()}`);
+    await stopServer({ readLogFirst: true });
+    throw new Error(`${e.message}\n--- server log (last lines) ---\n${lastLog}`);
   }
   return baseUrl;
 }
@@ -124,16 +129,19 @@ async function waitHealthy(timeoutMs) {
   throw new Error(`GET ${baseUrl}/healthz did not return 200 within ${timeoutMs} ms (last: ${last})`);
 }
 
-export async function stopServer() {
-  if (child && child.exitCode === null && child.signalCode === null) {
-    child.kill('SIGTERM');
+let lastLog = '';
+
+export async function stopServer({ readLogFirst = false } = {}) {
+  if (child) {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
     const done = await Promise.race([childExited, sleep(5000).then(() => null)]);
     if (!done) {
       child.kill('SIGKILL');
-      await childExited;
+      await Promise.race([childExited, sleep(5000)]);
     }
   }
   child = null;
+  if (readLogFirst) lastLog = logTail();
   if (dataDir && !process.env.CHOBI_KEEP_DATA) {
     try { rmSync(dataDir, { recursive: true, force: true }); } catch {}
   } else if (dataDir) {

@@ -68,6 +68,32 @@ func isEnvelope(raw json.RawMessage) bool {
 	return hasJSON && len(keys) == 1+btoi(hasMeta)
 }
 
+// looksSuperJSON reports whether raw, possibly cut short, begins the way a
+// superjson @trpc/client sends inputs: an envelope {"json":... (superjson
+// always puts "json" first), or a batch of them {"0":{"json":.... It lets
+// TransformerAuto answer errors found before the input could be unwrapped
+// (body too large, nesting too deep) in the client's encoding.
+func looksSuperJSON(raw []byte, batch bool) bool {
+	const ws = " \t\r\n"
+	raw = bytes.TrimLeft(raw, ws)
+	if batch {
+		rest, ok := bytes.CutPrefix(raw, []byte(`{"`))
+		if !ok {
+			return false
+		}
+		i := bytes.IndexByte(rest, '"')
+		if i < 0 {
+			return false
+		}
+		if raw, ok = bytes.CutPrefix(bytes.TrimLeft(rest[i+1:], ws), []byte(":")); !ok {
+			return false
+		}
+		raw = bytes.TrimLeft(raw, ws)
+	}
+	raw, ok := bytes.CutPrefix(raw, []byte("{"))
+	return ok && bytes.HasPrefix(bytes.TrimLeft(raw, ws), []byte(`"json"`))
+}
+
 func btoi(b bool) int {
 	if b {
 		return 1

@@ -72,12 +72,14 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		}
 		body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, r.opts.MaxBodyBytes))
 		if err != nil {
+			// body holds what was read: enough to tell a superjson client.
+			sj := r.opts.Transformer == TransformerAuto && looksSuperJSON(body, batch)
 			var tooBig *http.MaxBytesError
 			if errors.As(err, &tooBig) {
-				r.requestError(w, false, Errorf(CodePayloadTooLarge, "request body is larger than %d bytes", r.opts.MaxBodyBytes))
+				r.requestError(w, sj, Errorf(CodePayloadTooLarge, "request body is larger than %d bytes", r.opts.MaxBodyBytes))
 				return
 			}
-			r.requestError(w, false, Errorf(CodeBadRequest, "could not read the request body: %v", err))
+			r.requestError(w, sj, Errorf(CodeBadRequest, "could not read the request body: %v", err))
 			return
 		}
 		rawInput, hasInput = body, len(bytes.TrimSpace(body)) > 0
@@ -115,6 +117,10 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 				superjson = true
 				break
 			}
+		}
+		if inputErr != nil && !superjson {
+			// The input was not split (too deep, not JSON): judge by its start.
+			superjson = looksSuperJSON(rawInput, batch)
 		}
 	}
 

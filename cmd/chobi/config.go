@@ -1,0 +1,189 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/chobilive/chobi/web/api"
+	"github.com/chobilive/chobi/web/trpc"
+)
+
+// config is everything read from the environment. The names are those of
+// the app's old backend where it had one (README: Configuration).
+type config struct {
+	Env             string // development | production
+	HTTPAddr        string
+	DataDir         string
+	PostgresURL     string // "" selects the embedded SQLite
+	RedisAddr       string // "" runs without Redis
+	RedisPassword   string
+	RedisDB         int
+	JWTSecret       []byte
+	JWTSecretSource string
+	JWTExpiresIn    time.Duration
+	Transformer     trpc.Transformer
+	CORSOrigins     []string
+	PublicWSURL     string
+	MaxBodyBytes    int64
+	ShutdownTimeout time.Duration
+	ICEServers      []api.ICEServer
+	LogLevel        slog.Level
+	LogFormat       string
+}
+
+func (c config) production() bool { return c.Env == "production" }
+
+// loadConfig reads the environment. getenv is os.Getenv outside tests.
+func loadConfig(getenv func(string) string) (config, error) {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	get := func(name, def string) string {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			return v
+		}
+		return def
+	}
+	c := config{
+		Env:       get("CHOBI_ENV", "development"),
+		HTTPAddr:  get("HTTP_ADDR", ":3000"),
+		DataDir:   get("CHOBI_DATA_DIR", "data"),
+		LogFormat: get("LOG_FORMAT", "text"),
+	}
+	if c.Env != "development" && c.Env != "production" {
+		bad("CHOBI_ENV must be development or production, got %q", c.Env)
+	}
+
+	c.PostgresURL = get("DATABASE_URL", "")
+	if c.PostgresURL == "" && getenv("POSTGRES_HOST") != "" {
+		u := url.URL{
+			Scheme: "postgres",
+			User:   url.UserPassword(get("POSTGRES_USER", "postgres"), getenv("POSTGRES_PASSWORD")),
+			Host:   get("POSTGRES_HOST", "") + ":" + get("POSTGRES_PORT", "5432"),
+			Path:   "/" + get("POSTGRES_DB", "chobi"),
+		}
+		if getenv("POSTGRES_PASSWORD") == "" {
+			u.User = url.User(get("POSTGRES_USER", "postgres"))
+		}
+		c.PostgresURL = u.String()
+	}
+	if c.PostgresURL == "" && c.production() {
+		bad("production needs a database: set DATABASE_URL or POSTGRES_HOST/PORT/DB/USER/PASSWORD")
+	}
+
+	if host := getenv("REDIS_HOST"); host != "" {
+		c.RedisAddr = host + ":" + get("REDIS_PORT", "6379")
+		c.RedisPassword = getenv("REDIS_PASSWORD")
+		if n, err := strconv.Atoi(get("REDIS_DB", "0")); err != nil || n < 0 {
+			bad("REDIS_DB must be a database number, got %q", getenv("REDIS_DB"))
+		} else {
+			c.RedisDB = n
+		}
+	}
+
+	switch secret := getenv("JWT_SECRET"); {
+	case secret != "":
+		if c.production() && len(secret) < 32 {
+			bad("JWT_SECRET must be at least 32 characters in production")
+		}
+		c.JWTSecret, c.JWTSecretSource = []byte(secret), "JWT_SECRET"
+	case c.production():
+		bad("production needs JWT_SECRET (at least 32 random characters)")
+	}
+
+	d, err := parseDuration(get("JWT_EXPIRES_IN", "7d"))
+	if err != nil || d <= 0 {
+		bad("JWT_EXPIRES_IN must be a duration like 7d, 12h or 3600 (seconds), got %q", getenv("JWT_EXPIRES_IN"))
+	}
+	c.JWTExpiresIn = d
+
+	if c.Transformer, err = trpc.ParseTransformer(getenv("TRPC_TRANSFORMER")); err != nil {
+		bad("%v", err)
+	}
+	for _, o := range strings.Split(getenv("CORS_ORIGINS"), ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			c.CORSOrigins = append(c.CORSOrigins, o)
+		}
+	}
+	c.PublicWSURL = getenv("PUBLIC_WS_URL")
+	if c.PublicWSURL != "" && !strings.HasPrefix(c.PublicWSURL, "ws://") && !strings.HasPrefix(c.PublicWSURL, "wss://") {
+		bad("PUBLIC_WS_URL must be a ws:// or wss:// URL, got %q", c.PublicWSURL)
+	}
+	if c.MaxBodyBytes, err = strconv.ParseInt(get("MAX_BODY_BYTES", "1048576"), 10, 64); err != nil || c.MaxBodyBytes <= 0 {
+		bad("MAX_BODY_BYTES must be a positive number of bytes")
+	}
+	if c.ShutdownTimeout, err = parseDuration(get("SHUTDOWN_TIMEOUT", "15s")); err != nil {
+		bad("SHUTDOWN_TIMEOUT must be a duration like 15s")
+	}
+	if stun := get("STUN_URLS", ""); stun != "" {
+		c.ICEServers = append(c.ICEServers, api.ICEServer{URLs: splitList(stun)})
+	}
+	if turn := get("TURN_URLS", ""); turn != "" {
+		c.ICEServers = append(c.ICEServers, api.ICEServer{URLs: splitList(turn), Username: getenv("TURN_USERNAME"), Credential: getenv("TURN_CREDENTIAL")})
+	}
+	if err := c.LogLevel.UnmarshalText([]byte(get("LOG_LEVEL", "info"))); err != nil {
+		bad("LOG_LEVEL must be debug, info, warn or error")
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		bad("LOG_FORMAT must be text or json")
+	}
+	return c, errors.Join(errs...)
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// parseDuration takes Go durations ("12h"), days ("7d", as the old backend's
+// JWT_EXPIRES_IN did) and plain seconds ("3600").
+func parseDuration(s string) (time.Duration, error) {
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return time.Duration(n) * time.Second, nil
+	}
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.ParseFloat(days, 64)
+		if err != nil {
+			return 0, err
+		}
+		return time.Duration(n * float64(24*time.Hour)), nil
+	}
+	return time.ParseDuration(s)
+}
+
+// sqlitePath is where the embedded database lives.
+func (c config) sqlitePath() string { return filepath.Join(c.DataDir, "chobi.db") }
+
+// devSecret returns the development JWT secret kept in the data directory,
+// making one on first start, so tokens survive a restart.
+func devSecret(dataDir string) ([]byte, error) {
+	path := filepath.Join(dataDir, "jwt-secret")
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= 32 {
+		return []byte(strings.TrimSpace(string(b))), nil
+	}
+	if err := os.MkdirAll(dataDir, 0o755); err != nil {
+		return nil, err
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return nil, err
+	}
+	secret := hex.EncodeToString(raw)
+	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
+		return nil, err
+	}
+	return []byte(secret), nil
+}

@@ -1,0 +1,84 @@
+// Command chobi is the Chobi Live server.
+//
+//	chobi [serve]   run the server (the default)
+//	chobi migrate   apply the database migrations and exit
+//
+// Configuration comes from the environment (README: Configuration).
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+}
+
+const usage = `usage: chobi [serve|migrate|help]
+
+  serve     run the server (default)
+  migrate   apply database migrations and exit
+
+Configuration is read from the environment; see README.md.
+`
+
+func run(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	cmd := "serve"
+	if len(args) > 0 {
+		cmd = args[0]
+	}
+	if cmd == "help" || cmd == "-h" || cmd == "--help" {
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		fmt.Fprintf(stderr, "chobi: configuration is invalid:\n%v\n", err)
+		return 2
+	}
+	log := newLogger(cfg, stderr)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	switch cmd {
+	case "serve":
+		err = serve(ctx, cfg, log)
+	case "migrate":
+		err = migrate(ctx, cfg, log)
+	default:
+		fmt.Fprintf(stderr, "chobi: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+	if err != nil {
+		log.Error("chobi failed", "command", cmd, "err", err)
+		return 1
+	}
+	return 0
+}
+
+func newLogger(cfg config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func migrate(ctx context.Context, cfg config, log *slog.Logger) error {
+	st, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	applied, err := st.Migrate(ctx)
+	if err != nil {
+		return err
+	}
+	log.Info("migrations applied", "database", st.Dialect(), "applied", len(applied), "names", applied)
+	return nil
+}

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/chobilive/chobi/rooms"
+	"github.com/chobilive/chobi/store"
+	"github.com/chobilive/chobi/web"
+	"github.com/chobilive/chobi/web/api"
+	"github.com/chobilive/chobi/web/auth"
+)
+
+func openStore(ctx context.Context, cfg config, log *slog.Logger) (*store.Store, error) {
+	st, err := store.Open(ctx, store.Config{PostgresURL: cfg.PostgresURL, SQLitePath: cfg.sqlitePath()})
+	if err != nil {
+		return nil, err
+	}
+	where := cfg.sqlitePath()
+	if st.Dialect() == store.Postgres {
+		where = redactURL(cfg.PostgresURL)
+	}
+	log.Info("database open", "database", st.Dialect(), "at", where)
+	return st, nil
+}
+
+// serve runs the node until ctx is cancelled (SIGINT/SIGTERM), then drains:
+// it stops accepting, lets requests in flight finish within the shutdown
+// timeout, and closes the database last.
+func serve(ctx context.Context, cfg config, log *slog.Logger) error {
+	st, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	applied, err := st.Migrate(ctx)
+	if err != nil {
+		return err
+	}
+	if len(applied) > 0 {
+		log.Info("migrations applied", "names", applied)
+	}
+
+	secret := cfg.JWTSecret
+	if secret == nil {
+		if secret, err = devSecret(cfg.DataDir); err != nil {
+			return fmt.Errorf("development JWT secret: %w", err)
+		}
+		log.Warn("JWT_SECRET is not set: using a generated development secret kept in the data directory; set JWT_SECRET in production",
+			"file", cfg.DataDir+"/jwt-secret")
+	}
+
+	var rdb *redis.Client
+	if cfg.RedisAddr != "" {
+		rdb = redis.NewClient(&redis.Options{Addr: cfg.RedisAddr, Password: cfg.RedisPassword, DB: cfg.RedisDB})
+		defer rdb.Close()
+		log.Info("redis configured", "addr", cfg.RedisAddr)
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectors.NewDBStatsCollector(st.DB(), string(st.Dialect())),
+	)
+
+	roomSvc := rooms.NewService(rooms.Params{Store: st, Logger: log})
+	apiSvc := api.New(api.Params{
+		Store: st, Rooms: roomSvc, Tokens: auth.NewTokens(secret, cfg.JWTExpiresIn), Logger: log,
+		ICEServers: cfg.ICEServers, Production: cfg.production(),
+	})
+	srv := web.New(web.Params{
+		Config: web.Config{
+			Production: cfg.production(), CORSOrigins: cfg.CORSOrigins, PublicWSURL: cfg.PublicWSURL,
+			MaxBodyBytes: cfg.MaxBodyBytes, Transformer: cfg.Transformer,
+		},
+		API: apiSvc, Logger: log, Registry: reg,
+		Ready: func(ctx context.Context) error {
+			if err := st.Ping(ctx); err != nil {
+				return fmt.Errorf("database: %w", err)
+			}
+			if rdb != nil {
+				if err := rdb.Ping(ctx).Err(); err != nil {
+					return fmt.Errorf("redis: %w", err)
+				}
+			}
+			return nil
+		},
+	})
+
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
+	}
+	httpSrv := &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	served := make(chan error, 1)
+	go func() { served <- httpSrv.Serve(ln) }()
+	log.Info("chobi is serving", "addr", ln.Addr().String(), "env", cfg.Env, "database", st.Dialect(),
+		"transformer", string(cfg.Transformer))
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("http server stopped: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := httpSrv.Shutdown(shutdownCtx); err != nil {
+		log.Warn("requests still running at the shutdown timeout were cut", "err", err)
+	}
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// redactURL hides a database URL's password in logs.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
+}

@@ -1,0 +1,153 @@
+// Package api implements the app's tRPC procedures (PROTOCOL.md §1) on top
+// of the rooms domain and the store.
+package api
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/chobilive/chobi/ratelimit"
+	"github.com/chobilive/chobi/rooms"
+	"github.com/chobilive/chobi/store"
+	"github.com/chobilive/chobi/web/auth"
+	"github.com/chobilive/chobi/web/trpc"
+)
+
+// Store is the storage the handlers need beyond rooms: accounts, follows,
+// videos, notifications and analytics. Implemented by *store.Store.
+type Store interface {
+	CreateUser(ctx context.Context, nu store.NewUser) (store.User, error)
+	UserByID(ctx context.Context, id string) (store.User, error)
+	UserByUsername(ctx context.Context, username string) (store.User, error)
+	UpdateProfile(ctx context.Context, id string, up store.ProfileUpdate) (store.User, error)
+	Follow(ctx context.Context, followerID, followeeID string) (bool, error)
+	Unfollow(ctx context.Context, followerID, followeeID string) (bool, error)
+	IsFollowing(ctx context.Context, followerID, followeeID string) (bool, error)
+	AddVideo(ctx context.Context, v store.Video) (store.Video, error)
+	VideoByID(ctx context.Context, id string) (store.Video, error)
+	Videos(ctx context.Context, f store.VideoFilter) ([]store.Video, string, error)
+	RecordView(ctx context.Context, id string) (int64, error)
+	SetLike(ctx context.Context, userID, videoID string, like bool) (int64, error)
+	Notifications(ctx context.Context, userID string, f store.NotificationFilter) ([]store.Notification, int, error)
+	MarkRead(ctx context.Context, userID string, ids []string, all bool) (int, error)
+	StreamStats(ctx context.Context, userID string, days int) (store.StreamStats, error)
+}
+
+var _ Store = (*store.Store)(nil)
+
+// ICEServer is an RTCIceServer as browsers take it.
+type ICEServer struct {
+	URLs       []string `json:"urls"`
+	Username   string   `json:"username,omitempty"`
+	Credential string   `json:"credential,omitempty"`
+}
+
+// Params wire the API.
+type Params struct {
+	Store      Store
+	Rooms      *rooms.Service
+	Tokens     *auth.Tokens
+	Logger     *slog.Logger
+	ICEServers []ICEServer
+	Wallets    Wallets // nil until the economy is wired: balances read 0
+	// Production turns on the guest-login rate limit.
+	Production bool
+}
+
+// API holds the handlers' dependencies.
+type API struct {
+	Params
+	loginFailures *ratelimit.Limiter // per username and per address
+	guests        *ratelimit.Limiter // per address, production only
+}
+
+// New builds the API.
+func New(p Params) *API {
+	if p.Logger == nil {
+		p.Logger = slog.Default()
+	}
+	if p.ICEServers == nil {
+		p.ICEServers = []ICEServer{}
+	}
+	return &API{
+		Params:        p,
+		loginFailures: ratelimit.New(10, 15*time.Minute),
+		guests:        ratelimit.New(30, time.Minute),
+	}
+}
+
+// Register adds every procedure to r.
+func (a *API) Register(r *trpc.Router) {
+	a.registerAuth(r)
+	a.registerStreaming(r)
+	a.registerChat(r)
+	a.registerUsers(r)
+	a.registerVideos(r)
+	a.registerNotifications(r)
+	a.registerAnalytics(r)
+}
+
+// Authenticate reads the bearer token into the request's context
+// (trpc.Options.Authenticate).
+func (a *API) Authenticate(r *http.Request) (context.Context, error) {
+	c, err := a.Tokens.Verify(auth.BearerToken(r))
+	if err != nil {
+		return nil, errors.New("missing or invalid token: send Authorization: Bearer <token>")
+	}
+	return auth.WithClaims(r.Context(), c), nil
+}
+
+// caller is the authenticated user of a protected procedure.
+func caller(ctx context.Context) string {
+	c, _ := auth.FromContext(ctx)
+	return c.UserID
+}
+
+// MapError translates domain and store errors into tRPC errors, in one place
+// (trpc.Options.MapError).
+func MapError(err error) error {
+	var te *trpc.Error
+	if errors.As(err, &te) {
+		return err
+	}
+	var fe trpc.FieldErrorer
+	if errors.As(err, &fe) {
+		return err
+	}
+	switch {
+	case errors.Is(err, rooms.ErrNotFound), errors.Is(err, store.ErrNotFound), errors.Is(err, rooms.ErrEnded):
+		return &trpc.Error{Code: trpc.CodeNotFound, Message: err.Error()}
+	case errors.Is(err, rooms.ErrForbidden):
+		return &trpc.Error{Code: trpc.CodeForbidden, Message: err.Error()}
+	case errors.Is(err, rooms.ErrConflict), errors.Is(err, store.ErrConflict):
+		return &trpc.Error{Code: trpc.CodeConflict, Message: err.Error()}
+	case errors.Is(err, rooms.ErrRateLimited):
+		return &trpc.Error{Code: trpc.CodeTooManyRequests, Message: err.Error()}
+	case errors.Is(err, store.ErrBadCursor):
+		return trpc.FieldError(map[string][]string{"cursor": {"is not a cursor from a previous page"}})
+	case errors.Is(err, context.Canceled):
+		return &trpc.Error{Code: "CLIENT_CLOSED_REQUEST", Message: "the request was cancelled"}
+	}
+	return err
+}
+
+type requestInfoKey struct{}
+
+// RequestInfo is what handlers need to know of the HTTP request itself.
+type RequestInfo struct {
+	ClientAddr string // the peer's IP, for per-address rate limits
+	WSURL      string // the absolute ws:// or wss:// URL of this node's /ws
+}
+
+// WithRequestInfo stores the request's info in its context (middleware).
+func WithRequestInfo(ctx context.Context, ri RequestInfo) context.Context {
+	return context.WithValue(ctx, requestInfoKey{}, ri)
+}
+
+func requestInfo(ctx context.Context) RequestInfo {
+	ri, _ := ctx.Value(requestInfoKey{}).(RequestInfo)
+	return ri
+}
