@@ -74,24 +74,25 @@ func isEnvelope(raw json.RawMessage) bool {
 // TransformerAuto answer errors found before the input could be unwrapped
 // (body too large, nesting too deep) in the client's encoding.
 func looksSuperJSON(raw []byte, batch bool) bool {
-	const ws = " \t\r\n"
-	raw = bytes.TrimLeft(raw, ws)
+	next := func(token string) bool { // skips whitespace, then token
+		var ok bool
+		raw, ok = bytes.CutPrefix(bytes.TrimLeft(raw, " \t\r\n"), []byte(token))
+		return ok
+	}
 	if batch {
-		rest, ok := bytes.CutPrefix(raw, []byte(`{"`))
-		if !ok {
+		if !next("{") || !next(`"`) {
 			return false
 		}
-		i := bytes.IndexByte(rest, '"')
+		i := bytes.IndexByte(raw, '"') // the end of the index key
 		if i < 0 {
 			return false
 		}
-		if raw, ok = bytes.CutPrefix(bytes.TrimLeft(rest[i+1:], ws), []byte(":")); !ok {
+		raw = raw[i+1:]
+		if !next(":") {
 			return false
 		}
-		raw = bytes.TrimLeft(raw, ws)
 	}
-	raw, ok := bytes.CutPrefix(raw, []byte("{"))
-	return ok && bytes.HasPrefix(bytes.TrimLeft(raw, ws), []byte(`"json"`))
+	return next("{") && next(`"json"`)
 }
 
 func btoi(b bool) int {

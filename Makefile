@@ -1,0 +1,35 @@
+# Chobi Live backend. `make run` serves on :3000 with an embedded SQLite;
+# `make test` runs every test (Go, then the @trpc/client compatibility test).
+
+GO      ?= go
+BIN     := bin/chobi
+NODE_DIR := tests/trpc-client
+
+.PHONY: run build test test-go test-node lint migrate clean
+
+run:
+	$(GO) run ./cmd/chobi serve
+
+build:
+	$(GO) build -o $(BIN) ./cmd/chobi
+
+migrate:
+	$(GO) run ./cmd/chobi migrate
+
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt would change:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+	@if [ -x ../shared/tools/check-imports ]; then ../shared/tools/check-imports; fi
+
+test: lint test-go test-node
+
+# Postgres and Redis tests read CHOBI_TEST_POSTGRES_URL / CHOBI_TEST_REDIS_URL;
+# without them they skip loudly (CHOBI_REQUIRE_SERVICES=1 makes that a failure).
+test-go:
+	$(GO) test -race -count=1 ./...
+
+test-node: build
+	cd $(NODE_DIR) && { [ -d node_modules ] || npm ci --no-audit --no-fund; } && CHOBI_BIN=$(CURDIR)/$(BIN) node --test
+
+clean:
+	rm -rf bin data
