@@ -157,8 +157,13 @@ func (s *Store) Videos(ctx context.Context, f VideoFilter) ([]Video, string, err
 			key, n+1, n+2, n+3)
 	}
 	args = append(args, f.Limit+1)
-	query := fmt.Sprintf(`SELECT %s, %s FROM videos WHERE %s ORDER BY %s DESC, created_at DESC, id DESC LIMIT $%d`,
-		videoColumns, key, where, key, len(args))
+	order := "created_at DESC, id DESC"
+	if key != "0" {
+		// A constant cannot lead ORDER BY: both engines read it as a column number.
+		order = key + " DESC, " + order
+	}
+	query := fmt.Sprintf(`SELECT %s, %s FROM videos WHERE %s ORDER BY %s LIMIT $%d`,
+		videoColumns, key, where, order, len(args))
 	rows, err := s.query(ctx, query, args...)
 	if err != nil {
 		return nil, "", err
