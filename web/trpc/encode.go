@@ -126,7 +126,7 @@ func (e *encoder) encode(v reflect.Value) error {
 		first := true
 		for _, f := range structFields(v.Type()) {
 			fv := v.Field(f.index)
-			if f.omitEmpty && fv.IsZero() {
+			if f.omitEmpty && isEmptyValue(fv) {
 				continue
 			}
 			if !first {
@@ -243,3 +243,17 @@ func encodeData(v any, superjson bool) (json.RawMessage, error) {
 type Void struct{}
 
 func reflectValue(v any) reflect.Value { return reflect.ValueOf(v) }
+
+// isEmptyValue is encoding/json's omitempty rule: false, 0, "", nil, and
+// empty slices, maps and arrays are omitted; structs never are.
+func isEmptyValue(v reflect.Value) bool {
+	switch v.Kind() {
+	case reflect.Array, reflect.Map, reflect.Slice, reflect.String:
+		return v.Len() == 0
+	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
+		reflect.Float32, reflect.Float64, reflect.Interface, reflect.Pointer:
+		return v.IsZero()
+	}
+	return false
+}

@@ -280,8 +280,8 @@ func TestGoldenFixtureUpToDate(t *testing.T) {
 
 // --- replay ---
 
-// exemption explains why one part of a captured response is not compared
-// as captured: a legitimate difference between our server and the reference.
+// exemptions explain why parts of a captured response are not compared as
+// captured: legitimate differences between our server and the reference.
 type exemptions struct {
 	message string // error.message text differs (reason)
 	vary    string // Vary header differs (reason)
@@ -348,7 +348,7 @@ func TestGolden(t *testing.T) {
 }
 
 // replay sends ex's request to srv and checks the response against ex's.
-func replay(t *testing.T, srv *httptest.Server, what string, ex goldenExchange, superjson bool, ex2 exemptions) {
+func replay(t *testing.T, srv *httptest.Server, what string, ex goldenExchange, superjson bool, exempt exemptions) {
 	t.Helper()
 	want := ex.Response
 	req := ex.Request
@@ -383,8 +383,8 @@ func replay(t *testing.T, srv *httptest.Server, what string, ex goldenExchange, 
 
 	if want.Headers != nil {
 		if w, g := want.Headers["vary"], resp.Header.Get("Vary"); w != g {
-			if ex2.vary != "" {
-				t.Logf("%s: Vary %q (reference %q): legitimate difference: %s", ctx, g, w, ex2.vary)
+			if exempt.vary != "" {
+				t.Logf("%s: Vary %q (reference %q): legitimate difference: %s", ctx, g, w, exempt.vary)
 			} else {
 				t.Errorf("%s\nVary header: want %q, got %q", ctx, w, g)
 			}
@@ -408,7 +408,7 @@ func replay(t *testing.T, srv *httptest.Server, what string, ex goldenExchange, 
 		return
 	}
 	if isStreamRequest(hr) && want.Status == http.StatusOK {
-		compareStream(t, ctx, want.Body, string(gotBody), superjson, ex2)
+		compareStream(t, ctx, want.Body, string(gotBody), superjson, exempt)
 		return
 	}
 	wantV, err := parseJSON([]byte(want.Body))
@@ -419,7 +419,7 @@ func replay(t *testing.T, srv *httptest.Server, what string, ex goldenExchange, 
 	if err != nil {
 		t.Fatalf("%s\nresponse body is not JSON: %v\nbody: %s", ctx, err, gotBody)
 	}
-	normalizeErrors(t, ctx, wantV, gotV, ex2)
+	normalizeErrors(t, ctx, wantV, gotV, exempt)
 	if !reflect.DeepEqual(wantV, gotV) {
 		t.Errorf("%s\nbody differs\nwant: %s\ngot:  %s", ctx, dump(wantV), dump(gotV))
 	}
@@ -461,7 +461,7 @@ func dump(v any) string {
 //   - INTERNAL_SERVER_ERROR: the reference leaks the thrown Error's text; ours
 //     never sends an internal error's text.
 //   - probes listed in probeExemptions.
-func normalizeErrors(t *testing.T, ctx string, want, got any, ex exemptions) {
+func normalizeErrors(t *testing.T, ctx string, want, got any, exempt exemptions) {
 	t.Helper()
 	ws, gs := errorShapes(want), errorShapes(got)
 	if len(ws) != len(gs) {
@@ -500,8 +500,8 @@ func normalizeErrors(t *testing.T, ctx string, want, got any, ex exemptions) {
 				t.Errorf("%s\ninternal error %d: message %q: an internal error's text must not reach the client", ctx, i, gmsg)
 			}
 			g["message"] = wmsg
-		case ex.message != "" && gmsg != wmsg:
-			t.Logf("%s: message %q (reference %q): legitimate difference: %s", ctx, gmsg, wmsg, ex.message)
+		case exempt.message != "" && gmsg != wmsg:
+			t.Logf("%s: message %q (reference %q): legitimate difference: %s", ctx, gmsg, wmsg, exempt.message)
 			g["message"] = wmsg
 		}
 	}
@@ -579,7 +579,7 @@ type sjUndefined struct{}
 // compareStream checks that our JSONL answer is the minimal accepted form (one
 // newline-terminated head line whose entries carry their items inline) and
 // that it resolves to the same items as the reference's streamed answer.
-func compareStream(t *testing.T, ctx, want, got string, superjson bool, ex exemptions) {
+func compareStream(t *testing.T, ctx, want, got string, superjson bool, exempt exemptions) {
 	t.Helper()
 	wantItems, _, err := decodeJSONL(want, superjson)
 	if err != nil {
@@ -593,7 +593,7 @@ func compareStream(t *testing.T, ctx, want, got string, superjson bool, ex exemp
 	if !minimal || strings.Count(got, "\n") != 1 {
 		t.Errorf("%s\nstream: want the minimal form (one head line {\"0\":[[item]],...} ending in \\n), got %q", ctx, got)
 	}
-	normalizeErrors(t, ctx, wantItems, gotItems, ex)
+	normalizeErrors(t, ctx, wantItems, gotItems, exempt)
 	if !reflect.DeepEqual(wantItems, gotItems) {
 		t.Errorf("%s\nstreamed results differ\nwant: %s\ngot:  %s\nraw:  %q", ctx, dumpItems(wantItems), dumpItems(gotItems), got)
 	}
