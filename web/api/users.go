@@ -18,19 +18,19 @@ type Wallets interface {
 // profile is a user as the app shows it. Coins, diamonds and preferences
 // are only in the user's own profile; isFollowing only in others'.
 type profile struct {
-	ID          string         `json:"id"`
-	Username    string         `json:"username"`
-	DisplayName string         `json:"displayName"`
-	Bio         string         `json:"bio"`
-	AvatarURL   string         `json:"avatarUrl"`
-	IsGuest     bool           `json:"isGuest"`
-	Followers   int            `json:"followers"`
-	Following   int            `json:"following"`
-	CreatedAt   time.Time      `json:"createdAt"`
-	Coins       *int64         `json:"coins,omitempty"`
-	Diamonds    *int64         `json:"diamonds,omitempty"`
-	Preferences map[string]any `json:"preferences,omitempty"`
-	IsFollowing *bool          `json:"isFollowing,omitempty"`
+	ID          string          `json:"id"`
+	Username    string          `json:"username"`
+	DisplayName string          `json:"displayName"`
+	Bio         string          `json:"bio"`
+	AvatarURL   string          `json:"avatarUrl"`
+	IsGuest     bool            `json:"isGuest"`
+	Followers   int             `json:"followers"`
+	Following   int             `json:"following"`
+	CreatedAt   time.Time       `json:"createdAt"`
+	Coins       *int64          `json:"coins,omitempty"`
+	Diamonds    *int64          `json:"diamonds,omitempty"`
+	Preferences *map[string]any `json:"preferences,omitempty"`
+	IsFollowing *bool           `json:"isFollowing,omitempty"`
 }
 
 func (a *API) profileOf(ctx context.Context, u store.User, own bool, viewerID string) (profile, error) {
@@ -46,7 +46,7 @@ func (a *API) profileOf(ctx context.Context, u store.User, own bool, viewerID st
 				return profile{}, err
 			}
 		}
-		p.Coins, p.Diamonds, p.Preferences = &coins, &diamonds, u.Preferences
+		p.Coins, p.Diamonds, p.Preferences = &coins, &diamonds, &u.Preferences
 		return p, nil
 	}
 	if viewerID != "" {
