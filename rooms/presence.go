@@ -1,6 +1,7 @@
 package rooms
 
 import (
+	"sort"
 	"sync"
 	"time"
 )
@@ -22,6 +23,7 @@ type roomPresence struct {
 }
 
 type presentUser struct {
+	name  string
 	role  Role
 	conns int
 }
@@ -48,14 +50,14 @@ func (p *presence) accumulateLocked(r *roomPresence) {
 
 // enter adds one connection of a user. first is true when the user was not
 // present before; viewers is the viewer count after.
-func (p *presence) enter(sessionID, userID string, role Role) (first bool, viewers int) {
+func (p *presence) enter(sessionID, userID, name string, role Role) (first bool, viewers int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	r := p.roomLocked(sessionID)
 	u := r.users[userID]
 	if u == nil {
 		p.accumulateLocked(r)
-		u = &presentUser{role: role}
+		u = &presentUser{name: name, role: role}
 		r.users[userID] = u
 		if role == RoleViewer || role == RolePending {
 			r.viewers++
@@ -124,17 +126,39 @@ func (p *presence) viewerCount(sessionID string) int {
 	return 0
 }
 
-// members lists the present users and their roles.
-func (p *presence) members(sessionID string) map[string]Role {
+// members lists the present users, hosts first, then by name.
+func (p *presence) members(sessionID string) []Member {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	out := map[string]Role{}
+	var out []Member
 	if r := p.sessions[sessionID]; r != nil {
 		for id, u := range r.users {
-			out[id] = u.role
+			out = append(out, Member{UserID: id, DisplayName: u.name, Role: u.role})
 		}
 	}
+	p.mu.Unlock()
+	rank := map[Role]int{RoleHost: 0, RoleCoHost: 1}
+	sort.Slice(out, func(i, j int) bool {
+		ri, okI := rank[out[i].Role]
+		rj, okJ := rank[out[j].Role]
+		if !okI {
+			ri = 2
+		}
+		if !okJ {
+			rj = 2
+		}
+		if ri != rj {
+			return ri < rj
+		}
+		return out[i].DisplayName < out[j].DisplayName
+	})
 	return out
+}
+
+// Member is a user present in a session.
+type Member struct {
+	UserID      string `json:"userId"`
+	DisplayName string `json:"displayName"`
+	Role        Role   `json:"role"`
 }
 
 // close forgets a session and returns its viewer-seconds.

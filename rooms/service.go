@@ -235,8 +235,9 @@ func (s *Service) EndSession(ctx context.Context, userID, sessionID string) (Ses
 	s.log.InfoContext(ctx, "session ended", "session", sessionID, "duration", ended.Duration(s.now()).Round(time.Second),
 		"peak_viewers", ended.Stats.PeakViewers, "messages", ended.Stats.Messages)
 	s.sink.Publish(ctx, Event{SessionID: sessionID, Type: "session_ended", Payload: map[string]any{
-		"sessionId": sessionID, "stats": EndStats(ended, s.now()), "present": present,
+		"sessionId": sessionID, "stats": EndStats(ended, s.now()),
 	}})
+	s.log.DebugContext(ctx, "session closed for the users present", "session", sessionID, "present", len(present))
 	return ended, nil
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/chobilive/chobi/rooms"
+	"github.com/chobilive/chobi/signaling"
 	"github.com/chobilive/chobi/store"
 	"github.com/chobilive/chobi/web"
 	"github.com/chobilive/chobi/web/api"
@@ -74,10 +75,26 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		collectors.NewDBStatsCollector(st.DB(), string(st.Dialect())),
 	)
 
-	roomSvc := rooms.NewService(rooms.Params{Store: st, Logger: log})
+	// Rooms publish events to the sockets; the socket server needs rooms:
+	// the sink is bound once both exist.
+	var sockets *signaling.Server
+	roomSvc := rooms.NewService(rooms.Params{Store: st, Logger: log, Sink: rooms.SinkFunc(func(ctx context.Context, e rooms.Event) {
+		sockets.Publish(ctx, e)
+	})})
+	tokens := auth.NewTokens(secret, cfg.JWTExpiresIn)
 	apiSvc := api.New(api.Params{
-		Store: st, Rooms: roomSvc, Tokens: auth.NewTokens(secret, cfg.JWTExpiresIn), Logger: log,
+		Store: st, Rooms: roomSvc, Tokens: tokens, Logger: log,
 		ICEServers: cfg.ICEServers, Production: cfg.production(),
+	})
+	sockets = signaling.New(signaling.Params{
+		Config:     signaling.Config{OriginPatterns: originPatterns(cfg)},
+		Rooms:      roomSvc,
+		ICEServers: cfg.ICEServers,
+		Logger:     log,
+		Authenticate: func(token string) (string, error) {
+			c, err := tokens.Verify(token)
+			return c.UserID, err
+		},
 	})
 	srv := web.New(web.Params{
 		Config: web.Config{
@@ -85,6 +102,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 			MaxBodyBytes: cfg.MaxBodyBytes, Transformer: cfg.Transformer,
 		},
 		API: apiSvc, Logger: log, Registry: reg,
+		Routes: map[string]http.Handler{"GET /ws": sockets},
 		Ready: func(ctx context.Context) error {
 			if err := st.Ping(ctx); err != nil {
 				return fmt.Errorf("database: %w", err)
@@ -121,6 +139,9 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
+	// Sockets are hijacked connections that http.Server.Shutdown does not
+	// wait for: close them first, telling clients the server is going away.
+	sockets.Close()
 	if err := httpSrv.Shutdown(shutdownCtx); err != nil {
 		log.Warn("requests still running at the shutdown timeout were cut", "err", err)
 	}
@@ -129,6 +150,28 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// originPatterns are the browser origins allowed on /ws: every origin in
+// development, the CORS origins (as host patterns) in production.
+func originPatterns(cfg config) []string {
+	if !cfg.production() {
+		return nil
+	}
+	var out []string
+	for _, o := range cfg.CORSOrigins {
+		if o == "*" {
+			return nil
+		}
+		if u, err := url.Parse(o); err == nil && u.Host != "" {
+			out = append(out, u.Host)
+		}
+	}
+	if len(out) == 0 {
+		// Production with no origins configured: only same-origin pages.
+		out = []string{"__same_origin_only__"}
+	}
+	return out
 }
 
 // redactURL hides a database URL's password in logs.

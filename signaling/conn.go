@@ -1,0 +1,190 @@
+package signaling
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/chobilive/chobi/signaling/protocol"
+)
+
+// conn is one socket. Its read loop (the HTTP handler) dispatches client
+// messages; its write loop is the only writer, fed by a bounded queue, so
+// a slow socket only ever delays itself.
+type conn struct {
+	srv    *Server
+	ws     *websocket.Conn
+	userID string
+	out    chan []byte
+	done   chan struct{}
+
+	closeOnce sync.Once
+	mu        sync.Mutex // guards sessions
+	sessions  map[string]bool
+
+	// Flood control, used by the read loop only.
+	windowStart time.Time
+	frames      int
+	overWindows int
+}
+
+func newConn(s *Server, ws *websocket.Conn, userID string) *conn {
+	return &conn{
+		srv: s, ws: ws, userID: userID,
+		out: make(chan []byte, s.cfg.QueueSize), done: make(chan struct{}),
+		sessions: map[string]bool{},
+	}
+}
+
+// send queues a frame without blocking. A socket whose queue is full has
+// stopped reading: it is closed rather than allowed to hold anyone up.
+func (c *conn) send(frame []byte) {
+	select {
+	case <-c.done:
+	case c.out <- frame:
+	default:
+		c.srv.log.Warn("dropping a socket that stopped reading", "user", c.userID, "queued", len(c.out))
+		c.close(protocol.CloseSlowConsumer, "too slow: send queue full")
+	}
+}
+
+// reply queues a JSON message.
+func (c *conn) reply(v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		c.srv.log.Error("cannot encode reply", "err", err)
+		return
+	}
+	c.send(b)
+}
+
+func (c *conn) replyError(id, code, msg string) {
+	c.reply(protocol.Error{Type: "error", ID: id, Code: code, Message: msg})
+}
+
+func (c *conn) close(code websocket.StatusCode, reason string) {
+	c.closeOnce.Do(func() {
+		close(c.done)
+		// Close waits for the peer's close frame for up to 5 s; the read
+		// loop is what sees it, so do not hold up the caller.
+		c.srv.wg.Add(1)
+		go func() {
+			defer c.srv.wg.Done()
+			c.ws.Close(code, reason)
+		}()
+	})
+}
+
+func (c *conn) writeLoop() {
+	for {
+		select {
+		case <-c.done:
+			return
+		case frame := <-c.out:
+			ctx, cancel := context.WithTimeout(context.Background(), c.srv.cfg.WriteTimeout)
+			err := c.ws.Write(ctx, websocket.MessageText, frame)
+			cancel()
+			if err != nil {
+				c.close(websocket.StatusInternalError, "write failed")
+				return
+			}
+		}
+	}
+}
+
+func (c *conn) readLoop(ctx context.Context) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		// End the blocking Read when the socket is closed from our side.
+		select {
+		case <-c.done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	for {
+		typ, data, err := c.ws.Read(ctx)
+		if err != nil {
+			if websocket.CloseStatus(err) == websocket.StatusMessageTooBig || errors.Is(err, websocket.ErrMessageTooBig) {
+				c.srv.log.Info("socket sent an oversize frame", "user", c.userID)
+			}
+			c.close(websocket.StatusNormalClosure, "")
+			return
+		}
+		if !c.allowFrame() {
+			return
+		}
+		if typ != websocket.MessageText {
+			c.replyError("", protocol.CodeBadRequest, "frames must be JSON text")
+			continue
+		}
+		c.srv.dispatch(ctx, c, data)
+	}
+}
+
+// allowFrame enforces the frame rate: past the limit a frame gets a
+// rate_limited error; a socket over the limit three seconds running is
+// closed with 4429. Reports false once closed.
+func (c *conn) allowFrame() bool {
+	now := time.Now()
+	if now.Sub(c.windowStart) >= time.Second {
+		if c.frames > c.srv.cfg.FramesPerSecond {
+			c.overWindows++
+		} else {
+			c.overWindows = 0
+		}
+		c.windowStart, c.frames = now, 0
+	}
+	c.frames++
+	if c.frames <= c.srv.cfg.FramesPerSecond {
+		return true
+	}
+	if c.overWindows >= 2 || c.frames > 4*c.srv.cfg.FramesPerSecond {
+		c.close(protocol.CloseRateLimited, "too many frames")
+		return false
+	}
+	c.replyError("", protocol.CodeRateLimited, "too many frames: slow down")
+	return true
+}
+
+func (c *conn) addSession(id string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sessions[id] {
+		return false
+	}
+	c.sessions[id] = true
+	return true
+}
+
+func (c *conn) dropSession(id string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.sessions[id] {
+		return false
+	}
+	delete(c.sessions, id)
+	return true
+}
+
+func (c *conn) inSession(id string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sessions[id]
+}
+
+func (c *conn) takeSessions() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ids := make([]string, 0, len(c.sessions))
+	for id := range c.sessions {
+		ids = append(ids, id)
+	}
+	c.sessions = map[string]bool{}
+	return ids
+}

@@ -1,0 +1,191 @@
+package signaling
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"time"
+
+	"github.com/chobilive/chobi/rooms"
+	"github.com/chobilive/chobi/signaling/protocol"
+)
+
+// handler acts on one client message. The returned error is sent to the
+// client as an "error" carrying the message's id.
+type handler func(ctx context.Context, c *conn, id string, raw []byte) error
+
+// handlers maps each client message type to its handler. Media signaling
+// (publish_offer, subscribe_answer, ice_candidate, set_quality) and the
+// co-host messages come with the SFU.
+var handlers = map[string]handler{
+	"ping":          handlePing,
+	"join_session":  handleJoin,
+	"leave_session": handleLeave,
+	"send_message":  handleSendMessage,
+}
+
+// errBadRequest marks a malformed message.
+type errBadRequest struct{ msg string }
+
+func (e errBadRequest) Error() string { return e.msg }
+
+func (s *Server) dispatch(ctx context.Context, c *conn, data []byte) {
+	var env protocol.Envelope
+	if err := json.Unmarshal(data, &env); err != nil {
+		c.replyError("", protocol.CodeBadRequest, "malformed JSON: "+err.Error())
+		return
+	}
+	h, ok := handlers[env.Type]
+	if !ok {
+		c.replyError(env.ID, protocol.CodeBadRequest, fmt.Sprintf("unknown message type %q", env.Type))
+		return
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			s.log.Error("socket handler panicked", "type", env.Type, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			c.replyError(env.ID, protocol.CodeInternal, "internal error")
+		}
+	}()
+	if err := h(ctx, c, env.ID, data); err != nil {
+		code, msg := errorCode(err)
+		if code == protocol.CodeInternal {
+			s.log.Error("socket handler failed", "type", env.Type, "user", c.userID, "err", err)
+		}
+		c.replyError(env.ID, code, msg)
+	}
+}
+
+// errorCode maps domain errors to the socket's error codes, in one place.
+func errorCode(err error) (code, msg string) {
+	var bad errBadRequest
+	var invalid *rooms.ValidationError
+	switch {
+	case errors.As(err, &bad), errors.As(err, &invalid):
+		return protocol.CodeBadRequest, err.Error()
+	case errors.Is(err, rooms.ErrNotFound), errors.Is(err, rooms.ErrEnded):
+		return protocol.CodeNotFound, err.Error()
+	case errors.Is(err, rooms.ErrForbidden):
+		return protocol.CodeForbidden, err.Error()
+	case errors.Is(err, rooms.ErrConflict):
+		return protocol.CodeConflict, err.Error()
+	case errors.Is(err, rooms.ErrRateLimited):
+		return protocol.CodeRateLimited, err.Error()
+	}
+	return protocol.CodeInternal, "internal error"
+}
+
+// decode parses a message's fields into v.
+func decode(raw []byte, v any) error {
+	if err := json.Unmarshal(raw, v); err != nil {
+		return errBadRequest{"invalid fields: " + err.Error()}
+	}
+	return nil
+}
+
+func sessionRef(raw []byte) (protocol.SessionRef, error) {
+	var m protocol.SessionRef
+	if err := decode(raw, &m); err != nil {
+		return m, err
+	}
+	if m.SessionID == "" || len(m.SessionID) > 200 {
+		return m, errBadRequest{"sessionId: is required"}
+	}
+	return m, nil
+}
+
+func handlePing(_ context.Context, c *conn, id string, _ []byte) error {
+	c.reply(protocol.Pong{Type: "pong", ID: id, Time: time.Now().UnixMilli()})
+	return nil
+}
+
+func handleJoin(ctx context.Context, c *conn, id string, raw []byte) error {
+	m, err := sessionRef(raw)
+	if err != nil {
+		return err
+	}
+	if c.inSession(m.SessionID) {
+		// Joining twice on one socket is answered again, changing nothing.
+		return c.sendJoined(id, m.SessionID, c.srv.p.Rooms.Participants(m.SessionID))
+	}
+	entered, err := c.srv.p.Rooms.Enter(ctx, c.userID, m.SessionID)
+	if err != nil {
+		return err
+	}
+	c.srv.joinSession(c, m.SessionID)
+	parts := make([]protocol.Participant, len(entered.Participants))
+	for i, p := range entered.Participants {
+		parts[i] = protocol.Participant{UserID: p.UserID, DisplayName: p.DisplayName, Role: string(p.Role)}
+	}
+	c.reply(protocol.SessionJoined{
+		Type: "session_joined", ID: id, SessionID: m.SessionID, Role: string(entered.Role),
+		Participants: parts, ViewerCount: entered.ViewerCount, ICEServers: c.srv.iceServers(),
+	})
+	return nil
+}
+
+func (c *conn) sendJoined(id, sessionID string, members []rooms.Member) error {
+	parts := make([]protocol.Participant, len(members))
+	role := ""
+	for i, p := range members {
+		parts[i] = protocol.Participant{UserID: p.UserID, DisplayName: p.DisplayName, Role: string(p.Role)}
+		if p.UserID == c.userID {
+			role = string(p.Role)
+		}
+	}
+	c.reply(protocol.SessionJoined{
+		Type: "session_joined", ID: id, SessionID: sessionID, Role: role, Participants: parts,
+		ViewerCount: c.srv.p.Rooms.ViewerCount(sessionID), ICEServers: c.srv.iceServers(),
+	})
+	return nil
+}
+
+func (s *Server) iceServers() any {
+	if s.p.ICEServers == nil {
+		return []any{}
+	}
+	return s.p.ICEServers
+}
+
+func handleLeave(ctx context.Context, c *conn, id string, raw []byte) error {
+	m, err := sessionRef(raw)
+	if err != nil {
+		return err
+	}
+	if !c.srv.leaveSession(c, m.SessionID) {
+		return fmt.Errorf("not joined to session %s: %w", m.SessionID, rooms.ErrNotFound)
+	}
+	c.srv.p.Rooms.Leave(ctx, c.userID, m.SessionID)
+	c.reply(protocol.SessionLeft{Type: "session_left", ID: id, SessionID: m.SessionID})
+	return nil
+}
+
+func handleSendMessage(ctx context.Context, c *conn, id string, raw []byte) error {
+	var m protocol.SendMessage
+	if err := decode(raw, &m); err != nil {
+		return err
+	}
+	if m.SessionID != "" && !c.inSession(m.SessionID) {
+		return fmt.Errorf("join session %s before chatting in it: %w", m.SessionID, rooms.ErrNotFound)
+	}
+	// The stored message reaches everyone present, this socket included,
+	// as new_message.
+	_, err := c.srv.p.Rooms.SendMessage(ctx, c.userID, m.SessionID, m.Message, m.MessageType)
+	return err
+}
+
+// encodeEvent renders a rooms event as a frame: its payload's fields
+// beside "type".
+func encodeEvent(e rooms.Event) ([]byte, error) {
+	fields, ok := e.Payload.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("event %s: payload must be a map, got %T", e.Type, e.Payload)
+	}
+	frame := make(map[string]any, len(fields)+1)
+	for k, v := range fields {
+		frame[k] = v
+	}
+	frame["type"] = e.Type
+	return json.Marshal(frame)
+}

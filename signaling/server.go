@@ -1,0 +1,256 @@
+// Package signaling serves the WebSocket of PROTOCOL.md §2: token auth, a
+// JSON codec with size and rate limits, per-connection write queues, and
+// dispatch of client messages to the rooms domain, whose events it fans
+// out to the sockets present in each session.
+package signaling
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/chobilive/chobi/rooms"
+	"github.com/chobilive/chobi/signaling/protocol"
+)
+
+// Config are the socket limits. Zero values take the defaults.
+type Config struct {
+	MaxFrameBytes   int64         // default 64 KiB; a larger frame closes the socket with 1009
+	QueueSize       int           // frames queued per socket before it is dropped as slow; default 256
+	FramesPerSecond int           // default 50; more gets rate_limited errors, then close 4429
+	WriteTimeout    time.Duration // default 10s
+	ReconnectGrace  time.Duration // how long a dropped socket keeps its place; default 10s
+	// OriginPatterns are the browser origins allowed to connect; empty
+	// allows every origin (development).
+	OriginPatterns []string
+}
+
+// Params wire a Server.
+type Params struct {
+	Config Config
+	Rooms  *rooms.Service
+	// Authenticate returns the user a token speaks for.
+	Authenticate func(token string) (userID string, err error)
+	ICEServers   any
+	Logger       *slog.Logger
+}
+
+// Server is the /ws handler and the rooms event sink. Close stops it.
+type Server struct {
+	p   Params
+	cfg Config
+	log *slog.Logger
+
+	mu        sync.Mutex
+	conns     map[*conn]struct{}
+	bySession map[string]map[*conn]struct{}
+	byUser    map[string]map[*conn]struct{}
+	timers    map[*time.Timer]struct{} // delayed leaves of dropped sockets
+	closed    bool
+
+	wg sync.WaitGroup // every connection's goroutines
+}
+
+// New builds the signaling server.
+func New(p Params) *Server {
+	cfg := p.Config
+	if cfg.MaxFrameBytes <= 0 {
+		cfg.MaxFrameBytes = 64 << 10
+	}
+	if cfg.QueueSize <= 0 {
+		cfg.QueueSize = 256
+	}
+	if cfg.FramesPerSecond <= 0 {
+		cfg.FramesPerSecond = 50
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = 10 * time.Second
+	}
+	if cfg.ReconnectGrace <= 0 {
+		cfg.ReconnectGrace = 10 * time.Second
+	}
+	log := p.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Server{
+		p: p, cfg: cfg, log: log,
+		conns: map[*conn]struct{}{}, bySession: map[string]map[*conn]struct{}{},
+		byUser: map[string]map[*conn]struct{}{}, timers: map[*time.Timer]struct{}{},
+	}
+}
+
+// ServeHTTP upgrades a request to a socket. The token comes from ?token=
+// (browsers cannot set headers on a WebSocket); a bad one is refused after
+// the upgrade with close code 4401, which a browser can tell from a
+// network failure.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	opts := &websocket.AcceptOptions{OriginPatterns: s.cfg.OriginPatterns}
+	if len(s.cfg.OriginPatterns) == 0 {
+		opts.InsecureSkipVerify = true
+	}
+	ws, err := websocket.Accept(w, r, opts)
+	if err != nil {
+		return // Accept has answered the request
+	}
+	userID, err := s.p.Authenticate(r.URL.Query().Get("token"))
+	if err != nil {
+		ws.Close(protocol.CloseUnauthorized, "invalid or expired token")
+		return
+	}
+	ws.SetReadLimit(s.cfg.MaxFrameBytes)
+	c := newConn(s, ws, userID)
+	if !s.add(c) {
+		ws.Close(websocket.StatusGoingAway, "server is shutting down")
+		return
+	}
+	s.wg.Add(2) // this handler's read loop and the write loop
+	defer s.wg.Done()
+	go func() {
+		defer s.wg.Done()
+		c.writeLoop()
+	}()
+	c.readLoop(r.Context()) // runs until the socket ends
+	s.remove(c)
+}
+
+func (s *Server) add(c *conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	addTo(s.byUser, c.userID, c)
+	return true
+}
+
+// remove forgets a closed socket. Its sessions keep its place for the
+// reconnect grace period: if the user comes back in time, presence never
+// drops; if not, the delayed leave releases it.
+func (s *Server) remove(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	removeFrom(s.byUser, c.userID, c)
+	joined := c.takeSessions()
+	for _, id := range joined {
+		removeFrom(s.bySession, id, c)
+	}
+	closed := s.closed
+	for _, id := range joined {
+		if closed {
+			break
+		}
+		sessionID := id
+		var t *time.Timer
+		t = time.AfterFunc(s.cfg.ReconnectGrace, func() {
+			s.mu.Lock()
+			_, live := s.timers[t]
+			delete(s.timers, t)
+			s.mu.Unlock()
+			if live {
+				s.p.Rooms.Leave(context.Background(), c.userID, sessionID)
+			}
+		})
+		s.timers[t] = struct{}{}
+	}
+	s.mu.Unlock()
+	c.close(websocket.StatusNormalClosure, "")
+}
+
+// joinSession records that c is present in a session (for fan-out).
+func (s *Server) joinSession(c *conn, sessionID string) (already bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !c.addSession(sessionID) {
+		return true
+	}
+	addTo(s.bySession, sessionID, c)
+	return false
+}
+
+func (s *Server) leaveSession(c *conn, sessionID string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !c.dropSession(sessionID) {
+		return false
+	}
+	removeFrom(s.bySession, sessionID, c)
+	return true
+}
+
+// Publish implements rooms.Sink: the event goes to the sockets present in
+// its session, or to one user's sockets. It never blocks: each socket has
+// its own queue.
+func (s *Server) Publish(ctx context.Context, e rooms.Event) {
+	frame, err := encodeEvent(e)
+	if err != nil {
+		s.log.Error("cannot encode event", "type", e.Type, "err", err)
+		return
+	}
+	s.mu.Lock()
+	var targets []*conn
+	switch {
+	case e.UserID != "":
+		for c := range s.byUser[e.UserID] {
+			targets = append(targets, c)
+		}
+	default:
+		for c := range s.bySession[e.SessionID] {
+			targets = append(targets, c)
+		}
+	}
+	if e.Type == "session_ended" {
+		// Everyone present is told, then the session is over for their sockets.
+		for _, c := range targets {
+			c.dropSession(e.SessionID)
+		}
+		delete(s.bySession, e.SessionID)
+	}
+	s.mu.Unlock()
+	for _, c := range targets {
+		c.send(frame)
+	}
+}
+
+// Close ends every socket, cancels the delayed leaves and waits for all
+// connection goroutines.
+func (s *Server) Close() {
+	s.mu.Lock()
+	s.closed = true
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	for t := range s.timers {
+		t.Stop()
+	}
+	s.timers = map[*time.Timer]struct{}{}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.close(websocket.StatusGoingAway, "server is shutting down")
+	}
+	s.wg.Wait()
+}
+
+func addTo(m map[string]map[*conn]struct{}, key string, c *conn) {
+	set := m[key]
+	if set == nil {
+		set = map[*conn]struct{}{}
+		m[key] = set
+	}
+	set[c] = struct{}{}
+}
+
+func removeFrom(m map[string]map[*conn]struct{}, key string, c *conn) {
+	if set := m[key]; set != nil {
+		delete(set, c)
+		if len(set) == 0 {
+			delete(m, key)
+		}
+	}
+}

@@ -1,0 +1,280 @@
+package signaling_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"go.uber.org/goleak"
+
+	"github.com/chobilive/chobi/rooms"
+	"github.com/chobilive/chobi/signaling"
+	"github.com/chobilive/chobi/store"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// stack is a real store, rooms service and socket server behind httptest.
+type stack struct {
+	st    *store.Store
+	rooms *rooms.Service
+	srv   *signaling.Server
+	http  *httptest.Server
+	url   string
+}
+
+func newStack(t *testing.T, cfg signaling.Config) *stack {
+	t.Helper()
+	ctx := context.Background()
+	st, err := store.Open(ctx, store.Config{SQLitePath: t.TempDir() + "/chobi.db"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s := &stack{st: st}
+	s.rooms = rooms.NewService(rooms.Params{Store: st, Sink: rooms.SinkFunc(func(ctx context.Context, e rooms.Event) {
+		s.srv.Publish(ctx, e)
+	})})
+	s.srv = signaling.New(signaling.Params{
+		Config: cfg, Rooms: s.rooms,
+		// The token is the user id itself: token checking is web/auth's, tested there.
+		Authenticate: func(token string) (string, error) {
+			if _, err := st.UserByID(ctx, token); err != nil {
+				return "", errors.New("bad token")
+			}
+			return token, nil
+		},
+	})
+	s.http = httptest.NewServer(s.srv)
+	s.url = "ws" + strings.TrimPrefix(s.http.URL, "http") + "/ws"
+	t.Cleanup(func() {
+		s.srv.Close()
+		s.http.Close()
+		st.Close()
+	})
+	return s
+}
+
+func (s *stack) user(t *testing.T, name string) string {
+	t.Helper()
+	u, err := s.st.CreateUser(context.Background(), store.NewUser{Username: name, DisplayName: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.ID
+}
+
+type client struct {
+	t  *testing.T
+	ws *websocket.Conn
+}
+
+func (s *stack) dial(t *testing.T, token string) *client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, s.url+"?token="+token, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws.SetReadLimit(1 << 20)
+	t.Cleanup(func() { ws.CloseNow() })
+	return &client{t: t, ws: ws}
+}
+
+func (c *client) send(v any) {
+	c.t.Helper()
+	b, _ := json.Marshal(v)
+	if err := c.ws.Write(context.Background(), websocket.MessageText, b); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// next reads frames until one of the given type arrives (others skipped).
+func (c *client) next(typ string) map[string]any {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for {
+		_, data, err := c.ws.Read(ctx)
+		if err != nil {
+			c.t.Fatalf("waiting for %q: %v", typ, err)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(data, &m); err != nil {
+			c.t.Fatalf("server sent non-JSON %q", data)
+		}
+		if m["type"] == typ {
+			return m
+		}
+	}
+}
+
+func TestBadTokenClosesWith4401(t *testing.T) {
+	s := newStack(t, signaling.Config{})
+	c := s.dial(t, "nobody")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, _, err := c.ws.Read(ctx)
+	if got := websocket.CloseStatus(err); got != 4401 {
+		t.Fatalf("close status = %d (%v), want 4401", got, err)
+	}
+}
+
+func TestJoinChatPresenceAndEnd(t *testing.T) {
+	s := newStack(t, signaling.Config{ReconnectGrace: 50 * time.Millisecond})
+	ctx := context.Background()
+	hostID, viewerID := s.user(t, "host"), s.user(t, "viewer")
+	sess, err := s.rooms.CreateSession(ctx, hostID, rooms.CreateParams{Title: "live", Type: "video", Category: "music"})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	host := s.dial(t, hostID)
+	host.send(map[string]any{"type": "ping", "id": "p1"})
+	if pong := host.next("pong"); pong["id"] != "p1" {
+		t.Fatalf("pong id = %v, want p1", pong["id"])
+	}
+	host.send(map[string]any{"type": "join_session", "id": "j1", "sessionId": sess.ID})
+	joined := host.next("session_joined")
+	if joined["id"] != "j1" || joined["role"] != "host" || joined["viewerCount"] != float64(0) {
+		t.Fatalf("host session_joined = %v", joined)
+	}
+
+	viewer := s.dial(t, viewerID)
+	viewer.send(map[string]any{"type": "join_session", "id": "j2", "sessionId": sess.ID})
+	vj := viewer.next("session_joined")
+	if vj["role"] != "viewer" || vj["viewerCount"] != float64(1) || len(vj["participants"].([]any)) != 2 {
+		t.Fatalf("viewer session_joined = %v", vj)
+	}
+	if ev := host.next("viewer_joined"); ev["viewerCount"] != float64(1) || ev["user"].(map[string]any)["id"] != viewerID {
+		t.Fatalf("viewer_joined = %v", ev)
+	}
+
+	// A second socket of the same user does not count twice.
+	viewer2 := s.dial(t, viewerID)
+	viewer2.send(map[string]any{"type": "join_session", "sessionId": sess.ID})
+	if vj2 := viewer2.next("session_joined"); vj2["viewerCount"] != float64(1) {
+		t.Fatalf("second socket of one viewer: viewerCount = %v, want 1", vj2["viewerCount"])
+	}
+
+	// Chat over the socket reaches everyone present, exactly as written.
+	text := "مرحبا <b>يا</b> جماعة"
+	viewer.send(map[string]any{"type": "send_message", "sessionId": sess.ID, "message": text})
+	for _, c := range []*client{host, viewer, viewer2} {
+		msg := c.next("new_message")["message"].(map[string]any)
+		if msg["message"] != text || msg["userId"] != viewerID || msg["type"] != "text" {
+			t.Fatalf("new_message = %v", msg)
+		}
+	}
+
+	// Bad messages get an error and the socket stays usable.
+	for _, bad := range []string{`{not json`, `{"type":"teleport","id":"x"}`, `{"type":"join_session","id":"y"}`, `{"type":"join_session","sessionId":"missing"}`} {
+		if err := viewer.ws.Write(ctx, websocket.MessageText, []byte(bad)); err != nil {
+			t.Fatal(err)
+		}
+		e := viewer.next("error")
+		if e["code"] != "bad_request" && e["code"] != "not_found" {
+			t.Fatalf("%s: error = %v", bad, e)
+		}
+	}
+	viewer.send(map[string]any{"type": "ping", "id": "still-there"})
+	if viewer.next("pong")["id"] != "still-there" {
+		t.Fatal("socket unusable after bad messages")
+	}
+
+	// Ending the session tells everyone, host included.
+	if _, err := s.rooms.EndSession(ctx, hostID, sess.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*client{host, viewer, viewer2} {
+		ended := c.next("session_ended")
+		if ended["sessionId"] != sess.ID || ended["stats"].(map[string]any)["totalViewers"] != float64(1) {
+			t.Fatalf("session_ended = %v", ended)
+		}
+	}
+	got, err := s.st.Session(ctx, sess.ID)
+	if err != nil || got.Stats.Messages != 1 || got.Stats.PeakViewers != 1 {
+		t.Fatalf("stored stats = %+v, %v", got.Stats, err)
+	}
+}
+
+func TestDisconnectReleasesAfterGrace(t *testing.T) {
+	s := newStack(t, signaling.Config{ReconnectGrace: 100 * time.Millisecond})
+	ctx := context.Background()
+	hostID, viewerID := s.user(t, "host"), s.user(t, "viewer")
+	sess, _ := s.rooms.CreateSession(ctx, hostID, rooms.CreateParams{Title: "live", Type: "audio", Category: "talk"})
+	host := s.dial(t, hostID)
+	host.send(map[string]any{"type": "join_session", "sessionId": sess.ID})
+	host.next("session_joined")
+	viewer := s.dial(t, viewerID)
+	viewer.send(map[string]any{"type": "join_session", "sessionId": sess.ID})
+	viewer.next("session_joined")
+	host.next("viewer_joined")
+	viewer.ws.CloseNow() // abrupt
+	left := host.next("viewer_left")
+	if left["viewerCount"] != float64(0) {
+		t.Fatalf("viewer_left = %v", left)
+	}
+	if n := s.rooms.ViewerCount(sess.ID); n != 0 {
+		t.Fatalf("viewer count after grace = %d", n)
+	}
+}
+
+func TestOversizeFrameCloses1009(t *testing.T) {
+	s := newStack(t, signaling.Config{MaxFrameBytes: 1024})
+	c := s.dial(t, s.user(t, "big"))
+	payload := `{"type":"ping","pad":"` + strings.Repeat("x", 2048) + `"}`
+	c.ws.Write(context.Background(), websocket.MessageText, []byte(payload))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for {
+		_, _, err := c.ws.Read(ctx)
+		if err != nil {
+			if got := websocket.CloseStatus(err); got != websocket.StatusMessageTooBig {
+				t.Fatalf("close status = %d (%v), want 1009", got, err)
+			}
+			return
+		}
+	}
+}
+
+func TestFloodIsRateLimitedThenClosed(t *testing.T) {
+	s := newStack(t, signaling.Config{FramesPerSecond: 10})
+	c := s.dial(t, s.user(t, "flood"))
+	other := s.dial(t, s.user(t, "calm"))
+	ctx := context.Background()
+	for i := 0; i < 11; i++ {
+		c.ws.Write(ctx, websocket.MessageText, []byte(`{"type":"ping"}`))
+	}
+	if e := c.next("error"); e["code"] != "rate_limited" {
+		t.Fatalf("error = %v, want rate_limited", e)
+	}
+	for i := 0; i < 60; i++ {
+		if c.ws.Write(ctx, websocket.MessageText, []byte(`{"type":"ping"}`)) != nil {
+			break
+		}
+	}
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	for {
+		if _, _, err := c.ws.Read(rctx); err != nil {
+			if got := websocket.CloseStatus(err); got != 4429 {
+				t.Fatalf("close status = %d (%v), want 4429", got, err)
+			}
+			break
+		}
+	}
+	// Another socket was never affected.
+	other.send(map[string]any{"type": "ping", "id": "ok"})
+	if other.next("pong")["id"] != "ok" {
+		t.Fatal("other socket affected by the flood")
+	}
+}
