@@ -35,6 +35,7 @@ type config struct {
 	PublicWSURL     string
 	MaxBodyBytes    int64
 	ShutdownTimeout time.Duration
+	ReconnectGrace  time.Duration
 	ICEServers      []api.ICEServer
 	LogLevel        slog.Level
 	LogFormat       string
@@ -122,6 +123,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	if c.ShutdownTimeout, err = parseDuration(get("SHUTDOWN_TIMEOUT", "15s")); err != nil {
 		bad("SHUTDOWN_TIMEOUT must be a duration like 15s")
+	}
+	if c.ReconnectGrace, err = parseDuration(get("RECONNECT_GRACE", "10s")); err != nil || c.ReconnectGrace <= 0 {
+		bad("RECONNECT_GRACE must be a duration like 10s")
 	}
 	if stun := get("STUN_URLS", ""); stun != "" {
 		c.ICEServers = append(c.ICEServers, api.ICEServer{URLs: splitList(stun)})

@@ -87,7 +87,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		ICEServers: cfg.ICEServers, Production: cfg.production(),
 	})
 	sockets = signaling.New(signaling.Params{
-		Config:     signaling.Config{OriginPatterns: originPatterns(cfg)},
+		Config:     signaling.Config{OriginPatterns: originPatterns(cfg), ReconnectGrace: cfg.ReconnectGrace},
 		Rooms:      roomSvc,
 		ICEServers: cfg.ICEServers,
 		Logger:     log,
