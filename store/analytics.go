@@ -64,7 +64,11 @@ func (s *Store) StreamStats(ctx context.Context, userID string, days int) (Strea
 			stop = *ended
 		}
 		dur := max(0, (stop-created)/1000)
-		d := &st.Days[index[fromMillis(created).Format("2006-01-02")]]
+		i, ok := index[fromMillis(created).Format("2006-01-02")]
+		if !ok {
+			continue // started after today (another node's clock): not in the period
+		}
+		d := &st.Days[i]
 		d.Streams++
 		d.Duration += dur
 		d.PeakViewers = max(d.PeakViewers, peak)

@@ -57,7 +57,7 @@ func (s *Store) Session(ctx context.Context, id string) (rooms.Session, error) {
 func (s *Store) ActiveSessions(ctx context.Context, f rooms.ActiveFilter) ([]rooms.Session, error) {
 	query := `SELECT ` + sessionColumns + `, u.display_name, u.avatar_url FROM live_sessions s JOIN users u ON u.id = s.host_id
 		WHERE s.status = 'live' AND s.is_private = FALSE AND ($1 = '' OR s.type = $1) AND ($2 = '' OR s.category = $2)
-		ORDER BY s.created_at DESC`
+		ORDER BY s.created_at DESC, s.id DESC`
 	rows, err := s.query(ctx, query, f.Type, f.Category)
 	if err != nil {
 		return nil, err

@@ -104,8 +104,15 @@ type ProfileUpdate struct {
 
 // UpdateProfile applies an update and returns the new profile.
 func (s *Store) UpdateProfile(ctx context.Context, id string, up ProfileUpdate) (User, error) {
+	// The preferences are read, merged and written back: on Postgres the row
+	// lock keeps concurrent updates from losing each other's keys (SQLite's
+	// transaction already holds the write lock).
+	lock := ""
+	if s.dialect == Postgres {
+		lock = " FOR UPDATE OF u"
+	}
 	err := s.inTx(ctx, func(t tx) error {
-		u, err := scanUser(t.queryRow(ctx, `SELECT `+userColumns+` FROM users u WHERE u.id = $1`, id))
+		u, err := scanUser(t.queryRow(ctx, `SELECT `+userColumns+` FROM users u WHERE u.id = $1`+lock, id))
 		if errors.Is(err, sql.ErrNoRows) {
 			return notFound("user")
 		}
