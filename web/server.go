@@ -168,9 +168,13 @@ func (s *Server) cors(next http.Handler) http.Handler {
 		switch {
 		case !s.p.Config.Production || allowed["*"]:
 			h.Set("Access-Control-Allow-Origin", "*")
-		case origin != "" && allowed[origin]:
-			h.Set("Access-Control-Allow-Origin", origin)
+		default:
+			// The answer depends on Origin whether or not it is allowed: a
+			// cache must not hand one origin's answer to another.
 			h.Add("Vary", "Origin")
+			if origin != "" && allowed[origin] {
+				h.Set("Access-Control-Allow-Origin", origin)
+			}
 		}
 		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
 			h.Set("Access-Control-Allow-Methods", "GET,HEAD,PUT,POST,DELETE,PATCH")

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/big"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/chobilive/chobi/store"
@@ -93,7 +94,9 @@ func (a *API) register(ctx context.Context, in registerInput) (authOutput, error
 
 func (a *API) login(ctx context.Context, in loginInput) (authOutput, error) {
 	addr := requestInfo(ctx).ClientAddr
-	userKey, addrKey := "user:"+in.Username, "addr:"+addr
+	// Usernames are case-insensitive (UserByUsername), so the key is too:
+	// otherwise each case variant would get its own 10 attempts.
+	userKey, addrKey := "user:"+strings.ToLower(in.Username), "addr:"+addr
 	if a.loginFailures.Exceeded(userKey) || a.loginFailures.Exceeded(addrKey) {
 		return authOutput{}, &trpc.Error{Code: trpc.CodeTooManyRequests,
 			Message: "too many failed logins: try again in 15 minutes", Header: map[string]string{"Retry-After": "900"}}

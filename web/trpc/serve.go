@@ -17,7 +17,7 @@ import (
 // several joined by "," in a batch).
 func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	h := w.Header()
-	h.Set("Vary", "trpc-accept, accept")
+	h.Add("Vary", "trpc-accept, accept") // Add: keep the CORS middleware's Vary: Origin
 	if req.Method == http.MethodHead {
 		w.WriteHeader(http.StatusNoContent)
 		return
