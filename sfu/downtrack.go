@@ -1,0 +1,223 @@
+package sfu
+
+import (
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+// DownTrack is one subscriber's copy of a source: a webrtc.TrackLocal that
+// follows one layer at a time and rewrites SSRC, payload type, sequence
+// numbers and timestamps so that the subscriber sees one continuous stream
+// across layer switches. Header extensions are dropped: the subscriber's
+// PeerConnection negotiated its own ids, and its interceptors add theirs.
+type DownTrack struct {
+	src    *Source
+	peer   *Peer
+	mime   string
+	sender *webrtc.RTPSender
+
+	mu      sync.Mutex
+	bound   bool
+	closed  bool
+	writer  webrtc.TrackLocalWriter
+	ssrc    uint32
+	pt      uint8
+	current int // the layer forwarded now; -1 before the first keyframe
+	target  int // the layer wanted; switched to at its next keyframe
+	started bool
+	resync  bool
+	seqOff  uint16
+	tsOff   uint32
+	lastSeq uint16
+	lastTS  uint32
+	lastAt  time.Time
+}
+
+func newDownTrack(src *Source, p *Peer) *DownTrack {
+	d := &DownTrack{src: src, peer: p, mime: src.codec.MimeType, current: -1, target: 0, resync: true}
+	if src.kind == webrtc.RTPCodecTypeAudio {
+		d.current = 0 // audio has no keyframes: start at once
+	}
+	return d
+}
+
+// ID implements webrtc.TrackLocal.
+func (d *DownTrack) ID() string { return d.src.trackID }
+
+// StreamID implements webrtc.TrackLocal.
+func (d *DownTrack) StreamID() string { return d.src.streamID }
+
+// RID implements webrtc.TrackLocal: a subscriber gets one layer as one track.
+func (d *DownTrack) RID() string { return "" }
+
+// Kind implements webrtc.TrackLocal.
+func (d *DownTrack) Kind() webrtc.RTPCodecType { return d.src.kind }
+
+// Bind implements webrtc.TrackLocal: it picks the negotiated codec that
+// matches the source's, or fails when the subscriber cannot take it.
+func (d *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
+	codec, ok := matchCodec(d.src.codec, ctx.CodecParameters())
+	if !ok {
+		return webrtc.RTPCodecParameters{}, webrtc.ErrUnsupportedCodec
+	}
+	d.mu.Lock()
+	d.bound, d.writer, d.ssrc, d.pt = true, ctx.WriteStream(), uint32(ctx.SSRC()), uint8(codec.PayloadType)
+	target := d.target
+	d.mu.Unlock()
+	d.src.requestKeyframe(target)
+	return codec, nil
+}
+
+// Unbind implements webrtc.TrackLocal.
+func (d *DownTrack) Unbind(webrtc.TrackLocalContext) error {
+	d.mu.Lock()
+	d.bound = false
+	d.mu.Unlock()
+	return nil
+}
+
+// matchCodec finds the subscriber's payload type for the source's codec;
+// for H.264 the packetization mode must agree too.
+func matchCodec(want webrtc.RTPCodecParameters, offered []webrtc.RTPCodecParameters) (webrtc.RTPCodecParameters, bool) {
+	var fallback *webrtc.RTPCodecParameters
+	for i, c := range offered {
+		if !strings.EqualFold(c.MimeType, want.MimeType) {
+			continue
+		}
+		if !strings.EqualFold(want.MimeType, webrtc.MimeTypeH264) || fmtpValue(c.SDPFmtpLine, "packetization-mode") == fmtpValue(want.SDPFmtpLine, "packetization-mode") {
+			if fmtpValue(c.SDPFmtpLine, "profile-level-id") == fmtpValue(want.SDPFmtpLine, "profile-level-id") {
+				return c, true
+			}
+			if fallback == nil {
+				fallback = &offered[i]
+			}
+		}
+	}
+	if fallback != nil {
+		return *fallback, true
+	}
+	return webrtc.RTPCodecParameters{}, false
+}
+
+func fmtpValue(line, key string) string {
+	for _, kv := range strings.Split(line, ";") {
+		if k, v, ok := strings.Cut(strings.TrimSpace(kv), "="); ok && strings.EqualFold(k, key) {
+			return strings.ToLower(v)
+		}
+	}
+	return ""
+}
+
+// start begins reading the subscriber's RTCP for this track (needed for
+// the interceptors, and to pass keyframe requests upstream).
+func (d *DownTrack) start(sender *webrtc.RTPSender) {
+	d.sender = sender
+	d.peer.wg.Add(1)
+	go func() {
+		defer d.peer.wg.Done()
+		for {
+			pkts, _, err := sender.ReadRTCP()
+			if err != nil {
+				return
+			}
+			for _, p := range pkts {
+				switch p.(type) {
+				case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+					d.mu.Lock()
+					layer := d.target
+					d.mu.Unlock()
+					d.src.requestKeyframe(layer)
+				}
+			}
+		}
+	}()
+}
+
+// setTarget chooses the layer to follow; the switch happens at that
+// layer's next keyframe, which is asked for now.
+func (d *DownTrack) setTarget(layer int) {
+	if layer < 0 {
+		return
+	}
+	d.mu.Lock()
+	changed := d.target != layer
+	d.target = layer
+	if d.src.kind == webrtc.RTPCodecTypeAudio {
+		d.current = layer
+	}
+	d.mu.Unlock()
+	if changed {
+		d.src.requestKeyframe(layer)
+	}
+}
+
+// forward writes one packet of a layer if this down-track follows it. The
+// header is rewritten under the lock; the write happens after it is
+// released, so no lock is held while writing RTP.
+func (d *DownTrack) forward(layer int, pkt *rtp.Packet) {
+	d.mu.Lock()
+	if !d.bound || d.closed {
+		d.mu.Unlock()
+		return
+	}
+	if layer != d.current {
+		if layer != d.target || !isKeyframe(d.mime, pkt.Payload) {
+			waiting := layer == d.target
+			d.mu.Unlock()
+			if waiting {
+				d.src.requestKeyframe(layer) // throttled upstream
+			}
+			return
+		}
+		d.current, d.resync = layer, true
+	}
+	now := time.Now()
+	if d.resync {
+		if !d.started {
+			d.seqOff = uint16(rand.Uint32()) - pkt.SequenceNumber
+			d.tsOff = rand.Uint32() - pkt.Timestamp
+			d.started = true
+		} else {
+			// Continue from the last packet sent, advancing the clock by the
+			// time that passed, so the decoder sees no jump.
+			gap := uint32(now.Sub(d.lastAt).Seconds() * float64(d.src.codec.ClockRate))
+			d.seqOff = d.lastSeq + 1 - pkt.SequenceNumber
+			d.tsOff = d.lastTS + max(gap, 1) - pkt.Timestamp
+		}
+		d.resync = false
+		d.lastSeq = pkt.SequenceNumber + d.seqOff - 1
+	}
+	hdr := pkt.Header
+	hdr.SSRC, hdr.PayloadType = d.ssrc, d.pt
+	hdr.SequenceNumber = pkt.SequenceNumber + d.seqOff
+	hdr.Timestamp = pkt.Timestamp + d.tsOff
+	hdr.Extension, hdr.Extensions, hdr.ExtensionProfile = false, nil, 0
+	if pkt.PaddingSize != 0 && hdr.PaddingSize == 0 {
+		hdr.PaddingSize = pkt.PaddingSize
+	}
+	if int16(hdr.SequenceNumber-d.lastSeq) > 0 {
+		d.lastSeq, d.lastTS, d.lastAt = hdr.SequenceNumber, hdr.Timestamp, now
+	}
+	w := d.writer
+	d.mu.Unlock()
+
+	stats := &d.src.room.engine.stats
+	if _, err := w.WriteRTP(&hdr, pkt.Payload); err != nil {
+		stats.packetsDropped.Add(1)
+		return
+	}
+	stats.packetsForwarded.Add(1)
+	stats.bytesForwarded.Add(uint64(len(pkt.Payload)))
+}
+
+func (d *DownTrack) close() {
+	d.mu.Lock()
+	d.closed = true
+	d.mu.Unlock()
+}

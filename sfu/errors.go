@@ -1,0 +1,12 @@
+package sfu
+
+import "errors"
+
+// Errors of the sfu; the signaling layer maps them to codes.
+var (
+	ErrClosed         = errors.New("sfu: closed")
+	ErrBadSDP         = errors.New("sfu: invalid session description")
+	ErrNotNegotiating = errors.New("sfu: no offer is waiting for an answer")
+	ErrNoPublisher    = errors.New("sfu: this peer has not published")
+	ErrPeerExists     = errors.New("sfu: peer already in the room")
+)

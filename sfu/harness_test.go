@@ -1,0 +1,391 @@
+package sfu
+
+import (
+	"encoding/binary"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+// The test clients are real pion PeerConnections talking to the engine
+// over loopback, signalled in-process through testSignaler.
+
+func newTestEngine(t *testing.T) *Engine {
+	t.Helper()
+	e, err := NewEngine(Config{UDPHost: "127.0.0.1", IncludeLoopback: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	return e
+}
+
+func newClientPC(t *testing.T) *webrtc.PeerConnection {
+	t.Helper()
+	var s webrtc.SettingEngine
+	s.SetIncludeLoopbackCandidate(true)
+	s.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	s.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	m := &webrtc.MediaEngine{}
+	if err := m.RegisterDefaultCodecs(); err != nil {
+		t.Fatal(err)
+	}
+	pc, err := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(s)).NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	return pc
+}
+
+// testSignaler is a client's side of the signaling: it answers subscriber
+// offers with its own PeerConnection and trickles candidates both ways.
+type testSignaler struct {
+	t    *testing.T
+	peer func() *Peer
+	sub  *webrtc.PeerConnection
+	pub  *webrtc.PeerConnection
+
+	mu     sync.Mutex
+	offers int
+	failed bool
+	// candidates for a PC whose remote description is not set yet
+	early map[Target][]webrtc.ICECandidateInit
+	// client candidates of the subscriber PC held until the first answer
+	answeredOnce bool
+	held         []*webrtc.ICECandidateInit
+}
+
+func (s *testSignaler) SubscriberOffer(sdp string) {
+	// Answer on another goroutine: the SFU's negotiation must not depend on
+	// the client answering inline.
+	go func() {
+		s.mu.Lock()
+		s.offers++
+		s.mu.Unlock()
+		if err := s.sub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
+			s.t.Errorf("client: set subscriber offer: %v", err)
+			return
+		}
+		s.flush(TargetSubscriber)
+		answer, err := s.sub.CreateAnswer(nil)
+		if err != nil {
+			s.t.Errorf("client: create answer: %v", err)
+			return
+		}
+		if err := s.sub.SetLocalDescription(answer); err != nil {
+			s.t.Errorf("client: set answer: %v", err)
+			return
+		}
+		if err := s.peer().SubscriberAnswer(answer.SDP); err != nil && err != ErrClosed {
+			s.t.Errorf("sfu: subscriber answer: %v", err)
+		}
+		s.answered()
+	}()
+}
+
+// toServer forwards a client candidate of the subscriber PC, holding it
+// until the answer has been given, as an ordered socket would.
+func (s *testSignaler) toServer(c *webrtc.ICECandidateInit) {
+	s.mu.Lock()
+	if !s.answeredOnce {
+		s.held = append(s.held, c)
+		s.mu.Unlock()
+		return
+	}
+	s.mu.Unlock()
+	s.peer().AddCandidate(TargetSubscriber, c)
+}
+
+func (s *testSignaler) answered() {
+	s.mu.Lock()
+	s.answeredOnce = true
+	held := s.held
+	s.held = nil
+	s.mu.Unlock()
+	for _, c := range held {
+		s.peer().AddCandidate(TargetSubscriber, c)
+	}
+}
+
+func (s *testSignaler) Candidate(target Target, c *webrtc.ICECandidateInit) {
+	if c == nil {
+		return
+	}
+	pc := s.sub
+	if target == TargetPublisher {
+		pc = s.pub
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if pc == nil || pc.RemoteDescription() == nil {
+		if s.early == nil {
+			s.early = map[Target][]webrtc.ICECandidateInit{}
+		}
+		s.early[target] = append(s.early[target], *c)
+		return
+	}
+	pc.AddICECandidate(*c)
+}
+
+func (s *testSignaler) flush(target Target) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	pc := s.sub
+	if target == TargetPublisher {
+		pc = s.pub
+	}
+	for _, c := range s.early[target] {
+		pc.AddICECandidate(c)
+	}
+	delete(s.early, target)
+}
+
+func (s *testSignaler) Failed(Target) {
+	s.mu.Lock()
+	s.failed = true
+	s.mu.Unlock()
+}
+
+// client is a test participant.
+type client struct {
+	t    *testing.T
+	id   string
+	peer *Peer
+	sig  *testSignaler
+	recv *receiver
+}
+
+func join(t *testing.T, room *Room, id string) *client {
+	t.Helper()
+	c := &client{t: t, id: id, recv: newReceiver()}
+	c.sig = &testSignaler{t: t, sub: newClientPC(t), peer: func() *Peer { return c.peer }}
+	c.sig.sub.OnTrack(c.recv.onTrack)
+	c.sig.sub.OnICECandidate(func(ic *webrtc.ICECandidate) {
+		if ic != nil {
+			c.sig.toServer(ptr(ic.ToJSON()))
+		}
+	})
+	p, err := room.AddPeer(id, c.sig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.peer = p
+	return c
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// publish sends the client's tracks through a publisher PeerConnection.
+func (c *client) publish(tracks ...webrtc.TrackLocal) []*webrtc.RTPSender {
+	c.t.Helper()
+	pc := newClientPC(c.t)
+	c.sig.mu.Lock()
+	c.sig.pub = pc
+	c.sig.mu.Unlock()
+	var senders []*webrtc.RTPSender
+	for _, tr := range tracks {
+		s, err := pc.AddTrack(tr)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		senders = append(senders, s)
+	}
+	pc.OnICECandidate(func(ic *webrtc.ICECandidate) {
+		if ic != nil {
+			c.peer.AddCandidate(TargetPublisher, ptr(ic.ToJSON()))
+		}
+	})
+	c.negotiatePublisher()
+	return senders
+}
+
+func (c *client) negotiatePublisher() {
+	c.t.Helper()
+	pc := c.sig.pub
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if err := pc.SetLocalDescription(offer); err != nil {
+		c.t.Fatal(err)
+	}
+	err = c.peer.Publish(offer.SDP, func(answer string) {
+		if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
+			c.t.Errorf("client: set publisher answer: %v", err)
+		}
+	})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.sig.flush(TargetPublisher)
+}
+
+// receiver records what a subscriber's tracks deliver.
+type receiver struct {
+	mu      sync.Mutex
+	packets map[string][]rtp.Packet // by track id
+	kinds   map[string]string
+	wg      sync.WaitGroup
+}
+
+func newReceiver() *receiver {
+	return &receiver{packets: map[string][]rtp.Packet{}, kinds: map[string]string{}}
+}
+
+func (r *receiver) onTrack(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+	r.mu.Lock()
+	r.kinds[t.ID()] = t.Kind().String()
+	r.mu.Unlock()
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		for {
+			p, _, err := t.ReadRTP()
+			if err != nil {
+				return
+			}
+			r.mu.Lock()
+			r.packets[t.ID()] = append(r.packets[t.ID()], *p)
+			r.mu.Unlock()
+		}
+	}()
+}
+
+// count is how many packets of a kind arrived, over all tracks of it.
+func (r *receiver) count(kind string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for id, ps := range r.packets {
+		if r.kinds[id] == kind {
+			n += len(ps)
+		}
+	}
+	return n
+}
+
+func (r *receiver) trackOf(kind string) (string, []rtp.Packet) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for id, ps := range r.packets {
+		if r.kinds[id] == kind {
+			return id, append([]rtp.Packet(nil), ps...)
+		}
+	}
+	return "", nil
+}
+
+// eventually polls cond until it holds or the timeout passes.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// mediaSender writes synthetic VP8 and Opus with numbered payloads, a VP8
+// keyframe every 30 frames and whenever a PLI arrives.
+type mediaSender struct {
+	video, audio *webrtc.TrackLocalStaticRTP
+	mu           sync.Mutex
+	wantKey      bool
+	seq          uint32
+	stop         chan struct{}
+	wg           sync.WaitGroup
+}
+
+func newMediaSender(t *testing.T, prefix string) *mediaSender {
+	t.Helper()
+	v, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, prefix+"video", prefix+"stream")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, prefix+"audio", prefix+"stream")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &mediaSender{video: v, audio: a, stop: make(chan struct{})}
+}
+
+// watchPLI reads a sender's RTCP and asks for a keyframe on PLI.
+func (m *mediaSender) watchPLI(s *webrtc.RTPSender) {
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		for {
+			pkts, _, err := s.ReadRTCP()
+			if err != nil {
+				return
+			}
+			for _, p := range pkts {
+				if _, ok := p.(*rtcp.PictureLossIndication); ok {
+					m.mu.Lock()
+					m.wantKey = true
+					m.mu.Unlock()
+				}
+			}
+		}
+	}()
+}
+
+// vp8Payload is a one-packet VP8 frame: descriptor (S=1, PID=0), a payload
+// header whose P bit tells keyframe or not, and the counter n.
+func vp8Payload(n uint32, key bool) []byte {
+	p := make([]byte, 2+4+20)
+	p[0] = 0x10
+	if !key {
+		p[1] = 0x01
+	}
+	binary.BigEndian.PutUint32(p[2:], n)
+	return p
+}
+
+// frame sends one video and one audio packet numbered n.
+func (m *mediaSender) frame(n uint32) error {
+	m.mu.Lock()
+	key := m.wantKey || n%30 == 0
+	m.wantKey = false
+	m.mu.Unlock()
+	if err := m.video.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, Marker: true, SequenceNumber: uint16(n), Timestamp: n * 3000}, Payload: vp8Payload(n, key)}); err != nil {
+		return err
+	}
+	audio := make([]byte, 4+40)
+	binary.BigEndian.PutUint32(audio, n)
+	return m.audio.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: uint16(n), Timestamp: n * 960}, Payload: audio})
+}
+
+// run sends frames every 20 ms until stopped.
+func (m *mediaSender) run() {
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-m.stop:
+				return
+			case <-tick.C:
+				m.mu.Lock()
+				m.seq++
+				n := m.seq
+				m.mu.Unlock()
+				m.frame(n)
+			}
+		}
+	}()
+}
+
+func (m *mediaSender) halt() {
+	close(m.stop)
+}

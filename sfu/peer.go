@@ -1,0 +1,314 @@
+package sfu
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/pion/webrtc/v4"
+)
+
+// Target names one of a peer's two PeerConnections.
+type Target string
+
+const (
+	TargetPublisher  Target = "publisher"
+	TargetSubscriber Target = "subscriber"
+)
+
+// Signaler carries what the server starts toward one peer. Implementations
+// must not block: they queue.
+type Signaler interface {
+	// SubscriberOffer sends a (re)offer for the subscriber PeerConnection.
+	SubscriberOffer(sdp string)
+	// Candidate sends a local ICE candidate; nil marks the end of them.
+	Candidate(target Target, c *webrtc.ICECandidateInit)
+	// Failed tells that a PeerConnection failed and the peer was removed.
+	Failed(target Target)
+}
+
+// Peer is one participant's media: a subscriber PeerConnection always, a
+// publisher PeerConnection once it publishes.
+type Peer struct {
+	id   string
+	room *Room
+	sig  Signaler
+	log  *slog.Logger
+	sub  *webrtc.PeerConnection
+
+	pubMu sync.Mutex // serialises publisher negotiation
+	pub   *webrtc.PeerConnection
+
+	mu          sync.Mutex
+	downTracks  map[string]*DownTrack // by source key
+	negotiating bool                  // an offer awaits its answer
+	pending     bool                  // another offer is needed after it
+	offered     bool                  // the subscriber PC has been offered once
+	closed      bool
+
+	// Candidates wait until the offer or answer that opens their PC has
+	// gone out, so a client never gets a candidate for a PC it cannot know.
+	wg sync.WaitGroup // down-tracks' RTCP readers
+
+	candMu  sync.Mutex
+	opened  map[Target]bool
+	waiting map[Target][]*webrtc.ICECandidateInit
+}
+
+func newPeer(r *Room, id string, sig Signaler, sub *webrtc.PeerConnection) *Peer {
+	p := &Peer{
+		id: id, room: r, sig: sig, log: r.log.With("peer", id), sub: sub,
+		downTracks: map[string]*DownTrack{},
+		opened:     map[Target]bool{}, waiting: map[Target][]*webrtc.ICECandidateInit{},
+	}
+	sub.OnICECandidate(func(c *webrtc.ICECandidate) { p.localCandidate(TargetSubscriber, c) })
+	sub.OnConnectionStateChange(func(s webrtc.PeerConnectionState) { p.stateChanged(TargetSubscriber, s) })
+	return p
+}
+
+// ID is the peer's id.
+func (p *Peer) ID() string { return p.id }
+
+func (p *Peer) stateChanged(target Target, s webrtc.PeerConnectionState) {
+	p.log.Debug("connection state", "pc", target, "state", s.String())
+	if s == webrtc.PeerConnectionStateFailed {
+		p.log.Info("peer connection failed: removing the peer", "pc", target)
+		// Not from this callback's goroutine: closing waits for it.
+		go func() {
+			p.room.RemovePeer(p.id)
+			p.sig.Failed(target)
+		}()
+	}
+}
+
+func (p *Peer) localCandidate(target Target, c *webrtc.ICECandidate) {
+	var init *webrtc.ICECandidateInit
+	if c != nil {
+		ci := c.ToJSON()
+		init = &ci
+	}
+	p.candMu.Lock()
+	defer p.candMu.Unlock()
+	if !p.opened[target] {
+		p.waiting[target] = append(p.waiting[target], init)
+		return
+	}
+	p.sig.Candidate(target, init)
+}
+
+// open marks a PC's offer or answer as sent and releases its candidates.
+func (p *Peer) open(target Target) {
+	p.candMu.Lock()
+	defer p.candMu.Unlock()
+	if p.opened[target] {
+		return
+	}
+	p.opened[target] = true
+	for _, c := range p.waiting[target] {
+		p.sig.Candidate(target, c)
+	}
+	delete(p.waiting, target)
+}
+
+// Publish answers a publisher offer (the first creates the publisher
+// PeerConnection; later ones add or remove tracks). reply is called with
+// the answer before any server candidate of that PC is sent.
+func (p *Peer) Publish(offer string, reply func(answer string)) error {
+	p.pubMu.Lock()
+	defer p.pubMu.Unlock()
+	p.mu.Lock()
+	closed := p.closed
+	p.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
+	if p.pub == nil {
+		pc, err := p.room.engine.newPeerConnection()
+		if err != nil {
+			return err
+		}
+		pc.OnTrack(func(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) { p.room.addLayer(p, t, r) })
+		pc.OnICECandidate(func(c *webrtc.ICECandidate) { p.localCandidate(TargetPublisher, c) })
+		pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) { p.stateChanged(TargetPublisher, s) })
+		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
+			pc.Close()
+			return ErrClosed
+		}
+		p.pub = pc
+		p.mu.Unlock()
+	}
+	if err := p.pub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
+		p.room.engine.stats.negotiationFailures.Add(1)
+		return fmt.Errorf("%w: %v", ErrBadSDP, err)
+	}
+	answer, err := p.pub.CreateAnswer(nil)
+	if err != nil {
+		p.room.engine.stats.negotiationFailures.Add(1)
+		return fmt.Errorf("%w: %v", ErrBadSDP, err)
+	}
+	if err := p.pub.SetLocalDescription(answer); err != nil {
+		p.room.engine.stats.negotiationFailures.Add(1)
+		return fmt.Errorf("%w: %v", ErrBadSDP, err)
+	}
+	reply(p.pub.LocalDescription().SDP)
+	p.open(TargetPublisher)
+	return nil
+}
+
+// SubscriberAnswer applies the client's answer to the last subscriber
+// offer, then sends the next offer if changes piled up meanwhile.
+func (p *Peer) SubscriberAnswer(answer string) error {
+	p.mu.Lock()
+	if !p.negotiating {
+		p.mu.Unlock()
+		return ErrNotNegotiating
+	}
+	p.mu.Unlock()
+	err := p.sub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer})
+	if err != nil {
+		p.room.engine.stats.negotiationFailures.Add(1)
+		return fmt.Errorf("%w: %v", ErrBadSDP, err)
+	}
+	p.mu.Lock()
+	p.negotiating = false
+	again := p.pending
+	p.pending = false
+	p.mu.Unlock()
+	if again {
+		p.negotiate()
+	}
+	return nil
+}
+
+// AddCandidate adds a remote ICE candidate to one of the peer's PCs; nil
+// (the end of candidates) needs nothing.
+func (p *Peer) AddCandidate(target Target, c *webrtc.ICECandidateInit) error {
+	if c == nil || c.Candidate == "" {
+		return nil
+	}
+	pc := p.sub
+	if target == TargetPublisher {
+		p.mu.Lock()
+		pc = p.pub
+		p.mu.Unlock()
+		if pc == nil {
+			return ErrNoPublisher
+		}
+	}
+	if err := pc.AddICECandidate(*c); err != nil {
+		return fmt.Errorf("%w: candidate: %v", ErrBadSDP, err)
+	}
+	return nil
+}
+
+// negotiate sends a subscriber offer, or marks one as needed when an offer
+// is already out: one offer at a time, changes coalesced.
+func (p *Peer) negotiate() {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	if p.negotiating {
+		p.pending = true
+		p.mu.Unlock()
+		return
+	}
+	if len(p.downTracks) == 0 && !p.offered {
+		p.mu.Unlock() // nothing to receive yet: no offer
+		return
+	}
+	p.negotiating, p.offered = true, true
+	p.mu.Unlock()
+
+	offer, err := p.sub.CreateOffer(nil)
+	if err == nil {
+		err = p.sub.SetLocalDescription(offer)
+	}
+	if err != nil {
+		p.mu.Lock()
+		p.negotiating = false
+		p.mu.Unlock()
+		if !errors.Is(err, webrtc.ErrConnectionClosed) {
+			p.room.engine.stats.negotiationFailures.Add(1)
+			p.log.Warn("subscriber offer failed", "err", err)
+		}
+		return
+	}
+	p.sig.SubscriberOffer(p.sub.LocalDescription().SDP)
+	p.open(TargetSubscriber)
+}
+
+// subscribe gives the peer a down-track of src.
+func (p *Peer) subscribe(src *Source) {
+	p.mu.Lock()
+	if p.closed || p.downTracks[src.key] != nil {
+		p.mu.Unlock()
+		return
+	}
+	p.mu.Unlock()
+	dt := newDownTrack(src, p)
+	sender, err := p.sub.AddTransceiverFromTrack(dt, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+	if err != nil {
+		p.log.Warn("cannot add a down-track", "source", src.key, "err", err)
+		return
+	}
+	dt.start(sender.Sender())
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		dt.close()
+		return
+	}
+	p.downTracks[src.key] = dt
+	p.mu.Unlock()
+	src.addDownTrack(dt)
+	p.negotiate()
+}
+
+// unsubscribe removes the peer's down-track of src.
+func (p *Peer) unsubscribe(src *Source) {
+	p.mu.Lock()
+	dt := p.downTracks[src.key]
+	delete(p.downTracks, src.key)
+	closed := p.closed
+	p.mu.Unlock()
+	if dt == nil {
+		return
+	}
+	src.removeDownTrack(dt)
+	dt.close()
+	if closed {
+		return
+	}
+	if err := p.sub.RemoveTrack(dt.sender); err != nil && !errors.Is(err, webrtc.ErrConnectionClosed) {
+		p.log.Debug("removing a down-track", "err", err)
+	}
+	p.negotiate()
+}
+
+// close ends both PeerConnections and every down-track.
+func (p *Peer) close() {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.closed = true
+	downs := p.downTracks
+	p.downTracks = map[string]*DownTrack{}
+	pub := p.pub
+	p.mu.Unlock()
+	for _, dt := range downs {
+		dt.src.removeDownTrack(dt)
+		dt.close()
+	}
+	if pub != nil {
+		pub.Close()
+	}
+	p.sub.Close()
+	p.wg.Wait()
+}

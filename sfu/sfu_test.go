@@ -1,0 +1,123 @@
+package sfu
+
+import (
+	"encoding/binary"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// Five viewers get every packet the host sends once they are connected:
+// payloads intact and in order, with headers rewritten consistently (one
+// SSRC per track, sequence numbers +1, timestamps advancing as the host's).
+func TestFiveViewersReceiveEveryPacket(t *testing.T) {
+	e := newTestEngine(t)
+	room := e.Room("s1")
+	var viewers []*client
+	for i := range 5 {
+		viewers = append(viewers, join(t, room, "viewer"+string(rune('a'+i))))
+	}
+	host := join(t, room, "host")
+	media := newMediaSender(t, "h-")
+	for _, s := range host.publish(media.video, media.audio) {
+		media.watchPLI(s)
+	}
+	media.run()
+	eventually(t, 15*time.Second, "every viewer receiving video and audio", func() bool {
+		for _, v := range viewers {
+			if v.recv.count("video") == 0 || v.recv.count("audio") == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	// From a frame sent after everyone receives, count what arrives.
+	media.mu.Lock()
+	from := media.seq + 1
+	media.mu.Unlock()
+	const frames = 100
+	eventually(t, 15*time.Second, "100 more frames at every viewer", func() bool {
+		for _, v := range viewers {
+			_, ps := v.recv.trackOf("video")
+			if len(ps) == 0 || binary.BigEndian.Uint32(ps[len(ps)-1].Payload[2:]) < from+frames {
+				return false
+			}
+		}
+		return true
+	})
+	media.halt()
+
+	for _, v := range viewers {
+		for _, kind := range []string{"video", "audio"} {
+			id, ps := v.recv.trackOf(kind)
+			if id == "" {
+				t.Fatalf("%s got no %s track", v.id, kind)
+			}
+			counterAt := 0
+			if kind == "video" {
+				counterAt = 2
+			}
+			var got []uint32
+			for i, p := range ps {
+				if p.SSRC != ps[0].SSRC {
+					t.Fatalf("%s %s: SSRC changed from %d to %d", v.id, kind, ps[0].SSRC, p.SSRC)
+				}
+				if i > 0 && p.SequenceNumber != ps[i-1].SequenceNumber+1 {
+					t.Fatalf("%s %s: sequence %d after %d", v.id, kind, p.SequenceNumber, ps[i-1].SequenceNumber)
+				}
+				n := binary.BigEndian.Uint32(p.Payload[counterAt:])
+				if i > 0 {
+					prev := binary.BigEndian.Uint32(ps[i-1].Payload[counterAt:])
+					step := uint32(3000)
+					if kind == "audio" {
+						step = 960
+					}
+					if p.Timestamp-ps[i-1].Timestamp != (n-prev)*step {
+						t.Fatalf("%s %s: timestamp moved %d for %d frames", v.id, kind, p.Timestamp-ps[i-1].Timestamp, n-prev)
+					}
+				}
+				if len(p.Payload) != counterAt+4+(map[string]int{"video": 20, "audio": 40})[kind] {
+					t.Fatalf("%s %s: payload of %d bytes", v.id, kind, len(p.Payload))
+				}
+				if p.Extension {
+					t.Fatalf("%s %s: publisher header extensions leaked", v.id, kind)
+				}
+				got = append(got, n)
+			}
+			// Every frame from `from` on, each exactly once, in order.
+			start := -1
+			for i, n := range got {
+				if n == from {
+					start = i
+					break
+				}
+			}
+			if start < 0 {
+				t.Fatalf("%s %s: frame %d never arrived (first %d, last %d)", v.id, kind, from, got[0], got[len(got)-1])
+			}
+			for i := start; i < len(got); i++ {
+				if got[i] != from+uint32(i-start) {
+					t.Fatalf("%s %s: frame %d where %d was due", v.id, kind, got[i], from+uint32(i-start))
+				}
+			}
+			if len(got)-start < frames {
+				t.Fatalf("%s %s: %d frames, want at least %d", v.id, kind, len(got)-start, frames)
+			}
+		}
+	}
+	stats := e.Stats()
+	if stats.PacketsForwarded == 0 || stats.Peers != 6 || stats.Rooms != 1 {
+		t.Fatalf("stats = %+v", stats)
+	}
+	e.CloseRoom("s1")
+	media.wg.Wait()
+	for _, c := range append(viewers, host) {
+		c.recv.wg.Wait()
+	}
+	if n := e.Stats().Peers; n != 0 {
+		t.Fatalf("peers after CloseRoom = %d", n)
+	}
+}
