@@ -60,6 +60,9 @@ func (s *Service) Enter(ctx context.Context, userID, sessionID string) (Entered,
 func (s *Service) Leave(ctx context.Context, userID, sessionID string) {
 	role := s.presentRole(sessionID, userID)
 	last, viewers := s.presence.leave(sessionID, userID, false)
+	if last && (role == RoleHost || role == RoleCoHost) {
+		s.broadcastTracks(sessionID) // the stage changed
+	}
 	if last && isViewer(role) {
 		user, _ := s.store.User(ctx, userID)
 		s.sink.Publish(ctx, Event{SessionID: sessionID, Type: "viewer_left", Payload: map[string]any{

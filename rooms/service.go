@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/chobilive/chobi/ratelimit"
+	"github.com/chobilive/chobi/sfu"
 )
 
 // Config tunes the rooms service. Zero values take the defaults.
@@ -28,6 +29,8 @@ type Service struct {
 	cfg      Config
 	presence *presence
 	chat     *ratelimit.Limiter
+	media    *sfu.Engine // nil: no media (chat and events only)
+	peers    mediaPeers
 	now      func() time.Time
 }
 
@@ -37,6 +40,8 @@ type Params struct {
 	Sink   Sink // nil: events go nowhere (no socket layer)
 	Logger *slog.Logger
 	Config Config
+	// Media is the SFU; nil runs without media.
+	Media *sfu.Engine
 }
 
 // NewService builds the rooms service.
@@ -65,7 +70,7 @@ func NewService(p Params) *Service {
 	now := func() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }
 	return &Service{
 		store: p.Store, sink: sink, log: log, cfg: cfg, now: now,
-		presence: newPresence(now),
+		presence: newPresence(now), media: p.Media,
 		chat:     ratelimit.New(cfg.ChatPerUser, cfg.ChatWindow),
 	}
 }
@@ -237,6 +242,8 @@ func (s *Service) EndSession(ctx context.Context, userID, sessionID string) (Ses
 	s.sink.Publish(ctx, Event{SessionID: sessionID, Type: "session_ended", Payload: map[string]any{
 		"sessionId": sessionID, "stats": EndStats(ended, s.now()),
 	}})
+	// After everyone present was told: their PeerConnections close.
+	s.closeMedia(sessionID)
 	s.log.DebugContext(ctx, "session closed for the users present", "session", sessionID, "present", len(present))
 	return ended, nil
 }

@@ -28,8 +28,9 @@ type DownTrack struct {
 	writer  webrtc.TrackLocalWriter
 	ssrc    uint32
 	pt      uint8
-	current int // the layer forwarded now; -1 before the first keyframe
-	target  int // the layer wanted; switched to at its next keyframe
+	current   int // the layer forwarded now; -1 before the first keyframe
+	target    int // the layer wanted; switched to at its next keyframe
+	preferred int // the subscriber's choice (set_quality); -1 for the best available
 	started bool
 	resync  bool
 	seqOff  uint16
@@ -40,7 +41,7 @@ type DownTrack struct {
 }
 
 func newDownTrack(src *Source, p *Peer) *DownTrack {
-	d := &DownTrack{src: src, peer: p, mime: src.codec.MimeType, current: -1, target: 0, resync: true}
+	d := &DownTrack{src: src, peer: p, mime: src.codec.MimeType, current: -1, target: 0, preferred: -1, resync: true}
 	if src.kind == webrtc.RTPCodecTypeAudio {
 		d.current = 0 // audio has no keyframes: start at once
 	}
@@ -139,13 +140,18 @@ func (d *DownTrack) start(sender *webrtc.RTPSender) {
 	}()
 }
 
-// setTarget chooses the layer to follow; the switch happens at that
-// layer's next keyframe, which is asked for now.
-func (d *DownTrack) setTarget(layer int) {
-	if layer < 0 {
+// setTarget chooses the layer to follow given the best one arriving: the
+// best, or the subscriber's preference when lower. The switch happens at
+// that layer's next keyframe, which is asked for now.
+func (d *DownTrack) setTarget(best int) {
+	if best < 0 {
 		return
 	}
 	d.mu.Lock()
+	layer := best
+	if d.preferred >= 0 && d.preferred < best {
+		layer = d.preferred
+	}
 	changed := d.target != layer
 	d.target = layer
 	if d.src.kind == webrtc.RTPCodecTypeAudio {
@@ -214,6 +220,14 @@ func (d *DownTrack) forward(layer int, pkt *rtp.Packet) {
 	}
 	stats.packetsForwarded.Add(1)
 	stats.bytesForwarded.Add(uint64(len(pkt.Payload)))
+}
+
+// prefer records the subscriber's layer choice (-1: the best available).
+func (d *DownTrack) prefer(layer int) {
+	d.mu.Lock()
+	d.preferred = layer
+	d.mu.Unlock()
+	d.setTarget(d.src.bestLayer())
 }
 
 func (d *DownTrack) close() {

@@ -312,3 +312,21 @@ func (p *Peer) close() {
 	p.sub.Close()
 	p.wg.Wait()
 }
+
+// SetQuality chooses the simulcast layer (0 low … 2 high, -1 the best
+// available) this peer receives of a track; false if it has no such track.
+func (p *Peer) SetQuality(trackID string, layer int) bool {
+	p.mu.Lock()
+	var dt *DownTrack
+	for _, d := range p.downTracks {
+		if d.src.trackID == trackID {
+			dt = d
+		}
+	}
+	p.mu.Unlock()
+	if dt == nil {
+		return false
+	}
+	dt.prefer(min(layer, maxLayers-1))
+	return true
+}

@@ -4,18 +4,24 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
 
+	"github.com/chobilive/chobi/rooms"
 	"github.com/chobilive/chobi/signaling/protocol"
 )
+
+var connSeq atomic.Uint64
 
 // conn is one socket. Its read loop (the HTTP handler) dispatches client
 // messages; its write loop is the only writer, fed by a bounded queue, so
 // a slow socket only ever delays itself.
 type conn struct {
+	id     string // unique per socket: the id of its media peers
 	srv    *Server
 	ws     *websocket.Conn
 	userID string
@@ -34,7 +40,7 @@ type conn struct {
 
 func newConn(s *Server, ws *websocket.Conn, userID string) *conn {
 	return &conn{
-		srv: s, ws: ws, userID: userID,
+		id: fmt.Sprintf("c%d", connSeq.Add(1)), srv: s, ws: ws, userID: userID,
 		out: make(chan []byte, s.cfg.QueueSize), done: make(chan struct{}),
 		sessions: map[string]bool{},
 	}
@@ -60,6 +66,16 @@ func (c *conn) reply(v any) {
 		return
 	}
 	c.send(b)
+}
+
+// sendEvent queues a server-started message: its fields beside "type".
+func (c *conn) sendEvent(typ string, payload map[string]any) {
+	frame, err := encodeEvent(rooms.Event{Type: typ, Payload: payload})
+	if err != nil {
+		c.srv.log.Error("cannot encode message", "type", typ, "err", err)
+		return
+	}
+	c.send(frame)
 }
 
 func (c *conn) replyError(id, code, msg string) {

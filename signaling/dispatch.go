@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/chobilive/chobi/rooms"
+	"github.com/chobilive/chobi/sfu"
 	"github.com/chobilive/chobi/signaling/protocol"
 )
 
@@ -16,14 +17,20 @@ import (
 // client as an "error" carrying the message's id.
 type handler func(ctx context.Context, c *conn, id string, raw []byte) error
 
-// handlers maps each client message type to its handler. Media signaling
-// (publish_offer, subscribe_answer, ice_candidate, set_quality) and the
-// co-host messages come with the SFU.
+// handlers maps each client message type to its handler.
 var handlers = map[string]handler{
-	"ping":          handlePing,
-	"join_session":  handleJoin,
-	"leave_session": handleLeave,
-	"send_message":  handleSendMessage,
+	"ping":               handlePing,
+	"join_session":       handleJoin,
+	"leave_session":      handleLeave,
+	"send_message":       handleSendMessage,
+	"publish_offer":      handlePublishOffer,
+	"subscribe_answer":   handleSubscribeAnswer,
+	"ice_candidate":      handleICECandidate,
+	"set_quality":        handleSetQuality,
+	"request_cohost":     handleRequestCoHost,
+	"cohost_response":    handleCoHostResponse,
+	"invite_cohost":      handleInviteCoHost,
+	"remove_participant": handleRemoveParticipant,
 }
 
 // errBadRequest marks a malformed message.
@@ -72,6 +79,12 @@ func errorCode(err error) (code, msg string) {
 		return protocol.CodeConflict, err.Error()
 	case errors.Is(err, rooms.ErrRateLimited):
 		return protocol.CodeRateLimited, err.Error()
+	case errors.Is(err, sfu.ErrBadSDP):
+		return protocol.CodeBadRequest, err.Error()
+	case errors.Is(err, sfu.ErrNotNegotiating), errors.Is(err, sfu.ErrNoPublisher):
+		return protocol.CodeConflict, err.Error()
+	case errors.Is(err, sfu.ErrClosed), errors.Is(err, rooms.ErrNoMedia):
+		return protocol.CodeNotFound, err.Error()
 	}
 	return protocol.CodeInternal, "internal error"
 }
@@ -114,6 +127,13 @@ func handleJoin(ctx context.Context, c *conn, id string, raw []byte) error {
 		return err
 	}
 	c.srv.joinSession(c, m.SessionID)
+	defer func() {
+		// After session_joined: the first tracks and subscribe_offer follow it.
+		if err := c.srv.p.Rooms.AttachMedia(ctx, c.userID, m.SessionID, c.id, c.sendEvent); err != nil {
+			c.srv.log.Warn("cannot attach media", "session", m.SessionID, "user", c.userID, "err", err)
+			c.replyError(id, protocol.CodeInternal, "media is unavailable for this session")
+		}
+	}()
 	parts := make([]protocol.Participant, len(entered.Participants))
 	for i, p := range entered.Participants {
 		parts[i] = protocol.Participant{UserID: p.UserID, DisplayName: p.DisplayName, Role: string(p.Role)}
@@ -156,6 +176,7 @@ func handleLeave(ctx context.Context, c *conn, id string, raw []byte) error {
 	if !c.srv.leaveSession(c, m.SessionID) {
 		return fmt.Errorf("not joined to session %s: %w", m.SessionID, rooms.ErrNotFound)
 	}
+	c.srv.p.Rooms.DetachMedia(m.SessionID, c.id)
 	c.srv.p.Rooms.Leave(ctx, c.userID, m.SessionID)
 	c.reply(protocol.SessionLeft{Type: "session_left", ID: id, SessionID: m.SessionID})
 	return nil

@@ -140,6 +140,13 @@ func (s *Server) remove(c *conn) {
 	for _, id := range joined {
 		removeFrom(s.bySession, id, c)
 	}
+	s.mu.Unlock()
+	// A dead socket's PeerConnections are dead too: close them now. A
+	// reconnecting client makes new ones.
+	for _, id := range joined {
+		s.p.Rooms.DetachMedia(id, c.id)
+	}
+	s.mu.Lock()
 	closed := s.closed
 	for _, id := range joined {
 		if closed {
@@ -204,12 +211,21 @@ func (s *Server) Publish(ctx context.Context, e rooms.Event) {
 			targets = append(targets, c)
 		}
 	}
-	if e.Type == "session_ended" {
+	switch e.Type {
+	case "session_ended":
 		// Everyone present is told, then the session is over for their sockets.
 		for _, c := range targets {
 			c.dropSession(e.SessionID)
 		}
 		delete(s.bySession, e.SessionID)
+	case "removed":
+		// The removed user's sockets are out of the session (rooms has
+		// already released its presence: no delayed leave may follow).
+		for _, c := range targets {
+			if c.dropSession(e.SessionID) {
+				removeFrom(s.bySession, e.SessionID, c)
+			}
+		}
 	}
 	s.mu.Unlock()
 	for _, c := range targets {

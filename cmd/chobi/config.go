@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/chobilive/chobi/sfu"
 	"github.com/chobilive/chobi/web/api"
 	"github.com/chobilive/chobi/web/trpc"
 )
@@ -37,6 +38,8 @@ type config struct {
 	ShutdownTimeout time.Duration
 	ReconnectGrace  time.Duration
 	ICEServers      []api.ICEServer
+	RTC             sfu.Config
+	RTCDisabled     bool
 	LogLevel        slog.Level
 	LogFormat       string
 }
@@ -126,6 +129,34 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	if c.ReconnectGrace, err = parseDuration(get("RECONNECT_GRACE", "10s")); err != nil || c.ReconnectGrace <= 0 {
 		bad("RECONNECT_GRACE must be a duration like 10s")
+	}
+	if c.RTC.UDPPort, err = strconv.Atoi(get("RTC_UDP_PORT", "50000")); err != nil || c.RTC.UDPPort < 0 || c.RTC.UDPPort > 65535 {
+		bad("RTC_UDP_PORT must be a port number")
+	}
+	c.RTC.UDPHost = getenv("RTC_UDP_HOST")
+	if r := getenv("RTC_PORT_RANGE"); r != "" {
+		lo, hi, ok := strings.Cut(r, "-")
+		a, err1 := strconv.ParseUint(strings.TrimSpace(lo), 10, 16)
+		b, err2 := strconv.ParseUint(strings.TrimSpace(hi), 10, 16)
+		if !ok || err1 != nil || err2 != nil || a == 0 || a > b {
+			bad("RTC_PORT_RANGE must look like 40000-40999, got %q", r)
+		} else {
+			c.RTC.PortRangeMin, c.RTC.PortRangeMax = uint16(a), uint16(b)
+		}
+	}
+	c.RTC.NAT1To1IPs = splitList(getenv("RTC_NAT_1TO1_IPS"))
+	loopback := "true"
+	if c.production() {
+		loopback = "false"
+	}
+	if c.RTC.IncludeLoopback, err = strconv.ParseBool(get("RTC_INCLUDE_LOOPBACK", loopback)); err != nil {
+		bad("RTC_INCLUDE_LOOPBACK must be true or false")
+	}
+	if c.RTC.TCPPort, err = strconv.Atoi(get("RTC_TCP_PORT", "0")); err != nil || c.RTC.TCPPort < -1 || c.RTC.TCPPort > 65535 {
+		bad("RTC_TCP_PORT must be a port number (0: no ICE-TCP)")
+	}
+	if c.RTCDisabled, err = strconv.ParseBool(get("RTC_DISABLED", "false")); err != nil {
+		bad("RTC_DISABLED must be true or false")
 	}
 	if stun := get("STUN_URLS", ""); stun != "" {
 		c.ICEServers = append(c.ICEServers, api.ICEServer{URLs: splitList(stun)})

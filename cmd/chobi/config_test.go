@@ -378,7 +378,7 @@ func (b *syncBuffer) String() string {
 // endpoints, and stops it by cancelling its context (as SIGTERM does).
 func TestServe(t *testing.T) {
 	dir := t.TempDir()
-	cfg, err := loadConfig(env{"CHOBI_DATA_DIR": dir, "HTTP_ADDR": "127.0.0.1:0", "SHUTDOWN_TIMEOUT": "5s"}.getenv)
+	cfg, err := loadConfig(env{"CHOBI_DATA_DIR": dir, "HTTP_ADDR": "127.0.0.1:0", "SHUTDOWN_TIMEOUT": "5s", "RTC_UDP_PORT": "0", "RTC_UDP_HOST": "127.0.0.1"}.getenv)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/chobilive/chobi/rooms"
+	"github.com/chobilive/chobi/sfu"
 	"github.com/chobilive/chobi/signaling"
 	"github.com/chobilive/chobi/store"
 	"github.com/chobilive/chobi/web"
@@ -75,10 +76,24 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		collectors.NewDBStatsCollector(st.DB(), string(st.Dialect())),
 	)
 
+	var media *sfu.Engine
+	if !cfg.RTCDisabled {
+		cfg.RTC.Logger = log
+		if media, err = sfu.NewEngine(cfg.RTC); err != nil {
+			return err
+		}
+		defer media.Close()
+		log.Info("media ready", "udp", media.UDPAddr(), "loopback_candidates", cfg.RTC.IncludeLoopback,
+			"nat_1to1", cfg.RTC.NAT1To1IPs, "tcp_port", cfg.RTC.TCPPort)
+		registerMediaMetrics(reg, media)
+	} else {
+		log.Warn("RTC_DISABLED: running without media (chat and events only)")
+	}
+
 	// Rooms publish events to the sockets; the socket server needs rooms:
 	// the sink is bound once both exist.
 	var sockets *signaling.Server
-	roomSvc := rooms.NewService(rooms.Params{Store: st, Logger: log, Sink: rooms.SinkFunc(func(ctx context.Context, e rooms.Event) {
+	roomSvc := rooms.NewService(rooms.Params{Store: st, Logger: log, Media: media, Sink: rooms.SinkFunc(func(ctx context.Context, e rooms.Event) {
 		sockets.Publish(ctx, e)
 	})})
 	tokens := auth.NewTokens(secret, cfg.JWTExpiresIn)

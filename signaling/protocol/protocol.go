@@ -80,3 +80,51 @@ type SessionLeft struct {
 	ID        string `json:"id,omitempty"`
 	SessionID string `json:"sessionId"`
 }
+
+// SDPMessage is publish_offer, publish_answer, subscribe_offer and
+// subscribe_answer.
+type SDPMessage struct {
+	Type      string `json:"type"`
+	ID        string `json:"id,omitempty"`
+	SessionID string `json:"sessionId"`
+	SDP       string `json:"sdp"`
+}
+
+// Candidate is an RTCIceCandidateInit.
+type Candidate struct {
+	Candidate     string  `json:"candidate"`
+	SDPMid        *string `json:"sdpMid,omitempty"`
+	SDPMLineIndex *uint16 `json:"sdpMLineIndex,omitempty"`
+}
+
+// ICECandidate trickles a candidate for one of the two PeerConnections;
+// a nil Candidate marks the end of them.
+type ICECandidate struct {
+	Type      string     `json:"type"`
+	SessionID string     `json:"sessionId"`
+	Target    string     `json:"target"` // "publisher" | "subscriber"
+	Candidate *Candidate `json:"candidate"`
+}
+
+// SetQuality is a subscriber's layer wish for one track.
+type SetQuality struct {
+	Type      string `json:"type"`
+	ID        string `json:"id,omitempty"`
+	SessionID string `json:"sessionId"`
+	TrackID   string `json:"trackId"`
+	Quality   string `json:"quality"` // low | medium | high | auto
+}
+
+// UserRef names a user in a session: invite_cohost, remove_participant.
+type UserRef struct {
+	SessionID string `json:"sessionId"`
+	UserID    string `json:"userId"`
+	Ban       bool   `json:"ban,omitempty"`
+}
+
+// CoHostResponse is the host's answer to a co-host request.
+type CoHostResponse struct {
+	SessionID string `json:"sessionId"`
+	UserID    string `json:"userId"`
+	Accept    *bool  `json:"accept"`
+}

@@ -1,0 +1,26 @@
+package main
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/chobilive/chobi/sfu"
+)
+
+// registerMediaMetrics exports the SFU's figures, read when scraped.
+func registerMediaMetrics(reg *prometheus.Registry, e *sfu.Engine) {
+	gauge := func(name, help string, f func(sfu.Stats) float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return f(e.Stats()) })
+	}
+	counter := func(name, help string, f func(sfu.Stats) float64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return f(e.Stats()) })
+	}
+	reg.MustRegister(
+		gauge("chobi_sfu_rooms", "Rooms with media on this node.", func(s sfu.Stats) float64 { return float64(s.Rooms) }),
+		gauge("chobi_sfu_peers", "Media peers (one per joined socket).", func(s sfu.Stats) float64 { return float64(s.Peers) }),
+		counter("chobi_sfu_forwarded_packets_total", "RTP packets written to subscribers.", func(s sfu.Stats) float64 { return float64(s.PacketsForwarded) }),
+		counter("chobi_sfu_forwarded_bytes_total", "RTP payload bytes written to subscribers.", func(s sfu.Stats) float64 { return float64(s.BytesForwarded) }),
+		counter("chobi_sfu_dropped_packets_total", "RTP packets that could not be written to a subscriber.", func(s sfu.Stats) float64 { return float64(s.PacketsDropped) }),
+		counter("chobi_sfu_negotiation_failures_total", "Offers and answers that failed.", func(s sfu.Stats) float64 { return float64(s.NegotiationFailures) }),
+		counter("chobi_sfu_keyframe_requests_total", "Keyframe requests sent to publishers.", func(s sfu.Stats) float64 { return float64(s.KeyframeRequests) }),
+	)
+}

@@ -1,0 +1,147 @@
+package rooms
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// hostSession loads a live session that hostID must host.
+func (s *Service) hostSession(ctx context.Context, hostID, sessionID string) (Session, error) {
+	sess, err := s.liveSession(ctx, sessionID)
+	if err != nil {
+		return Session{}, err
+	}
+	if sess.HostID != hostID {
+		return Session{}, fmt.Errorf("only the host can do that: %w", ErrForbidden)
+	}
+	return sess, nil
+}
+
+// RequestCoHost asks the host to let userID on stage (as
+// streaming.joinSession with role "co-host" does).
+func (s *Service) RequestCoHost(ctx context.Context, userID, sessionID string) (Role, error) {
+	res, err := s.JoinSession(ctx, userID, sessionID, RoleCoHost, "")
+	return res.Role, err
+}
+
+// RespondCoHost is the host's answer to a pending co-host request.
+func (s *Service) RespondCoHost(ctx context.Context, hostID, sessionID, userID string, accept bool) error {
+	sess, err := s.hostSession(ctx, hostID, sessionID)
+	if err != nil {
+		return err
+	}
+	part, err := s.store.Participant(ctx, sessionID, userID)
+	if errors.Is(err, ErrNotFound) || (err == nil && part.Role != RolePending) {
+		return fmt.Errorf("%s has not asked to be a co-host: %w", userID, ErrNotFound)
+	}
+	if err != nil {
+		return err
+	}
+	if !accept {
+		part.Role = RoleViewer
+		if err := s.store.SetParticipant(ctx, part); err != nil {
+			return err
+		}
+		s.presence.setRole(sessionID, userID, RoleViewer)
+		s.sink.Publish(ctx, Event{SessionID: sessionID, UserID: userID, Type: "role_changed", Payload: map[string]any{
+			"sessionId": sessionID, "role": string(RoleViewer),
+		}})
+		return nil
+	}
+	return s.grantCoHost(ctx, sess, part)
+}
+
+// InviteCoHost puts a user who is in the session on stage at the host's
+// invitation; the user gets role_changed and may publish.
+func (s *Service) InviteCoHost(ctx context.Context, hostID, sessionID, userID string) error {
+	sess, err := s.hostSession(ctx, hostID, sessionID)
+	if err != nil {
+		return err
+	}
+	if userID == hostID {
+		return &ValidationError{Fields: map[string][]string{"userId": {"is the host"}}}
+	}
+	part, err := s.store.Participant(ctx, sessionID, userID)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		if s.presentRole(sessionID, userID) == "" {
+			return fmt.Errorf("%s is not in this session: %w", userID, ErrNotFound)
+		}
+		part = Participant{SessionID: sessionID, UserID: userID}
+	case err != nil:
+		return err
+	case part.Banned:
+		return fmt.Errorf("%s was removed from this session: %w", userID, ErrConflict)
+	case part.Role == RoleCoHost:
+		return nil
+	}
+	return s.grantCoHost(ctx, sess, part)
+}
+
+func (s *Service) grantCoHost(ctx context.Context, sess Session, part Participant) error {
+	cohosts := 0
+	for _, m := range s.presence.members(sess.ID) {
+		if m.Role == RoleCoHost {
+			cohosts++
+		}
+	}
+	if cohosts >= s.cfg.MaxCoHosts {
+		return fmt.Errorf("the stage is full (%d co-hosts): %w", s.cfg.MaxCoHosts, ErrConflict)
+	}
+	part.Role = RoleCoHost
+	if err := s.store.SetParticipant(ctx, part); err != nil {
+		return err
+	}
+	s.presence.setRole(sess.ID, part.UserID, RoleCoHost)
+	s.log.InfoContext(ctx, "co-host on stage", "session", sess.ID, "user", part.UserID)
+	s.sink.Publish(ctx, Event{SessionID: sess.ID, UserID: part.UserID, Type: "role_changed", Payload: map[string]any{
+		"sessionId": sess.ID, "role": string(RoleCoHost),
+	}})
+	s.broadcastTracks(sess.ID)
+	return nil
+}
+
+// RemoveParticipant takes a user out of a session (the host's moderation):
+// off stage, out of presence, its PeerConnections closed; with ban, it
+// cannot come back while the session lasts.
+func (s *Service) RemoveParticipant(ctx context.Context, hostID, sessionID, userID string, ban bool) error {
+	if _, err := s.hostSession(ctx, hostID, sessionID); err != nil {
+		return err
+	}
+	if userID == hostID {
+		return &ValidationError{Fields: map[string][]string{"userId": {"the host cannot remove itself"}}}
+	}
+	part, err := s.store.Participant(ctx, sessionID, userID)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		if s.presentRole(sessionID, userID) == "" && !ban {
+			return fmt.Errorf("%s is not in this session: %w", userID, ErrNotFound)
+		}
+		part = Participant{SessionID: sessionID, UserID: userID}
+	case err != nil:
+		return err
+	}
+	wasOnStage := part.Role == RoleCoHost
+	part.Role, part.Banned = RoleViewer, part.Banned || ban
+	if err := s.store.SetParticipant(ctx, part); err != nil {
+		return err
+	}
+	s.log.InfoContext(ctx, "participant removed", "session", sessionID, "user", userID, "ban", ban)
+	// Told first, while its sockets are still in the session.
+	s.sink.Publish(ctx, Event{SessionID: sessionID, UserID: userID, Type: "removed", Payload: map[string]any{
+		"sessionId": sessionID, "banned": part.Banned,
+	}})
+	s.detachUser(sessionID, userID)
+	role := s.presentRole(sessionID, userID)
+	if last, viewers := s.presence.leave(sessionID, userID, true); last && isViewer(role) {
+		user, _ := s.store.User(ctx, userID)
+		s.sink.Publish(ctx, Event{SessionID: sessionID, Type: "viewer_left", Payload: map[string]any{
+			"sessionId": sessionID, "user": map[string]any{"id": userID, "displayName": user.DisplayName}, "viewerCount": viewers,
+		}})
+	}
+	if wasOnStage || role == RoleCoHost {
+		s.broadcastTracks(sessionID)
+	}
+	return nil
+}

@@ -1,0 +1,256 @@
+package rooms
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/chobilive/chobi/sfu"
+)
+
+// Send delivers one message to one socket: its type and fields. It must
+// not block (the socket layer queues).
+type Send func(typ string, payload map[string]any)
+
+// mediaPeers maps each session's media peers (one per socket) to users.
+type mediaPeers struct {
+	mu       sync.Mutex
+	sessions map[string]map[string]string // session → peer id → user id
+}
+
+func (m *mediaPeers) add(sessionID, peerID, userID string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.sessions == nil {
+		m.sessions = map[string]map[string]string{}
+	}
+	if m.sessions[sessionID] == nil {
+		m.sessions[sessionID] = map[string]string{}
+	}
+	m.sessions[sessionID][peerID] = userID
+}
+
+func (m *mediaPeers) remove(sessionID, peerID string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.sessions[sessionID], peerID)
+	if len(m.sessions[sessionID]) == 0 {
+		delete(m.sessions, sessionID)
+	}
+}
+
+func (m *mediaPeers) users(sessionID string) map[string]string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[string]string, len(m.sessions[sessionID]))
+	for p, u := range m.sessions[sessionID] {
+		out[p] = u
+	}
+	return out
+}
+
+func (m *mediaPeers) drop(sessionID string) {
+	m.mu.Lock()
+	delete(m.sessions, sessionID)
+	m.mu.Unlock()
+}
+
+// ErrNoMedia is returned when the server runs without an SFU.
+var ErrNoMedia = errors.New("media is not enabled on this server")
+
+// peerSignal carries a peer's server-started signaling to its socket.
+type peerSignal struct {
+	sessionID string
+	send      Send
+}
+
+func (p peerSignal) SubscriberOffer(sdp string) {
+	p.send("subscribe_offer", map[string]any{"sessionId": p.sessionID, "sdp": sdp})
+}
+
+func (p peerSignal) Candidate(target sfu.Target, c *webrtc.ICECandidateInit) {
+	var cand any // null marks the end of candidates
+	if c != nil {
+		cand = c
+	}
+	p.send("ice_candidate", map[string]any{"sessionId": p.sessionID, "target": string(target), "candidate": cand})
+}
+
+func (p peerSignal) Failed(target sfu.Target) {
+	p.send("media_failed", map[string]any{"sessionId": p.sessionID, "target": string(target)})
+}
+
+// AttachMedia gives a socket present in a session its media peer: a
+// subscriber PeerConnection that receives every published track (the
+// first subscribe_offer comes once there is one), and the current tracks.
+func (s *Service) AttachMedia(ctx context.Context, userID, sessionID, peerID string, send Send) error {
+	if s.media == nil {
+		return nil // no SFU: the socket still carries chat and events
+	}
+	room := s.mediaRoom(sessionID)
+	if _, err := room.AddPeer(peerID, peerSignal{sessionID: sessionID, send: send}); err != nil {
+		if errors.Is(err, sfu.ErrPeerExists) {
+			return nil
+		}
+		return err
+	}
+	s.peers.add(sessionID, peerID, userID)
+	send("tracks", s.tracksPayload(sessionID))
+	return nil
+}
+
+// mediaRoom returns the session's SFU room, hooking its track changes to
+// the "tracks" event on first use.
+func (s *Service) mediaRoom(sessionID string) *sfu.Room {
+	room := s.media.Room(sessionID)
+	room.OnTracksChanged(func() { s.broadcastTracks(sessionID) })
+	return room
+}
+
+// DetachMedia closes a socket's media peer in a session.
+func (s *Service) DetachMedia(sessionID, peerID string) {
+	if s.media == nil {
+		return
+	}
+	s.peers.remove(sessionID, peerID)
+	s.media.Room(sessionID).RemovePeer(peerID)
+}
+
+func (s *Service) peer(sessionID, peerID string) (*sfu.Peer, error) {
+	if s.media == nil {
+		return nil, ErrNoMedia
+	}
+	p := s.media.Room(sessionID).Peer(peerID)
+	if p == nil {
+		return nil, fmt.Errorf("join session %s first: %w", sessionID, ErrNotFound)
+	}
+	return p, nil
+}
+
+// Publish answers a publisher offer from the host or a co-host. reply gets
+// the answer before any server candidate of that PeerConnection.
+func (s *Service) Publish(ctx context.Context, userID, sessionID, peerID, sdp string, reply func(answer string)) error {
+	if role := s.presentRole(sessionID, userID); role != RoleHost && role != RoleCoHost {
+		if role == "" {
+			return fmt.Errorf("join session %s first: %w", sessionID, ErrNotFound)
+		}
+		return fmt.Errorf("only the host and co-hosts publish: %w", ErrForbidden)
+	}
+	if len(sdp) == 0 || len(sdp) > maxSDPBytes {
+		return &ValidationError{Fields: map[string][]string{"sdp": {fmt.Sprintf("must be 1 to %d bytes", maxSDPBytes)}}}
+	}
+	p, err := s.peer(sessionID, peerID)
+	if err != nil {
+		return err
+	}
+	return p.Publish(sdp, reply)
+}
+
+const maxSDPBytes = 60 << 10
+
+// SubscribeAnswer applies a socket's answer to its last subscribe_offer.
+func (s *Service) SubscribeAnswer(ctx context.Context, sessionID, peerID, sdp string) error {
+	if len(sdp) == 0 || len(sdp) > maxSDPBytes {
+		return &ValidationError{Fields: map[string][]string{"sdp": {fmt.Sprintf("must be 1 to %d bytes", maxSDPBytes)}}}
+	}
+	p, err := s.peer(sessionID, peerID)
+	if err != nil {
+		return err
+	}
+	return p.SubscriberAnswer(sdp)
+}
+
+// AddCandidate adds a socket's ICE candidate to one of its PeerConnections.
+func (s *Service) AddCandidate(ctx context.Context, sessionID, peerID string, target sfu.Target, c *webrtc.ICECandidateInit) error {
+	if target != sfu.TargetPublisher && target != sfu.TargetSubscriber {
+		return &ValidationError{Fields: map[string][]string{"target": {`must be "publisher" or "subscriber"`}}}
+	}
+	p, err := s.peer(sessionID, peerID)
+	if err != nil {
+		return err
+	}
+	return p.AddCandidate(target, c)
+}
+
+// closeMedia ends a session's media: every PeerConnection of it.
+func (s *Service) closeMedia(sessionID string) {
+	if s.media == nil {
+		return
+	}
+	s.peers.drop(sessionID)
+	s.media.CloseRoom(sessionID)
+}
+
+// detachUser closes every media peer a user has in a session (removal).
+func (s *Service) detachUser(sessionID, userID string) {
+	if s.media == nil {
+		return
+	}
+	for peerID, uid := range s.peers.users(sessionID) {
+		if uid == userID {
+			s.DetachMedia(sessionID, peerID)
+		}
+	}
+}
+
+// tracksPayload is the full picture of who publishes what, as the
+// "tracks" message carries it: the host, the co-hosts and anyone
+// publishing, each with their tracks.
+func (s *Service) tracksPayload(sessionID string) map[string]any {
+	byUser := map[string][]map[string]any{}
+	if s.media != nil {
+		owners := s.peers.users(sessionID)
+		for _, t := range s.media.Room(sessionID).Tracks() {
+			uid := owners[t.PublisherID]
+			if uid == "" {
+				continue
+			}
+			source := "camera"
+			if t.Kind == "audio" {
+				source = "microphone"
+			}
+			byUser[uid] = append(byUser[uid], map[string]any{
+				"trackId": t.TrackID, "streamId": t.StreamID, "kind": t.Kind, "source": source,
+				"muted": false, "layers": t.Layers,
+			})
+		}
+	}
+	participants := []map[string]any{}
+	for _, m := range s.presence.members(sessionID) {
+		tracks := byUser[m.UserID]
+		if m.Role != RoleHost && m.Role != RoleCoHost && len(tracks) == 0 {
+			continue
+		}
+		if tracks == nil {
+			tracks = []map[string]any{}
+		}
+		participants = append(participants, map[string]any{
+			"userId": m.UserID, "displayName": m.DisplayName, "role": string(m.Role), "tracks": tracks,
+		})
+	}
+	return map[string]any{"sessionId": sessionID, "participants": participants}
+}
+
+func (s *Service) broadcastTracks(sessionID string) {
+	s.sink.Publish(context.Background(), Event{SessionID: sessionID, Type: "tracks", Payload: s.tracksPayload(sessionID)})
+}
+
+// SetQuality sets the simulcast layer a socket receives of a track:
+// "low", "medium", "high", or "auto" for the best available.
+func (s *Service) SetQuality(ctx context.Context, sessionID, peerID, trackID, quality string) error {
+	layer, ok := map[string]int{"low": 0, "medium": 1, "high": 2, "auto": -1}[quality]
+	if !ok {
+		return &ValidationError{Fields: map[string][]string{"quality": {`must be "low", "medium", "high" or "auto"`}}}
+	}
+	p, err := s.peer(sessionID, peerID)
+	if err != nil {
+		return err
+	}
+	if !p.SetQuality(trackID, layer) {
+		return fmt.Errorf("no track %q: %w", trackID, ErrNotFound)
+	}
+	return nil
+}
