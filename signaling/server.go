@@ -233,6 +233,13 @@ func (s *Server) Publish(ctx context.Context, e rooms.Event) {
 	}
 }
 
+// Connections is the number of open sockets (a metric).
+func (s *Server) Connections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
 // Close ends every socket, cancels the delayed leaves and waits for all
 // connection goroutines.
 func (s *Server) Close() {

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/chobilive/chobi/rooms"
+	"github.com/chobilive/chobi/sfu"
 	"github.com/chobilive/chobi/signaling"
 	"github.com/chobilive/chobi/store"
 )
@@ -21,6 +22,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // stack is a real store, rooms service and socket server behind httptest.
 type stack struct {
+	media *sfu.Engine
 	st    *store.Store
 	rooms *rooms.Service
 	srv   *signaling.Server
@@ -38,8 +40,12 @@ func newStack(t *testing.T, cfg signaling.Config) *stack {
 	if _, err := st.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	s := &stack{st: st}
-	s.rooms = rooms.NewService(rooms.Params{Store: st, Sink: rooms.SinkFunc(func(ctx context.Context, e rooms.Event) {
+	media, err := sfu.NewEngine(sfu.Config{UDPHost: "127.0.0.1", IncludeLoopback: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &stack{st: st, media: media}
+	s.rooms = rooms.NewService(rooms.Params{Store: st, Media: media, Sink: rooms.SinkFunc(func(ctx context.Context, e rooms.Event) {
 		s.srv.Publish(ctx, e)
 	})})
 	s.srv = signaling.New(signaling.Params{
@@ -57,6 +63,7 @@ func newStack(t *testing.T, cfg signaling.Config) *stack {
 	t.Cleanup(func() {
 		s.srv.Close()
 		s.http.Close()
+		media.Close()
 		st.Close()
 	})
 	return s

@@ -1,0 +1,238 @@
+package signaling_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chobilive/chobi/rooms"
+	"github.com/chobilive/chobi/signaling"
+)
+
+func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s: %s", timeout, what)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+func (s *stack) live(t *testing.T, hostID, typ string) rooms.Session {
+	t.Helper()
+	sess, err := s.rooms.CreateSession(context.Background(), hostID, rooms.CreateParams{Title: "live", Type: typ, Category: "music"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sess
+}
+
+// The host publishes over the socket protocol; viewers get tracks, a
+// subscribe_offer, and media; a viewer may not publish; ending the
+// session closes everyone's peer connections.
+func TestHostPublishesToViewersOverTheSocket(t *testing.T) {
+	s := newStack(t, signaling.Config{})
+	hostID := s.user(t, "host")
+	sess := s.live(t, hostID, "video")
+	host := s.peer(t, hostID)
+	if j := host.join(sess.ID); j["role"] != "host" {
+		t.Fatalf("host joined as %v", j["role"])
+	}
+	var viewers []*wsPeer
+	for i := range 3 {
+		v := s.peer(t, s.user(t, fmt.Sprintf("viewer%d", i)))
+		v.join(sess.ID)
+		viewers = append(viewers, v)
+	}
+	media := newSynth(t, "host")
+	senders := host.publish(media.video, media.audio)
+	host.waitFor("publish_answer", func(m map[string]any) bool { return m["id"] == "pub" })
+	media.run(senders)
+	defer media.halt()
+
+	for _, v := range viewers {
+		v.waitFor("subscribe_offer", nil)
+		tracks := v.waitFor("tracks", func(m map[string]any) bool {
+			ps := m["participants"].([]any)
+			return len(ps) == 1 && len(ps[0].(map[string]any)["tracks"].([]any)) == 2
+		})
+		p := tracks["participants"].([]any)[0].(map[string]any)
+		if p["userId"] != hostID || p["role"] != "host" {
+			t.Fatalf("tracks participant = %v", p)
+		}
+	}
+	waitUntil(t, 15*time.Second, "every viewer receiving audio and video", func() bool {
+		for _, v := range viewers {
+			if v.count("video") < 10 || v.count("audio") < 10 {
+				return false
+			}
+		}
+		return true
+	})
+
+	// A viewer's publish_offer is refused and nothing of it is forwarded.
+	intruder := viewers[0]
+	bad := newSynth(t, "intruder")
+	intruder.publish(bad.video)
+	e := intruder.waitFor("error", func(m map[string]any) bool { return m["id"] == "pub" })
+	if e["code"] != "forbidden" {
+		t.Fatalf("viewer publish_offer: %v", e)
+	}
+	for _, tr := range s.media.Room(sess.ID).Tracks() {
+		if tr.PublisherID != "" && tr.StreamID == "intruder" {
+			t.Fatalf("the viewer's track is forwarded: %+v", tr)
+		}
+	}
+	if n := len(s.media.Room(sess.ID).Tracks()); n != 2 {
+		t.Fatalf("room has %d tracks, want the host's 2", n)
+	}
+
+	// Ending the session: everyone told, every peer connection closed.
+	if _, err := s.rooms.EndSession(context.Background(), hostID, sess.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range append(viewers, host) {
+		p.waitFor("session_ended", nil)
+	}
+	waitUntil(t, 5*time.Second, "no media peers left", func() bool { return s.media.Stats().Peers == 0 })
+}
+
+// A co-host goes on stage only after the host accepts, then publishes, and
+// the host and a viewer receive it through renegotiation mid-stream.
+func TestCoHostJoinsTheStageMidStream(t *testing.T) {
+	s := newStack(t, signaling.Config{})
+	hostID, guestID, viewerID := s.user(t, "host"), s.user(t, "guest"), s.user(t, "viewer")
+	sess := s.live(t, hostID, "video")
+	host, guest, viewer := s.peer(t, hostID), s.peer(t, guestID), s.peer(t, viewerID)
+	host.join(sess.ID)
+	guest.join(sess.ID)
+	viewer.join(sess.ID)
+	hostMedia := newSynth(t, "host")
+	hostMedia.run(host.publish(hostMedia.video, hostMedia.audio))
+	defer hostMedia.halt()
+	waitUntil(t, 15*time.Second, "the viewer receiving the host", func() bool { return viewer.count("video") > 5 })
+
+	// Not yet a co-host: publishing is refused.
+	early := newSynth(t, "guest-early")
+	guest.publish(early.video)
+	if e := guest.waitFor("error", func(m map[string]any) bool { return m["id"] == "pub" }); e["code"] != "forbidden" {
+		t.Fatalf("guest publish before acceptance: %v", e)
+	}
+	guest.mu.Lock()
+	guest.pub.Close()
+	guest.pub = nil
+	guest.frames = nil
+	guest.mu.Unlock()
+
+	// Someone else may not answer the request.
+	guest.send(map[string]any{"type": "request_cohost", "sessionId": sess.ID})
+	req := host.waitFor("cohost_request", nil)
+	if req["user"].(map[string]any)["id"] != guestID {
+		t.Fatalf("cohost_request = %v", req)
+	}
+	viewer.send(map[string]any{"type": "cohost_response", "id": "x", "sessionId": sess.ID, "userId": guestID, "accept": true})
+	if e := viewer.waitFor("error", func(m map[string]any) bool { return m["id"] == "x" }); e["code"] != "forbidden" {
+		t.Fatalf("a viewer's cohost_response: %v", e)
+	}
+	host.send(map[string]any{"type": "cohost_response", "sessionId": sess.ID, "userId": guestID, "accept": true})
+	if rc := guest.waitFor("role_changed", nil); rc["role"] != "co-host" {
+		t.Fatalf("role_changed = %v", rc)
+	}
+
+	hostVideoBefore := host.count("video")
+	guestMedia := newSynth(t, "guest")
+	senders := guest.publish(guestMedia.video, guestMedia.audio)
+	guest.waitFor("publish_answer", nil)
+	guestMedia.run(senders)
+	defer guestMedia.halt()
+
+	// Host and viewer now receive two videos: the viewer keeps the host's
+	// and gains the guest's; the host receives the guest.
+	waitUntil(t, 15*time.Second, "the host receiving the co-host", func() bool { return host.count("video") > hostVideoBefore+10 })
+	viewerBefore := viewer.count("video")
+	waitUntil(t, 15*time.Second, "the viewer receiving host and co-host", func() bool {
+		return viewer.count("video") > viewerBefore+40 // two streams at 50 fps together
+	})
+	tracks := viewer.waitFor("tracks", func(m map[string]any) bool {
+		n := 0
+		for _, p := range m["participants"].([]any) {
+			n += len(p.(map[string]any)["tracks"].([]any))
+		}
+		return n == 4
+	})
+	roles := map[string]string{}
+	for _, p := range tracks["participants"].([]any) {
+		pm := p.(map[string]any)
+		roles[pm["userId"].(string)] = pm["role"].(string)
+	}
+	if roles[hostID] != "host" || roles[guestID] != "co-host" {
+		t.Fatalf("tracks roles = %v", roles)
+	}
+
+	// The host removes the co-host with a ban: its tracks go, it cannot rejoin.
+	host.send(map[string]any{"type": "remove_participant", "sessionId": sess.ID, "userId": guestID, "ban": true})
+	if r := guest.waitFor("removed", nil); r["banned"] != true {
+		t.Fatalf("removed = %v", r)
+	}
+	waitUntil(t, 10*time.Second, "the co-host's tracks withdrawn", func() bool { return len(s.media.Room(sess.ID).Tracks()) == 2 })
+	guest.send(map[string]any{"type": "join_session", "id": "again", "sessionId": sess.ID})
+	if e := guest.waitFor("error", func(m map[string]any) bool { return m["id"] == "again" }); e["code"] != "forbidden" {
+		t.Fatalf("banned user rejoining: %v", e)
+	}
+}
+
+// Fifty viewers join at once and all get media; then half leave and half
+// drop abruptly, and everything they held is released.
+func TestFiftyViewers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fifty pion peers: skipped in -short")
+	}
+	s := newStack(t, signaling.Config{ReconnectGrace: 200 * time.Millisecond})
+	hostID := s.user(t, "host")
+	sess := s.live(t, hostID, "video")
+	host := s.peer(t, hostID)
+	host.join(sess.ID)
+	media := newSynth(t, "host")
+	media.run(host.publish(media.video, media.audio))
+	defer media.halt()
+
+	viewers := make([]*wsPeer, 50)
+	for i := range viewers {
+		viewers[i] = s.peer(t, s.user(t, fmt.Sprintf("v%02d", i)))
+	}
+	var wg sync.WaitGroup
+	for _, v := range viewers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sessionOf.Store(v.userID, sess.ID)
+			v.send(map[string]any{"type": "join_session", "sessionId": sess.ID})
+		}()
+	}
+	wg.Wait()
+	waitUntil(t, 60*time.Second, "all 50 viewers receiving video and audio", func() bool {
+		for _, v := range viewers {
+			if v.count("video") == 0 || v.count("audio") == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	if n := s.rooms.ViewerCount(sess.ID); n != 50 {
+		t.Fatalf("viewerCount = %d, want 50", n)
+	}
+	for i, v := range viewers {
+		if i%2 == 0 {
+			v.send(map[string]any{"type": "leave_session", "sessionId": sess.ID})
+		} else {
+			v.close() // abrupt: socket and peer connections gone
+		}
+	}
+	waitUntil(t, 20*time.Second, "viewers released", func() bool {
+		return s.rooms.ViewerCount(sess.ID) == 0 && s.media.Stats().Peers == 1
+	})
+}
