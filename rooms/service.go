@@ -71,7 +71,7 @@ func NewService(p Params) *Service {
 	return &Service{
 		store: p.Store, sink: sink, log: log, cfg: cfg, now: now,
 		presence: newPresence(now), media: p.Media,
-		chat:     ratelimit.New(cfg.ChatPerUser, cfg.ChatWindow),
+		chat: ratelimit.New(cfg.ChatPerUser, cfg.ChatWindow),
 	}
 }
 

@@ -22,22 +22,22 @@ type DownTrack struct {
 	mime   string
 	sender *webrtc.RTPSender
 
-	mu      sync.Mutex
-	bound   bool
-	closed  bool
-	writer  webrtc.TrackLocalWriter
-	ssrc    uint32
-	pt      uint8
+	mu        sync.Mutex
+	bound     bool
+	closed    bool
+	writer    webrtc.TrackLocalWriter
+	ssrc      uint32
+	pt        uint8
 	current   int // the layer forwarded now; -1 before the first keyframe
 	target    int // the layer wanted; switched to at its next keyframe
 	preferred int // the subscriber's choice (set_quality); -1 for the best available
-	started bool
-	resync  bool
-	seqOff  uint16
-	tsOff   uint32
-	lastSeq uint16
-	lastTS  uint32
-	lastAt  time.Time
+	started   bool
+	resync    bool
+	seqOff    uint16
+	tsOff     uint32
+	lastSeq   uint16
+	lastTS    uint32
+	lastAt    time.Time
 }
 
 func newDownTrack(src *Source, p *Peer) *DownTrack {
