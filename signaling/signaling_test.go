@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -283,5 +284,55 @@ func TestFloodIsRateLimitedThenClosed(t *testing.T) {
 	other.send(map[string]any{"type": "ping", "id": "ok"})
 	if other.next("pong")["id"] != "ok" {
 		t.Fatal("other socket affected by the flood")
+	}
+}
+
+// A socket that stops reading is dropped once its queue fills, and a
+// socket beside it keeps its answers flowing meanwhile.
+func TestSlowSocketIsDroppedOthersUnaffected(t *testing.T) {
+	s := newStack(t, signaling.Config{QueueSize: 8, WriteTimeout: 500 * time.Millisecond})
+	slowID := s.user(t, "slow")
+	s.dial(t, slowID) // never reads
+	fast := s.dial(t, s.user(t, "fast"))
+	waitUntilConns := func(n int) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for s.srv.Connections() != n {
+			if time.Now().After(deadline) {
+				t.Fatalf("connections = %d, want %d", s.srv.Connections(), n)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitUntilConns(2)
+	big := strings.Repeat("x", 60<<10)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 2000; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			s.srv.Publish(context.Background(), rooms.Event{UserID: slowID, Type: "notification",
+				Payload: map[string]any{"notification": map[string]any{"body": big}}})
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	// The other socket is answered all along.
+	for i := 0; i < 20; i++ {
+		fast.send(map[string]any{"type": "ping", "id": fmt.Sprint(i)})
+		if got := fast.next("pong"); got["id"] != fmt.Sprint(i) {
+			t.Fatalf("pong %v, want id %d", got, i)
+		}
+	}
+	waitUntilConns(1)
+	close(stop)
+	<-done
+	fast.send(map[string]any{"type": "ping", "id": "after"})
+	if fast.next("pong")["id"] != "after" {
+		t.Fatal("the other socket stopped answering")
 	}
 }
