@@ -122,9 +122,13 @@ func (s *Service) CreateSession(ctx context.Context, hostID string, p CreatePara
 			Type: "stream", Title: host.DisplayName + " is live",
 			Body: sess.Title, Data: map[string]any{"sessionId": sess.ID, "hostId": hostID, "type": sess.Type},
 		}
-		if err := s.store.NotifyFollowers(ctx, hostID, notice); err != nil {
+		delivered, err := s.store.NotifyFollowers(ctx, hostID, notice)
+		if err != nil {
 			// The session is live either way; a lost notice is logged, not fatal.
 			s.log.ErrorContext(ctx, "notifying followers failed", "session", sess.ID, "err", err)
+		}
+		for _, d := range delivered {
+			s.PushNotification(ctx, d.UserID, NotificationPayload(d, notice))
 		}
 	}
 	s.log.InfoContext(ctx, "session started", "session", sess.ID, "host", hostID, "type", sess.Type, "private", sess.IsPrivate)
@@ -312,4 +316,21 @@ func (s *Service) SessionFor(ctx context.Context, userID, sessionID string) (Ses
 		return Session{}, 0, err
 	}
 	return sess, s.presence.viewerCount(sessionID), nil
+}
+
+// NotificationPayload is a stored notification as the socket's
+// "notification" event carries it.
+func NotificationPayload(d Delivered, n Notice) map[string]any {
+	data := n.Data
+	if data == nil {
+		data = map[string]any{}
+	}
+	return map[string]any{
+		"id": d.ID, "type": n.Type, "title": n.Title, "body": n.Body, "data": data, "createdAt": d.CreatedAt, "read": false,
+	}
+}
+
+// PushNotification sends a stored notification to the user's open sockets.
+func (s *Service) PushNotification(ctx context.Context, userID string, notification map[string]any) {
+	s.sink.Publish(ctx, Event{UserID: userID, Type: "notification", Payload: map[string]any{"notification": notification}})
 }

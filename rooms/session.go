@@ -116,8 +116,16 @@ type SessionStore interface {
 	// Messages returns up to limit messages older than the message before
 	// ("" for the newest), oldest first.
 	Messages(ctx context.Context, sessionID string, limit int, before string) ([]Message, error)
-	// NotifyFollowers gives every follower of userID a notification.
-	NotifyFollowers(ctx context.Context, userID string, n Notice) error
+	// NotifyFollowers gives every follower of userID a notification and
+	// says who got which.
+	NotifyFollowers(ctx context.Context, userID string, n Notice) ([]Delivered, error)
+}
+
+// Delivered is a notification stored for one user.
+type Delivered struct {
+	UserID    string
+	ID        string
+	CreatedAt time.Time
 }
 
 // Notice is a notification to create.

@@ -336,3 +336,24 @@ func TestSlowSocketIsDroppedOthersUnaffected(t *testing.T) {
 		t.Fatal("the other socket stopped answering")
 	}
 }
+
+// Someone you follow going live reaches your open socket as a
+// "notification" event, without joining anything.
+func TestGoLiveNotificationIsPushed(t *testing.T) {
+	s := newStack(t, signaling.Config{})
+	fanID, hostID := s.user(t, "fan"), s.user(t, "star")
+	if _, err := s.st.Follow(context.Background(), fanID, hostID); err != nil {
+		t.Fatal(err)
+	}
+	fan := s.dial(t, fanID)
+	fan.send(map[string]any{"type": "ping", "id": "ready"})
+	fan.next("pong") // the socket is registered
+	sess, err := s.rooms.CreateSession(context.Background(), hostID, rooms.CreateParams{Title: "on air", Type: "audio", Category: "talk"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := fan.next("notification")["notification"].(map[string]any)
+	if n["type"] != "stream" || n["read"] != false || n["id"] == "" || n["data"].(map[string]any)["sessionId"] != sess.ID {
+		t.Fatalf("notification = %v", n)
+	}
+}

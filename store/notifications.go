@@ -22,20 +22,23 @@ type Notification struct {
 	CreatedAt time.Time
 }
 
-func insertNotification(ctx context.Context, t tx, userID string, n rooms.Notice, at int64) error {
+func insertNotification(ctx context.Context, t tx, userID string, n rooms.Notice, at int64) (rooms.Delivered, error) {
 	data, err := json.Marshal(n.Data)
 	if err != nil || n.Data == nil {
 		data = []byte("{}")
 	}
+	d := rooms.Delivered{UserID: userID, ID: newID(), CreatedAt: fromMillis(at)}
 	_, err = t.exec(ctx, `INSERT INTO notifications (id, user_id, type, title, body, data, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		newID(), userID, n.Type, n.Title, n.Body, string(data), at)
-	return err
+		d.ID, userID, n.Type, n.Title, n.Body, string(data), at)
+	return d, err
 }
 
 // NotifyFollowers implements rooms.SessionStore: every follower gets the
 // notice, all in one transaction.
-func (s *Store) NotifyFollowers(ctx context.Context, userID string, n rooms.Notice) error {
-	return s.inTx(ctx, func(t tx) error {
+func (s *Store) NotifyFollowers(ctx context.Context, userID string, n rooms.Notice) ([]rooms.Delivered, error) {
+	var delivered []rooms.Delivered
+	err := s.inTx(ctx, func(t tx) error {
+		delivered = delivered[:0]
 		rows, err := t.query(ctx, `SELECT follower_id FROM follows WHERE followee_id = $1`, userID)
 		if err != nil {
 			return err
@@ -55,17 +58,23 @@ func (s *Store) NotifyFollowers(ctx context.Context, userID string, n rooms.Noti
 		}
 		at := millis(now())
 		for _, f := range followers {
-			if err := insertNotification(ctx, t, f, n, at); err != nil {
+			d, err := insertNotification(ctx, t, f, n, at)
+			if err != nil {
 				return err
 			}
+			delivered = append(delivered, d)
 		}
 		return nil
 	})
+	return delivered, err
 }
 
 // Notify gives one user a notification and returns it.
 func (s *Store) Notify(ctx context.Context, userID string, n rooms.Notice) error {
-	return s.inTx(ctx, func(t tx) error { return insertNotification(ctx, t, userID, n, millis(now())) })
+	return s.inTx(ctx, func(t tx) error {
+		_, err := insertNotification(ctx, t, userID, n, millis(now()))
+		return err
+	})
 }
 
 // NotificationFilter selects a user's notifications.

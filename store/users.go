@@ -158,7 +158,15 @@ func (s *Store) User(ctx context.Context, id string) (rooms.User, error) {
 // Follow makes follower follow followee and notifies followee. It reports
 // whether the follow is new (following twice changes nothing).
 func (s *Store) Follow(ctx context.Context, followerID, followeeID string) (bool, error) {
+	created, _, err := s.FollowNotify(ctx, followerID, followeeID)
+	return created, err
+}
+
+// FollowNotify is Follow that also returns the followee's new notification
+// (nil when the follow existed), for pushing it to the followee's sockets.
+func (s *Store) FollowNotify(ctx context.Context, followerID, followeeID string) (bool, *Notification, error) {
 	created := false
+	var note *Notification
 	err := s.inTx(ctx, func(t tx) error {
 		var name string
 		err := t.queryRow(ctx, `SELECT display_name FROM users WHERE id = $1`, followerID).Scan(&name)
@@ -185,12 +193,19 @@ func (s *Store) Follow(ctx context.Context, followerID, followeeID string) (bool
 			return nil
 		}
 		created = true
-		return insertNotification(ctx, t, followeeID, rooms.Notice{
+		notice := rooms.Notice{
 			Type: "follow", Title: "New follower", Body: name + " started following you",
 			Data: map[string]any{"userId": followerID},
-		}, ts)
+		}
+		d, err := insertNotification(ctx, t, followeeID, notice, ts)
+		note = &Notification{ID: d.ID, UserID: followeeID, Type: notice.Type, Title: notice.Title, Body: notice.Body,
+			Data: notice.Data, CreatedAt: d.CreatedAt}
+		return err
 	})
-	return created, err
+	if err != nil {
+		return false, nil, err
+	}
+	return created, note, nil
 }
 
 // Unfollow ends a follow; it reports whether there was one.

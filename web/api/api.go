@@ -23,7 +23,7 @@ type Store interface {
 	UserByID(ctx context.Context, id string) (store.User, error)
 	UserByUsername(ctx context.Context, username string) (store.User, error)
 	UpdateProfile(ctx context.Context, id string, up store.ProfileUpdate) (store.User, error)
-	Follow(ctx context.Context, followerID, followeeID string) (bool, error)
+	FollowNotify(ctx context.Context, followerID, followeeID string) (bool, *store.Notification, error)
 	Unfollow(ctx context.Context, followerID, followeeID string) (bool, error)
 	IsFollowing(ctx context.Context, followerID, followeeID string) (bool, error)
 	AddVideo(ctx context.Context, v store.Video) (store.Video, error)

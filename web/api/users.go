@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/chobilive/chobi/rooms"
 	"github.com/chobilive/chobi/store"
 	"github.com/chobilive/chobi/web/trpc"
 )
@@ -169,9 +170,14 @@ func (a *API) follow(ctx context.Context, in followInput) (followOutput, error) 
 	if in.UserID == me {
 		return followOutput{}, trpc.FieldError(map[string][]string{"userId": {"you cannot follow yourself"}})
 	}
-	changed, err := a.Store.Follow(ctx, me, in.UserID)
+	changed, note, err := a.Store.FollowNotify(ctx, me, in.UserID)
 	if err != nil {
 		return followOutput{}, err
+	}
+	if note != nil {
+		a.Rooms.PushNotification(ctx, in.UserID, rooms.NotificationPayload(
+			rooms.Delivered{UserID: in.UserID, ID: note.ID, CreatedAt: note.CreatedAt},
+			rooms.Notice{Type: note.Type, Title: note.Title, Body: note.Body, Data: note.Data}))
 	}
 	return a.followState(ctx, in.UserID, true, changed)
 }
