@@ -60,7 +60,16 @@ func (s *Service) Enter(ctx context.Context, userID, sessionID string) (Entered,
 func (s *Service) Leave(ctx context.Context, userID, sessionID string) {
 	role := s.presentRole(sessionID, userID)
 	last, viewers := s.presence.leave(sessionID, userID, false)
-	if last && (role == RoleHost || role == RoleCoHost) {
+	if last && role == RoleHost {
+		// The host is gone (a dropped socket has already had its reconnect
+		// grace): the session ends for everyone.
+		s.log.InfoContext(ctx, "the host left: ending the session", "session", sessionID)
+		if _, err := s.EndSession(ctx, userID, sessionID); err != nil && !errors.Is(err, ErrNotFound) {
+			s.log.ErrorContext(ctx, "ending a session its host left failed", "session", sessionID, "err", err)
+		}
+		return
+	}
+	if last && role == RoleCoHost {
 		s.broadcastTracks(sessionID) // the stage changed
 	}
 	if last && isViewer(role) {

@@ -357,3 +357,38 @@ func TestGoLiveNotificationIsPushed(t *testing.T) {
 		t.Fatalf("notification = %v", n)
 	}
 }
+
+// A host whose socket drops and does not come back within the grace
+// period ends the session for everyone; one that comes back in time keeps it.
+func TestHostDropEndsSessionAfterGrace(t *testing.T) {
+	s := newStack(t, signaling.Config{ReconnectGrace: 300 * time.Millisecond})
+	ctx := context.Background()
+	hostID, viewerID := s.user(t, "host"), s.user(t, "viewer")
+	sess, _ := s.rooms.CreateSession(ctx, hostID, rooms.CreateParams{Title: "live", Type: "video", Category: "music"})
+	viewer := s.dial(t, viewerID)
+	viewer.send(map[string]any{"type": "join_session", "sessionId": sess.ID})
+	viewer.next("session_joined")
+
+	// Drop and come back within the grace: the session goes on.
+	host := s.dial(t, hostID)
+	host.send(map[string]any{"type": "join_session", "sessionId": sess.ID})
+	host.next("session_joined")
+	host.ws.CloseNow()
+	host = s.dial(t, hostID)
+	host.send(map[string]any{"type": "join_session", "sessionId": sess.ID})
+	host.next("session_joined")
+	time.Sleep(600 * time.Millisecond)
+	if got, _ := s.st.Session(ctx, sess.ID); got.Status != rooms.StatusLive {
+		t.Fatalf("session %s after a reconnect within the grace", got.Status)
+	}
+
+	// Drop for good: the viewer is told the session ended.
+	host.ws.CloseNow()
+	ended := viewer.next("session_ended")
+	if ended["sessionId"] != sess.ID {
+		t.Fatalf("session_ended = %v", ended)
+	}
+	if got, _ := s.st.Session(ctx, sess.ID); got.Status != rooms.StatusEnded {
+		t.Fatalf("session %s after the host dropped", got.Status)
+	}
+}

@@ -111,6 +111,9 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 			return c.UserID, err
 		},
 	})
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "chobi_ws_connections", Help: "Open WebSocket connections.",
+	}, func() float64 { return float64(sockets.Connections()) }))
 	srv := web.New(web.Params{
 		Config: web.Config{
 			Production: cfg.production(), CORSOrigins: cfg.CORSOrigins, PublicWSURL: cfg.PublicWSURL,
