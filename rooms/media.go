@@ -107,7 +107,26 @@ func (s *Service) AttachMedia(ctx context.Context, userID, sessionID, peerID str
 func (s *Service) mediaRoom(sessionID string) *sfu.Room {
 	room := s.media.Room(sessionID)
 	room.OnTracksChanged(func() { s.broadcastTracks(sessionID) })
+	room.OnSpeakers(func(speakers []sfu.Speaker) { s.broadcastSpeakers(sessionID, speakers) })
 	return room
+}
+
+// broadcastSpeakers sends the active speakers as users, loudest first.
+func (s *Service) broadcastSpeakers(sessionID string, speakers []sfu.Speaker) {
+	owners := s.peers.users(sessionID)
+	seen := map[string]bool{}
+	list := []map[string]any{}
+	for _, sp := range speakers {
+		uid := owners[sp.PeerID]
+		if uid == "" || seen[uid] {
+			continue
+		}
+		seen[uid] = true
+		list = append(list, map[string]any{"userId": uid, "level": sp.Level})
+	}
+	s.sink.Publish(context.Background(), Event{SessionID: sessionID, Type: "speakers", Payload: map[string]any{
+		"sessionId": sessionID, "speakers": list,
+	}})
 }
 
 // DetachMedia closes a socket's media peer in a session.

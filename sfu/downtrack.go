@@ -8,6 +8,7 @@ import (
 
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -38,6 +39,9 @@ type DownTrack struct {
 	lastSeq   uint16
 	lastTS    uint32
 	lastAt    time.Time
+
+	levelID uint8           // the subscriber\'s id for the audio-level extension, 0 if none
+	exts    []rtp.Extension // reused for the one forwarded extension: no allocation per packet
 }
 
 func newDownTrack(src *Source, p *Peer) *DownTrack {
@@ -69,6 +73,12 @@ func (d *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 	}
 	d.mu.Lock()
 	d.bound, d.writer, d.ssrc, d.pt = true, ctx.WriteStream(), uint32(ctx.SSRC()), uint8(codec.PayloadType)
+	for _, ext := range ctx.HeaderExtensions() {
+		if ext.URI == sdp.AudioLevelURI && d.src.level.id != 0 {
+			d.levelID = uint8(ext.ID)
+			d.exts = make([]rtp.Extension, 0, 1)
+		}
+	}
 	target := d.target
 	d.mu.Unlock()
 	d.src.requestKeyframe(target)
@@ -204,6 +214,14 @@ func (d *DownTrack) forward(layer int, pkt *rtp.Packet) {
 	hdr.SequenceNumber = pkt.SequenceNumber + d.seqOff
 	hdr.Timestamp = pkt.Timestamp + d.tsOff
 	hdr.Extension, hdr.Extensions, hdr.ExtensionProfile = false, nil, 0
+	if d.levelID != 0 {
+		// The audio level goes on under the subscriber's id, so its client
+		// can show who speaks without decoding.
+		if level := pkt.GetExtension(d.src.level.id); len(level) > 0 {
+			hdr.Extensions = d.exts[:0]
+			hdr.SetExtension(d.levelID, level)
+		}
+	}
 	if pkt.PaddingSize != 0 && hdr.PaddingSize == 0 {
 		hdr.PaddingSize = pkt.PaddingSize
 	}

@@ -19,6 +19,10 @@ type Room struct {
 	sources  map[string]*Source // by Source.key
 	closed   bool
 	onTracks func()
+
+	onSpeakers   func([]Speaker)
+	speakersStop chan struct{} // the speaker detector, started by OnSpeakers
+	speakersDone chan struct{}
 }
 
 func newRoom(e *Engine, id string) *Room {
@@ -198,6 +202,8 @@ func (r *Room) PeerCount() int {
 func (r *Room) close() {
 	r.mu.Lock()
 	r.closed = true
+	stop, done := r.speakersStop, r.speakersDone
+	r.speakersStop = nil
 	peers := make([]*Peer, 0, len(r.peers))
 	for _, p := range r.peers {
 		peers = append(peers, p)
@@ -215,5 +221,9 @@ func (r *Room) close() {
 	}
 	for _, s := range sources {
 		s.wg.Wait()
+	}
+	if stop != nil {
+		close(stop)
+		<-done
 	}
 }

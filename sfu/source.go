@@ -39,6 +39,8 @@ type Source struct {
 	// downs is replaced, never mutated: the read loops load it without a lock.
 	downs atomic.Pointer[[]*DownTrack]
 
+	level audioLevel // audio sources: the publisher's RFC 6464 levels
+
 	lastKeyframeRequest [maxLayers]atomic.Int64
 	wg                  sync.WaitGroup // the layers' read loops
 }
@@ -50,6 +52,9 @@ func newSource(r *Room, p *Peer, key string, t *webrtc.TrackRemote, receiver *we
 		// clients may both call their track "video".
 		trackID:  p.id + "-" + t.ID(),
 		streamID: p.id + "-" + t.StreamID(),
+	}
+	if s.kind == webrtc.RTPCodecTypeAudio {
+		s.level.id = audioLevelID(receiver)
 	}
 	for _, rt := range receiver.Tracks() {
 		if rt.RID() != "" {
@@ -125,6 +130,9 @@ func (s *Source) readLoop(idx int, t *webrtc.TrackRemote) {
 		}
 		if pkt.Unmarshal(buf[:n]) != nil || len(pkt.Payload) == 0 {
 			continue // padding-only probes carry nothing to forward
+		}
+		if s.level.id != 0 {
+			s.level.observe(&pkt, time.Now().UnixNano())
 		}
 		for _, dt := range *s.downs.Load() {
 			dt.forward(idx, &pkt)

@@ -148,7 +148,9 @@ func (p *wsPeer) readLoop() {
 
 func (p *wsPeer) answer(sdp string) {
 	if err := p.sub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
-		p.t.Errorf("%s: subscribe offer: %v", p.userID, err)
+		if p.sub.ConnectionState() != webrtc.PeerConnectionStateClosed {
+			p.t.Errorf("%s: subscribe offer: %v", p.userID, err)
+		}
 		return
 	}
 	p.flushEarly("subscriber", p.sub)
@@ -157,7 +159,9 @@ func (p *wsPeer) answer(sdp string) {
 		err = p.sub.SetLocalDescription(ans)
 	}
 	if err != nil {
-		p.t.Errorf("%s: answer: %v", p.userID, err)
+		if p.sub.ConnectionState() != webrtc.PeerConnectionStateClosed { // not the test's own teardown
+			p.t.Errorf("%s: answer: %v", p.userID, err)
+		}
 		return
 	}
 	p.send(map[string]any{"type": "subscribe_answer", "sessionId": p.session(), "sdp": ans.SDP})
