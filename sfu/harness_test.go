@@ -39,6 +39,9 @@ func newClientPC(t *testing.T) *webrtc.PeerConnection {
 	if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.AudioLevelURI}, webrtc.RTPCodecTypeAudio); err != nil {
 		t.Fatal(err)
 	}
+	if err := webrtc.ConfigureSimulcastExtensionHeaders(m); err != nil {
+		t.Fatal(err)
+	}
 	pc, err := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(s)).NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		t.Fatal(err)
@@ -73,17 +76,20 @@ func (s *testSignaler) SubscriberOffer(sdp string) {
 		s.offers++
 		s.mu.Unlock()
 		if err := s.sub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
-			s.t.Errorf("client: set subscriber offer: %v", err)
+			if s.sub.ConnectionState() != webrtc.PeerConnectionStateClosed { // not the test's teardown
+				s.t.Errorf("client: set subscriber offer: %v", err)
+			}
 			return
 		}
 		s.flush(TargetSubscriber)
 		answer, err := s.sub.CreateAnswer(nil)
-		if err != nil {
-			s.t.Errorf("client: create answer: %v", err)
-			return
+		if err == nil {
+			err = s.sub.SetLocalDescription(answer)
 		}
-		if err := s.sub.SetLocalDescription(answer); err != nil {
-			s.t.Errorf("client: set answer: %v", err)
+		if err != nil {
+			if s.sub.ConnectionState() != webrtc.PeerConnectionStateClosed {
+				s.t.Errorf("client: answer: %v", err)
+			}
 			return
 		}
 		if err := s.peer().SubscriberAnswer(answer.SDP); err != nil && err != ErrClosed {
@@ -235,18 +241,33 @@ type receiver struct {
 	mu      sync.Mutex
 	packets map[string][]rtp.Packet // by track id
 	kinds   map[string]string
+	ssrcs   map[string]uint32 // by kind
+	done    bool
 	wg      sync.WaitGroup
 }
 
+// wait stops taking tracks and waits for the readers of those taken.
+func (r *receiver) wait() {
+	r.mu.Lock()
+	r.done = true
+	r.mu.Unlock()
+	r.wg.Wait()
+}
+
 func newReceiver() *receiver {
-	return &receiver{packets: map[string][]rtp.Packet{}, kinds: map[string]string{}}
+	return &receiver{packets: map[string][]rtp.Packet{}, kinds: map[string]string{}, ssrcs: map[string]uint32{}}
 }
 
 func (r *receiver) onTrack(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 	r.mu.Lock()
+	if r.done {
+		r.mu.Unlock()
+		return
+	}
 	r.kinds[t.ID()] = t.Kind().String()
+	r.ssrcs[t.Kind().String()] = uint32(t.SSRC())
+	r.wg.Add(1) // under the lock: never concurrent with wait's Wait
 	r.mu.Unlock()
-	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
 		for {
@@ -304,6 +325,7 @@ type mediaSender struct {
 	mu           sync.Mutex
 	wantKey      bool
 	seq          uint32
+	onPLI        func() // set before run: told of every PLI
 	stop         chan struct{}
 	wg           sync.WaitGroup
 }
@@ -333,9 +355,16 @@ func (m *mediaSender) watchPLI(s *webrtc.RTPSender) {
 			}
 			for _, p := range pkts {
 				if _, ok := p.(*rtcp.PictureLossIndication); ok {
+					if s.Track() != nil && s.Track().Kind() != webrtc.RTPCodecTypeVideo {
+						continue // a compound packet shown to every sender it names
+					}
 					m.mu.Lock()
 					m.wantKey = true
+					onPLI := m.onPLI
 					m.mu.Unlock()
+					if onPLI != nil {
+						onPLI()
+					}
 				}
 			}
 		}

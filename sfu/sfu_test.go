@@ -115,7 +115,7 @@ func TestFiveViewersReceiveEveryPacket(t *testing.T) {
 	e.CloseRoom("s1")
 	media.wg.Wait()
 	for _, c := range append(viewers, host) {
-		c.recv.wg.Wait()
+		c.recv.wait()
 	}
 	if n := e.Stats().Peers; n != 0 {
 		t.Fatalf("peers after CloseRoom = %d", n)

@@ -132,6 +132,6 @@ func TestActiveSpeakersFollowAudioLevels(t *testing.T) {
 	}
 	e.CloseRoom("s1")
 	for _, c := range []*client{listener, a, b} {
-		c.recv.wg.Wait()
+		c.recv.wait()
 	}
 }

@@ -30,6 +30,7 @@ type wsPeer struct {
 	packets map[string]int // by track kind
 	last    map[string][]byte
 	changed chan struct{}
+	done    bool
 	wg      sync.WaitGroup
 }
 
@@ -57,7 +58,13 @@ func (s *stack) peer(t *testing.T, userID string) *wsPeer {
 		packets: map[string]int{}, last: map[string][]byte{}, changed: make(chan struct{}, 1)}
 	p.sub.OnICECandidate(func(ic *webrtc.ICECandidate) { p.sendCandidate("subscriber", ic) })
 	p.sub.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-		p.wg.Add(1)
+		p.mu.Lock()
+		if p.done {
+			p.mu.Unlock()
+			return
+		}
+		p.wg.Add(1) // under the lock: never concurrent with close's Wait
+		p.mu.Unlock()
 		go func() {
 			defer p.wg.Done()
 			for {
@@ -79,6 +86,9 @@ func (s *stack) peer(t *testing.T, userID string) *wsPeer {
 }
 
 func (p *wsPeer) close() {
+	p.mu.Lock()
+	p.done = true
+	p.mu.Unlock()
 	p.ws.CloseNow()
 	p.sub.Close()
 	p.mu.Lock()

@@ -1,0 +1,282 @@
+package sfu
+
+import (
+	"encoding/binary"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
+	"github.com/pion/webrtc/v4"
+)
+
+// simulcaster publishes one VP8 track in three layers (rids q, h, f) the
+// way browsers do; each packet's payload names its layer and frame number.
+type simulcaster struct {
+	layers  [3]*webrtc.TrackLocalStaticRTP
+	mu      sync.Mutex
+	wantKey bool
+	plis    []time.Time
+	stop    chan struct{}
+	wg      sync.WaitGroup
+}
+
+func newSimulcaster(t *testing.T) *simulcaster {
+	t.Helper()
+	s := &simulcaster{stop: make(chan struct{})}
+	for i, rid := range []string{"q", "h", "f"} {
+		tr, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000},
+			"cam", "sim", webrtc.WithRTPStreamID(rid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.layers[i] = tr
+	}
+	return s
+}
+
+// publish adds the layers as one sender with three encodings.
+func (s *simulcaster) publish(t *testing.T, c *client) {
+	t.Helper()
+	pc := newClientPC(t)
+	c.sig.mu.Lock()
+	c.sig.pub = pc
+	c.sig.mu.Unlock()
+	sender, err := pc.AddTrack(s.layers[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range s.layers[1:] {
+		if err := sender.AddEncoding(l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pc.OnICECandidate(func(ic *webrtc.ICECandidate) {
+		if ic != nil {
+			c.peer.AddCandidate(TargetPublisher, ptr(ic.ToJSON()))
+		}
+	})
+	c.negotiatePublisher()
+	// pion does not tag simulcast packets itself: add the mid and rid header
+	// extensions that let the server tell the layers apart, as browsers do.
+	var midID, ridID uint8
+	for _, ext := range sender.GetParameters().HeaderExtensions {
+		switch ext.URI {
+		case sdp.SDESMidURI:
+			midID = uint8(ext.ID)
+		case sdp.SDESRTPStreamIDURI:
+			ridID = uint8(ext.ID)
+		}
+	}
+	mid := ""
+	for _, tr := range pc.GetTransceivers() {
+		if tr.Sender() == sender {
+			mid = tr.Mid()
+		}
+	}
+	if midID == 0 || ridID == 0 || mid == "" {
+		t.Fatalf("simulcast extensions not negotiated (mid %d, rid %d, %q)", midID, ridID, mid)
+	}
+	go func() { // ends when the publisher's PeerConnection closes
+		for {
+			pkts, _, err := sender.ReadRTCP()
+			if err != nil {
+				return
+			}
+			for _, p := range pkts {
+				if _, ok := p.(*rtcp.PictureLossIndication); ok {
+					s.mu.Lock()
+					s.wantKey = true
+					s.plis = append(s.plis, time.Now())
+					s.mu.Unlock()
+				}
+			}
+		}
+	}()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for n := uint32(1); ; n++ {
+			select {
+			case <-s.stop:
+				return
+			case <-tick.C:
+			}
+			s.mu.Lock()
+			key := s.wantKey || n%50 == 0
+			s.wantKey = false
+			s.mu.Unlock()
+			for layer, tr := range s.layers {
+				p := make([]byte, 2+1+4+10)
+				p[0] = 0x10
+				if !key {
+					p[1] = 0x01
+				}
+				p[2] = byte(layer)
+				binary.BigEndian.PutUint32(p[3:], n)
+				pkt := &rtp.Packet{Header: rtp.Header{Version: 2, Marker: true, SequenceNumber: uint16(n), Timestamp: n * 3000}, Payload: p}
+				pkt.Header.SetExtension(midID, []byte(mid))
+				pkt.Header.SetExtension(ridID, []byte(tr.RID()))
+				tr.WriteRTP(pkt)
+			}
+		}
+	}()
+}
+
+func (s *simulcaster) halt() {
+	close(s.stop)
+}
+
+// A subscriber follows the best layer, then switches to the one it asks
+// for at a keyframe; across switches it sees one stream whose sequence
+// numbers run on with no gap and no duplicate.
+func TestLayerSwitchesKeepOneContinuousStream(t *testing.T) {
+	e := newTestEngine(t)
+	room := e.Room("s1")
+	viewer := join(t, room, "viewer")
+	host := join(t, room, "host")
+	sim := newSimulcaster(t)
+	sim.publish(t, host)
+	defer sim.wg.Wait()
+	defer sim.halt()
+
+	layerOf := func(p rtp.Packet) int { return int(p.Payload[2]) }
+	lastLayer := func() int {
+		_, ps := viewer.recv.trackOf("video")
+		if len(ps) == 0 {
+			return -1
+		}
+		return layerOf(ps[len(ps)-1])
+	}
+	eventually(t, 15*time.Second, "the viewer on the high layer", func() bool { return lastLayer() == 2 })
+	tracks := room.Tracks()
+	if len(tracks) != 1 || len(tracks[0].Layers) != 3 {
+		t.Fatalf("tracks = %+v, want one video track with layers q, h, f", tracks)
+	}
+	trackID := tracks[0].TrackID
+	for _, want := range []int{0, 1, 2, 0} {
+		if !viewer.peer.SetQuality(trackID, want) {
+			t.Fatal("SetQuality found no track")
+		}
+		eventually(t, 10*time.Second, "the viewer on the asked layer", func() bool { return lastLayer() == want })
+		time.Sleep(200 * time.Millisecond)
+	}
+	_, arrived := viewer.recv.trackOf("video")
+	// The writes of two layers' read loops may cross at a switch, so the
+	// network can deliver one packet out of order, as any network may; the
+	// stream itself must hold every sequence number once.
+	ps := append([]rtp.Packet(nil), arrived...)
+	base := ps[0].SequenceNumber
+	sort.SliceStable(ps, func(i, j int) bool { return ps[i].SequenceNumber-base < ps[j].SequenceNumber-base })
+	reordered := 0
+	for i := 1; i < len(arrived); i++ {
+		if int16(arrived[i].SequenceNumber-arrived[i-1].SequenceNumber) < 0 {
+			reordered++
+		}
+	}
+	switches := 0
+	for i := 1; i < len(ps); i++ {
+		if ps[i].SequenceNumber != ps[i-1].SequenceNumber+1 {
+			t.Fatalf("packet %d: sequence %d after %d (a gap or a duplicate)", i, ps[i].SequenceNumber, ps[i-1].SequenceNumber)
+		}
+		if int32(ps[i].Timestamp-ps[i-1].Timestamp) < 0 {
+			t.Fatalf("packet %d: timestamp %d after %d", i, ps[i].Timestamp, ps[i-1].Timestamp)
+		}
+		if layerOf(ps[i]) != layerOf(ps[i-1]) {
+			switches++
+			if ps[i].Payload[1]&0x01 != 0 {
+				t.Fatalf("packet %d: switched to layer %d on a non-keyframe", i, layerOf(ps[i]))
+			}
+		}
+		if ps[i].SSRC != ps[0].SSRC {
+			t.Fatal("the SSRC changed across a switch")
+		}
+	}
+	if reordered > switches {
+		t.Fatalf("%d packets arrived out of order over %d switches", reordered, switches)
+	}
+	t.Logf("%d packets, %d layer switches, %d crossed at a switch", len(ps), switches, reordered)
+	if switches < 4 {
+		t.Fatalf("%d layer switches seen, want at least 4", switches)
+	}
+	e.CloseRoom("s1")
+	viewer.recv.wait()
+	host.recv.wait()
+}
+
+// Twenty viewers asking for keyframes all the time cause at most one PLI
+// to the publisher per 500 ms.
+func TestKeyframeRequestsAreCoalesced(t *testing.T) {
+	e := newTestEngine(t)
+	room := e.Room("s1")
+	var viewers []*client
+	for i := range 20 {
+		viewers = append(viewers, join(t, room, "v"+string(rune('a'+i))))
+	}
+	host := join(t, room, "host")
+	media := newMediaSender(t, "h-")
+	for _, s := range host.publish(media.video, media.audio) {
+		media.watchPLI(s)
+	}
+	plis := make(chan time.Time, 1000)
+	media.mu.Lock()
+	media.onPLI = func() { plis <- time.Now() }
+	media.mu.Unlock()
+	media.run()
+	eventually(t, 20*time.Second, "video at every viewer", func() bool {
+		for _, v := range viewers {
+			if v.recv.count("video") == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	// Drain the start-up requests, then let every viewer ask 50 times a second for 2 s.
+	time.Sleep(600 * time.Millisecond)
+	for len(plis) > 0 {
+		<-plis
+	}
+	before := e.Stats().KeyframeRequests
+	begin := time.Now()
+	for time.Since(begin) < 2*time.Second {
+		for _, v := range viewers {
+			v.recv.mu.Lock()
+			ssrc := v.recv.ssrcs["video"]
+			v.recv.mu.Unlock()
+			v.sig.sub.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}})
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	sent := e.Stats().KeyframeRequests - before
+	time.Sleep(100 * time.Millisecond)
+	media.halt()
+	var got []time.Time
+	for len(plis) > 0 {
+		got = append(got, <-plis)
+	}
+	sort.Slice(got, func(i, j int) bool { return got[i].Before(got[j]) })
+	// The server's own count is exact: at most one per 500 ms of the 2 s.
+	if sent == 0 || sent > 5 {
+		t.Fatalf("the server sent %d PLIs upstream in 2 s of 2000 viewer requests, want 1 to 5", sent)
+	}
+	// What the publisher saw agrees, give or take delivery jitter.
+	if len(got) == 0 || len(got) > 6 {
+		t.Fatalf("%d PLIs reached the publisher, want 1 to 6", len(got))
+	}
+	for i := 1; i < len(got); i++ {
+		if gap := got[i].Sub(got[i-1]); gap < 250*time.Millisecond {
+			t.Fatalf("two PLIs reached the publisher %s apart", gap)
+		}
+	}
+	t.Logf("2000 viewer PLIs in 2 s → %d sent upstream, %d received by the publisher", sent, len(got))
+	e.CloseRoom("s1")
+	media.wg.Wait()
+	for _, c := range append(viewers, host) {
+		c.recv.wait()
+	}
+}
