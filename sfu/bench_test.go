@@ -114,6 +114,9 @@ func benchRoom(tb testing.TB, n int) (*Source, func()) {
 	}
 	hostSig.setPeer(host)
 	pub := newPC()
+	hostSig.mu.Lock()
+	hostSig.pub = pub
+	hostSig.mu.Unlock()
 	track, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "cam", "host")
 	if err != nil {
 		tb.Fatal(err)
@@ -185,6 +188,7 @@ func benchRoom(tb testing.TB, n int) (*Source, func()) {
 type benchSignaler struct {
 	tb   testing.TB
 	pc   *webrtc.PeerConnection
+	pub  *webrtc.PeerConnection // the publisher PC, for the host
 	mu   sync.Mutex
 	peer *Peer
 	held []webrtc.ICECandidateInit // ours, until the first answer
@@ -247,10 +251,18 @@ func (s *benchSignaler) toServer(c webrtc.ICECandidateInit) {
 }
 
 func (s *benchSignaler) Candidate(target Target, c *webrtc.ICECandidateInit) {
-	if c == nil || target != TargetSubscriber {
+	if c == nil {
 		return
 	}
 	s.mu.Lock()
+	if target == TargetPublisher {
+		pub := s.pub
+		s.mu.Unlock()
+		if pub != nil { // Publish replies before any publisher candidate
+			pub.AddICECandidate(*c)
+		}
+		return
+	}
 	if s.pc.RemoteDescription() == nil {
 		s.wait = append(s.wait, *c)
 		s.mu.Unlock()

@@ -18,6 +18,7 @@ import (
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/sdp/v3"
+	"github.com/pion/transport/v5"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -40,7 +41,10 @@ type Config struct {
 	// TCPPort, when non-zero, accepts ICE over TCP on that port too (a
 	// fallback for networks that block UDP); -1 picks a free one.
 	TCPPort int
-	Logger  *slog.Logger
+	// Net, when set, is the network the engine uses instead of the host's:
+	// pion's virtual network, for tests of impaired links. No shared port.
+	Net    transport.Net
+	Logger *slog.Logger
 }
 
 // Engine owns the sockets and builds PeerConnections. Close it last.
@@ -85,7 +89,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 		cfg.Logger = slog.Default()
 	}
 	e := &Engine{cfg: cfg, log: cfg.Logger, rooms: map[string]*Room{}}
-	if cfg.PortRangeMin == 0 {
+	if cfg.PortRangeMin == 0 && cfg.Net == nil {
 		conn, err := net.ListenPacket("udp4", net.JoinHostPort(cfg.UDPHost, fmt.Sprint(cfg.UDPPort)))
 		if err != nil {
 			return nil, fmt.Errorf("sfu: listen on UDP port %d: %w", cfg.UDPPort, err)
@@ -93,7 +97,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 		e.udpConn = conn
 		e.udpMux = webrtc.NewICEUDPMux(nil, conn)
 	}
-	if cfg.TCPPort != 0 {
+	if cfg.TCPPort != 0 && cfg.Net == nil {
 		port := max(cfg.TCPPort, 0)
 		ln, err := net.Listen("tcp4", net.JoinHostPort(cfg.UDPHost, fmt.Sprint(port)))
 		if err != nil {
@@ -124,7 +128,9 @@ func (e *Engine) settings() (webrtc.SettingEngine, error) {
 		s.SetICETCPMux(e.tcpMux)
 	}
 	s.SetNetworkTypes(networks)
-	if e.udpMux != nil {
+	if e.cfg.Net != nil {
+		s.SetNet(e.cfg.Net)
+	} else if e.udpMux != nil {
 		s.SetICEUDPMux(e.udpMux)
 	} else if err := s.SetEphemeralUDPPortRange(e.cfg.PortRangeMin, e.cfg.PortRangeMax); err != nil {
 		return s, err

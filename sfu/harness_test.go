@@ -164,11 +164,12 @@ func (s *testSignaler) Failed(Target) {
 
 // client is a test participant.
 type client struct {
-	t    *testing.T
-	id   string
-	peer *Peer
-	sig  *testSignaler
-	recv *receiver
+	t     *testing.T
+	newPC func() *webrtc.PeerConnection // for the publisher PC; nil: the host network
+	id    string
+	peer  *Peer
+	sig   *testSignaler
+	recv  *receiver
 }
 
 func join(t *testing.T, room *Room, id string) *client {
@@ -194,7 +195,7 @@ func ptr[T any](v T) *T { return &v }
 // publish sends the client's tracks through a publisher PeerConnection.
 func (c *client) publish(tracks ...webrtc.TrackLocal) []*webrtc.RTPSender {
 	c.t.Helper()
-	pc := newClientPC(c.t)
+	pc := c.pc()
 	c.sig.mu.Lock()
 	c.sig.pub = pc
 	c.sig.mu.Unlock()
@@ -421,4 +422,11 @@ func (m *mediaSender) run() {
 
 func (m *mediaSender) halt() {
 	close(m.stop)
+}
+
+func (c *client) pc() *webrtc.PeerConnection {
+	if c.newPC != nil {
+		return c.newPC()
+	}
+	return newClientPC(c.t)
 }

@@ -41,7 +41,7 @@ func newSimulcaster(t *testing.T) *simulcaster {
 // publish adds the layers as one sender with three encodings.
 func (s *simulcaster) publish(t *testing.T, c *client) {
 	t.Helper()
-	pc := newClientPC(t)
+	pc := c.pc()
 	c.sig.mu.Lock()
 	c.sig.pub = pc
 	c.sig.mu.Unlock()
