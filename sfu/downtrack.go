@@ -32,6 +32,7 @@ type DownTrack struct {
 	current   int // the layer forwarded now; -1 before the first keyframe
 	target    int // the layer wanted; switched to at its next keyframe
 	preferred int // the subscriber's choice (set_quality); -1 for the best available
+	bweCap    int // the highest layer the bandwidth estimate carries
 	started   bool
 	resync    bool
 	seqOff    uint16
@@ -45,7 +46,7 @@ type DownTrack struct {
 }
 
 func newDownTrack(src *Source, p *Peer) *DownTrack {
-	d := &DownTrack{src: src, peer: p, mime: src.codec.MimeType, current: -1, target: 0, preferred: -1, resync: true}
+	d := &DownTrack{src: src, peer: p, mime: src.codec.MimeType, current: -1, target: 0, preferred: -1, bweCap: maxLayers - 1, resync: true}
 	if src.kind == webrtc.RTPCodecTypeAudio {
 		d.current = 0 // audio has no keyframes: start at once
 	}
@@ -150,17 +151,30 @@ func (d *DownTrack) start(sender *webrtc.RTPSender) {
 	}()
 }
 
-// setTarget chooses the layer to follow given the best one arriving: the
-// best, or the subscriber's preference when lower. The switch happens at
-// that layer's next keyframe, which is asked for now.
-func (d *DownTrack) setTarget(best int) {
-	if best < 0 {
-		return
-	}
+// retarget chooses the layer to follow: the highest arriving layer that
+// is no higher than the subscriber's preference (set_quality) and than what
+// its bandwidth estimate carries; the lowest arriving one if none is. The
+// switch happens at that layer's next keyframe, which is asked for now.
+func (d *DownTrack) retarget() {
+	arriving := d.src.arrivingLayers()
 	d.mu.Lock()
-	layer := best
-	if d.preferred >= 0 && d.preferred < best {
-		layer = d.preferred
+	limit := maxLayers - 1
+	if d.preferred >= 0 {
+		limit = d.preferred
+	}
+	limit = min(limit, d.bweCap)
+	layer := -1
+	for l := maxLayers - 1; l >= 0; l-- {
+		if arriving[l] && (layer < 0 || l <= limit) {
+			layer = l
+			if l <= limit {
+				break
+			}
+		}
+	}
+	if layer < 0 {
+		d.mu.Unlock()
+		return
 	}
 	changed := d.target != layer
 	d.target = layer
@@ -171,6 +185,25 @@ func (d *DownTrack) setTarget(best int) {
 	if changed {
 		d.src.requestKeyframe(layer)
 	}
+}
+
+// setBandwidthCap sets the highest layer the subscriber's estimated
+// bandwidth carries and retargets when it changed.
+func (d *DownTrack) setBandwidthCap(layer int) {
+	d.mu.Lock()
+	changed := d.bweCap != layer
+	d.bweCap = layer
+	d.mu.Unlock()
+	if changed {
+		d.retarget()
+	}
+}
+
+// layers reports the target and the layer forwarded now.
+func (d *DownTrack) layers() (target, current int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.target, d.current
 }
 
 // forward writes one packet of a layer if this down-track follows it. The
@@ -245,7 +278,7 @@ func (d *DownTrack) prefer(layer int) {
 	d.mu.Lock()
 	d.preferred = layer
 	d.mu.Unlock()
-	d.setTarget(d.src.bestLayer())
+	d.retarget()
 }
 
 func (d *DownTrack) close() {

@@ -17,6 +17,8 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/cc"
+	"github.com/pion/interceptor/pkg/gcc"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/transport/v5"
 	"github.com/pion/webrtc/v4"
@@ -146,27 +148,65 @@ func (e *Engine) settings() (webrtc.SettingEngine, error) {
 
 // newPeerConnection builds a PeerConnection with its own MediaEngine and
 // interceptors (NACK, RTCP reports, TWCC, simulcast header extensions),
-// registered explicitly so what runs is visible here.
-func (e *Engine) newPeerConnection() (*webrtc.PeerConnection, error) {
+// registered explicitly so what runs is visible here. A subscriber's also
+// gets send-side bandwidth estimation (GCC over TWCC feedback), returned.
+func (e *Engine) newPeerConnection(subscriber bool) (*webrtc.PeerConnection, cc.BandwidthEstimator, error) {
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterDefaultCodecs(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// RFC 6464 audio levels feed active-speaker detection and are forwarded.
 	if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.AudioLevelURI}, webrtc.RTPCodecTypeAudio); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	reg := &interceptor.Registry{}
 	if err := webrtc.RegisterDefaultInterceptors(m, reg); err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	var estimator cc.BandwidthEstimator
+	if subscriber {
+		// After the NACK responder: its retransmissions (on the RTX SSRC,
+		// which the estimator's pacer does not know) pass untouched.
+		bwe, err := cc.NewInterceptor(func() (cc.BandwidthEstimator, error) {
+			return gcc.NewSendSideBWE(
+				gcc.SendSideBWEInitialBitrate(initialBitrate),
+				gcc.SendSideBWEMinBitrate(minBitrate),
+				gcc.SendSideBWEMaxBitrate(maxBitrate),
+				// Writes stay synchronous: layers, not a pacer queue, fit the rate.
+				gcc.SendSideBWEPacer(gcc.NewNoOpPacer()),
+			)
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		bwe.OnNewPeerConnection(func(_ string, est cc.BandwidthEstimator) { estimator = est })
+		reg.Add(bwe)
+		if err := webrtc.ConfigureTWCCHeaderExtensionSender(m, reg); err != nil {
+			return nil, nil, err
+		}
 	}
 	s, err := e.settings()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	api := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(s))
-	return api.NewPeerConnection(webrtc.Configuration{SDPSemantics: webrtc.SDPSemanticsUnifiedPlan})
+	pc, err := api.NewPeerConnection(webrtc.Configuration{SDPSemantics: webrtc.SDPSemanticsUnifiedPlan})
+	if err != nil {
+		return nil, nil, err
+	}
+	if subscriber && estimator == nil {
+		pc.Close()
+		return nil, nil, errors.New("sfu: the bandwidth estimator was not created")
+	}
+	return pc, estimator, nil
 }
+
+// Bandwidth estimation bounds for a subscriber, in bits per second.
+const (
+	initialBitrate = 2_500_000 // enough for the top layer of a 720p simulcast from the start
+	minBitrate     = 60_000
+	maxBitrate     = 20_000_000
+)
 
 // Room returns the room with the id, making it on first use.
 func (e *Engine) Room(id string) *Room {

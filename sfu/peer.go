@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
+	"github.com/pion/interceptor/pkg/cc"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -49,21 +51,28 @@ type Peer struct {
 
 	// Candidates wait until the offer or answer that opens their PC has
 	// gone out, so a client never gets a candidate for a PC it cannot know.
-	wg sync.WaitGroup // down-tracks' RTCP readers
+	wg sync.WaitGroup // down-tracks' RTCP readers and the layer fitter
+
+	estimator    cc.BandwidthEstimator // of the subscriber PeerConnection
+	bweStop      chan struct{}
+	lastEstimate atomic.Int64
 
 	candMu  sync.Mutex
 	opened  map[Target]bool
 	waiting map[Target][]*webrtc.ICECandidateInit
 }
 
-func newPeer(r *Room, id string, sig Signaler, sub *webrtc.PeerConnection) *Peer {
+func newPeer(r *Room, id string, sig Signaler, sub *webrtc.PeerConnection, est cc.BandwidthEstimator) *Peer {
 	p := &Peer{
-		id: id, room: r, sig: sig, log: r.log.With("peer", id), sub: sub,
+		id: id, room: r, sig: sig, log: r.log.With("peer", id), sub: sub, estimator: est,
+		bweStop:    make(chan struct{}),
 		downTracks: map[string]*DownTrack{},
 		opened:     map[Target]bool{}, waiting: map[Target][]*webrtc.ICECandidateInit{},
 	}
 	sub.OnICECandidate(func(c *webrtc.ICECandidate) { p.localCandidate(TargetSubscriber, c) })
 	sub.OnConnectionStateChange(func(s webrtc.PeerConnectionState) { p.stateChanged(TargetSubscriber, s) })
+	p.wg.Add(1)
+	go p.fitLayers()
 	return p
 }
 
@@ -124,7 +133,7 @@ func (p *Peer) Publish(offer string, reply func(answer string)) error {
 		return ErrClosed
 	}
 	if p.pub == nil {
-		pc, err := p.room.engine.newPeerConnection()
+		pc, _, err := p.room.engine.newPeerConnection(false)
 		if err != nil {
 			return err
 		}
@@ -302,6 +311,7 @@ func (p *Peer) close() {
 	p.downTracks = map[string]*DownTrack{}
 	pub := p.pub
 	p.mu.Unlock()
+	close(p.bweStop)
 	for _, dt := range downs {
 		dt.src.removeDownTrack(dt)
 		dt.close()

@@ -50,20 +50,20 @@ func (r *Room) tracksChanged() {
 // it to every source already published. The first subscriber offer goes out
 // through sig as soon as there is a track to receive.
 func (r *Room) AddPeer(id string, sig Signaler) (*Peer, error) {
-	sub, err := r.engine.newPeerConnection()
+	sub, est, err := r.engine.newPeerConnection(true)
 	if err != nil {
 		return nil, err
 	}
-	p := newPeer(r, id, sig, sub)
+	p := newPeer(r, id, sig, sub, est)
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
-		sub.Close()
+		p.close()
 		return nil, ErrClosed
 	}
 	if _, dup := r.peers[id]; dup {
 		r.mu.Unlock()
-		sub.Close()
+		p.close()
 		return nil, ErrPeerExists
 	}
 	r.peers[id] = p

@@ -41,6 +41,12 @@ type Source struct {
 
 	level audioLevel // audio sources: the publisher's RFC 6464 levels
 
+	layerBytes [maxLayers]atomic.Uint64 // received, for the layers' bitrates
+	rateMu     sync.Mutex
+	rateAt     time.Time
+	rateBytes  [maxLayers]uint64
+	rates      [maxLayers]float64
+
 	lastKeyframeRequest [maxLayers]atomic.Int64
 	wg                  sync.WaitGroup // the layers' read loops
 }
@@ -97,23 +103,43 @@ func (s *Source) startLayer(t *webrtc.TrackRemote) {
 	s.wg.Add(1)
 	s.mu.Unlock()
 	go s.readLoop(idx, t)
-	// Subscribers aim at the best layer; a new better one becomes their target.
-	best := s.bestLayer()
+	// A new layer may be what subscribers were waiting for.
 	for _, dt := range *s.downs.Load() {
-		dt.setTarget(best)
+		dt.retarget()
 	}
 }
 
-// bestLayer is the highest layer arriving, or -1.
-func (s *Source) bestLayer() int {
+// arrivingLayers tells which layers have started arriving.
+func (s *Source) arrivingLayers() [maxLayers]bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for i := maxLayers - 1; i >= 0; i-- {
-		if s.layers[i] != nil {
-			return i
-		}
+	var out [maxLayers]bool
+	for i, l := range s.layers {
+		out[i] = l != nil
 	}
-	return -1
+	return out
+}
+
+// layerRates are the layers' bitrates in bits per second, measured over
+// the last half second or more (0 for a layer not arriving).
+func (s *Source) layerRates() [maxLayers]float64 {
+	s.rateMu.Lock()
+	defer s.rateMu.Unlock()
+	now := time.Now()
+	if elapsed := now.Sub(s.rateAt).Seconds(); elapsed >= 0.5 {
+		for i := range maxLayers {
+			b := s.layerBytes[i].Load()
+			rate := float64(b-s.rateBytes[i]) * 8 / elapsed
+			if s.rateAt.IsZero() {
+				rate = 0
+			}
+			// Smooth over keyframe bursts.
+			s.rates[i] = 0.5*s.rates[i] + 0.5*rate
+			s.rateBytes[i] = b
+		}
+		s.rateAt = now
+	}
+	return s.rates
 }
 
 // readLoop forwards one layer's packets to every down-track. It reads
@@ -134,6 +160,7 @@ func (s *Source) readLoop(idx int, t *webrtc.TrackRemote) {
 		if s.level.id != 0 {
 			s.level.observe(&pkt, time.Now().UnixNano())
 		}
+		s.layerBytes[idx].Add(uint64(n))
 		for _, dt := range *s.downs.Load() {
 			dt.forward(idx, &pkt)
 		}
@@ -192,7 +219,7 @@ func (s *Source) addDownTrack(dt *DownTrack) {
 			break
 		}
 	}
-	dt.setTarget(s.bestLayer())
+	dt.retarget()
 }
 
 func (s *Source) removeDownTrack(dt *DownTrack) {
