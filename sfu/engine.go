@@ -72,6 +72,7 @@ type counters struct {
 	packetsDropped      atomic.Uint64
 	negotiationFailures atomic.Uint64
 	keyframeRequests    atomic.Uint64
+	probePackets        atomic.Uint64
 }
 
 // Stats is a snapshot of the engine's figures.
@@ -83,6 +84,7 @@ type Stats struct {
 	PacketsDropped      uint64
 	NegotiationFailures uint64
 	KeyframeRequests    uint64
+	ProbePackets        uint64 // padding sent to probe subscribers' bandwidth
 }
 
 // NewEngine opens the ICE sockets.
@@ -240,7 +242,7 @@ func (e *Engine) Stats() Stats {
 		Rooms: n, Peers: e.stats.peers.Load(),
 		PacketsForwarded: e.stats.packetsForwarded.Load(), BytesForwarded: e.stats.bytesForwarded.Load(),
 		PacketsDropped: e.stats.packetsDropped.Load(), NegotiationFailures: e.stats.negotiationFailures.Load(),
-		KeyframeRequests: e.stats.keyframeRequests.Load(),
+		KeyframeRequests: e.stats.keyframeRequests.Load(), ProbePackets: e.stats.probePackets.Load(),
 	}
 }
 

@@ -26,7 +26,7 @@ type virtualNet struct {
 
 func newVirtualNet(t *testing.T, clients ...string) *virtualNet {
 	t.Helper()
-	router, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: "192.0.2.0/24", LoggerFactory: logging.NewDefaultLoggerFactory()})
+	router, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: "192.0.2.0/24", LoggerFactory: testLoggerFactory()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,3 +177,5 @@ func TestNACKRecoversFivePercentLoss(t *testing.T) {
 		c.recv.wait()
 	}
 }
+
+func testLoggerFactory() logging.LoggerFactory { return logging.NewDefaultLoggerFactory() }

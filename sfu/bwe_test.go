@@ -1,0 +1,98 @@
+package sfu
+
+import (
+	"testing"
+	"time"
+
+	"github.com/pion/transport/v5/vnet"
+)
+
+// A 300 kbps cap on one viewer's link: within 5 s it gets the low layer
+// only while an uncapped viewer keeps the high one; when the cap lifts it
+// climbs back to the high layer within 15 s.
+func TestBandwidthCapPicksTheLowLayer(t *testing.T) {
+	router, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: "192.0.2.0/24", LoggerFactory: testLoggerFactory()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	newNet := func(ip string) *vnet.Net {
+		n, err := vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{ip}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	serverNet, hostNet, freeNet, cappedNet := newNet("192.0.2.100"), newNet("192.0.2.101"), newNet("192.0.2.102"), newNet("192.0.2.103")
+	// The capped viewer's downlink: a token bucket with a 30 KB queue, open at first.
+	bucket := vnet.NewTBFQueue(50_000_000, 50_000, 30_000)
+	capped, err := vnet.NewQueue(cappedNet, bucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, nic := range []vnet.NIC{serverNet, hostNet, freeNet, capped} {
+		if err := router.AddNet(nic); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := router.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { router.Stop(); capped.Close() })
+
+	e, err := NewEngine(Config{Net: serverNet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	room := e.Room("s1")
+	free := joinOn(t, room, "free", freeNet)
+	slow := joinOn(t, room, "capped", cappedNet)
+	host := joinOn(t, room, "host", hostNet)
+	// Layers of about 160 kbps, 480 kbps and 1.2 Mbps.
+	sim := newSimulcaster(t)
+	sim.size = [3]int{400, 1200, 1000}
+	sim.packets = [3]int{1, 1, 3}
+	sim.publish(t, host)
+	defer sim.halt()
+
+	layerNow := func(c *client) int {
+		_, ps := c.recv.trackOf("video")
+		for i := len(ps) - 1; i >= 0; i-- {
+			if len(ps[i].Payload) > 0 {
+				return int(ps[i].Payload[2])
+			}
+		}
+		return -1
+	}
+	eventually(t, 20*time.Second, "both viewers on the high layer", func() bool {
+		return layerNow(free) == 2 && layerNow(slow) == 2
+	})
+
+	bucket.SetRate(300_000)
+	bucket.SetBurst(10_000)
+	capAt := time.Now()
+	eventually(t, 5*time.Second, "the capped viewer on the low layer", func() bool { return layerNow(slow) == 0 })
+	t.Logf("capped viewer on the low layer %.1f s after the cap (estimate %d kbps)", time.Since(capAt).Seconds(), room.Peer("capped").Estimate()/1000)
+	time.Sleep(2 * time.Second)
+	if layerNow(slow) != 0 || layerNow(free) != 2 {
+		t.Fatalf("under the cap: capped viewer on layer %d, free viewer on layer %d", layerNow(slow), layerNow(free))
+	}
+
+	bucket.SetRate(50_000_000)
+	bucket.SetBurst(50_000)
+	liftAt := time.Now()
+	for i := 0; i < 15 && layerNow(slow) != 2; i++ {
+		time.Sleep(time.Second)
+		t.Logf("t+%ds: estimate %d kbps, layer %d, probes %d", i+1, room.Peer("capped").Estimate()/1000, layerNow(slow), e.Stats().ProbePackets)
+	}
+	eventually(t, 15*time.Second, "the capped viewer back on the high layer", func() bool { return layerNow(slow) == 2 })
+	t.Logf("back on the high layer %.1f s after the cap lifted (estimate %d kbps, %d probe packets)",
+		time.Since(liftAt).Seconds(), room.Peer("capped").Estimate()/1000, e.Stats().ProbePackets)
+	if layerNow(free) != 2 {
+		t.Fatalf("the free viewer left the high layer (%d)", layerNow(free))
+	}
+	e.CloseRoom("s1")
+	for _, c := range []*client{free, slow, host} {
+		c.recv.wait()
+	}
+}
