@@ -16,14 +16,14 @@ import (
 // simulcaster publishes one VP8 track in three layers (rids q, h, f) the
 // way browsers do; each packet's payload names its layer and frame number.
 type simulcaster struct {
-	layers  [3]*webrtc.TrackLocalStaticRTP
+	layers [3]*webrtc.TrackLocalStaticRTP
 	// per layer: bytes per packet and packets per 20 ms frame (default 17 and 1)
 	size, packets [3]int
-	mu      sync.Mutex
-	wantKey bool
-	plis    []time.Time
-	stop    chan struct{}
-	wg      sync.WaitGroup
+	mu            sync.Mutex
+	wantKey       bool
+	plis          []time.Time
+	stop          chan struct{}
+	wg            sync.WaitGroup
 }
 
 func newSimulcaster(t *testing.T) *simulcaster {
