@@ -11,6 +11,7 @@ import (
 // only while an uncapped viewer keeps the high one; when the cap lifts it
 // climbs back to the high layer within 15 s.
 func TestBandwidthCapPicksTheLowLayer(t *testing.T) {
+	skipUnderRace(t)
 	router, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: "192.0.2.0/24", LoggerFactory: testLoggerFactory()})
 	if err != nil {
 		t.Fatal(err)
