@@ -124,11 +124,12 @@ func TestNACKRecoversFivePercentLoss(t *testing.T) {
 	skipUnderRace(t)
 	v := newVirtualNet(t, "host", "lossy", "clean")
 	var dropped, passed atomic.Int64
+	var impair atomic.Bool // set once media flows: the loss is the stream's, not the handshake's
 	lossy := net.IPv4(192, 0, 2, 102) // the second client named above
 	rng := rand.New(rand.NewPCG(1, 2))
 	v.router.AddChunkFilter(func(c vnet.Chunk) bool {
 		dst, ok := c.DestinationAddr().(*net.UDPAddr)
-		if !ok || !dst.IP.Equal(lossy) || c.Network() != "udp" {
+		if !ok || !dst.IP.Equal(lossy) || c.Network() != "udp" || !impair.Load() {
 			return true
 		}
 		if rng.Float64() < 0.05 {
@@ -155,6 +156,7 @@ func TestNACKRecoversFivePercentLoss(t *testing.T) {
 	eventually(t, 20*time.Second, "video at both viewers", func() bool {
 		return lossyViewer.recv.count("video") > 0 && cleanViewer.recv.count("video") > 0
 	})
+	impair.Store(true)
 	time.Sleep(6 * time.Second) // ~300 video frames
 	media.halt()
 	time.Sleep(500 * time.Millisecond) // the last retransmissions
