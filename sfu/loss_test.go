@@ -124,7 +124,7 @@ func TestNACKRecoversFivePercentLoss(t *testing.T) {
 	skipUnderRace(t)
 	v := newVirtualNet(t, "host", "lossy", "clean")
 	var dropped, passed atomic.Int64
-	var impair atomic.Bool // set once media flows: the loss is the stream's, not the handshake's
+	var impair atomic.Bool            // set once media flows: the loss is the stream's, not the handshake's
 	lossy := net.IPv4(192, 0, 2, 102) // the second client named above
 	rng := rand.New(rand.NewPCG(1, 2))
 	v.router.AddChunkFilter(func(c vnet.Chunk) bool {
