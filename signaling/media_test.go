@@ -236,3 +236,41 @@ func TestFiftyViewers(t *testing.T) {
 		return s.rooms.ViewerCount(sess.ID) == 0 && s.media.Stats().Peers == 1
 	})
 }
+
+// Garbage SDP, answers nobody asked for and candidates for sessions the
+// socket is not in get an error; the socket stays usable and the room is
+// unchanged.
+func TestBadMediaSignalingIsRefused(t *testing.T) {
+	s := newStack(t, signaling.Config{})
+	hostID := s.user(t, "host")
+	sess := s.live(t, hostID, "video")
+	host := s.peer(t, hostID)
+	host.join(sess.ID)
+	cases := []struct {
+		msg  map[string]any
+		code string
+	}{
+		{map[string]any{"type": "publish_offer", "id": "1", "sessionId": sess.ID, "sdp": "v=0 this is not SDP"}, "bad_request"},
+		{map[string]any{"type": "publish_offer", "id": "2", "sessionId": sess.ID, "sdp": ""}, "bad_request"},
+		{map[string]any{"type": "subscribe_answer", "id": "3", "sessionId": sess.ID, "sdp": "v=0"}, "conflict"},
+		{map[string]any{"type": "ice_candidate", "id": "4", "sessionId": "no-such-session", "target": "publisher",
+			"candidate": map[string]any{"candidate": "candidate:1 1 udp 1 127.0.0.1 9 typ host", "sdpMid": "0"}}, "not_found"},
+		{map[string]any{"type": "ice_candidate", "id": "5", "sessionId": sess.ID, "target": "sideways",
+			"candidate": map[string]any{"candidate": "candidate:1 1 udp 1 127.0.0.1 9 typ host"}}, "bad_request"},
+		{map[string]any{"type": "set_quality", "id": "6", "sessionId": sess.ID, "trackId": "nope", "quality": "ultra"}, "bad_request"},
+		{map[string]any{"type": "publish_offer", "id": "7", "sessionId": sess.ID, "sdp": 42}, "bad_request"},
+	}
+	for _, c := range cases {
+		host.send(c.msg)
+		id := c.msg["id"]
+		e := host.waitFor("error", func(m map[string]any) bool { return m["id"] == id })
+		if e["code"] != c.code {
+			t.Errorf("%v: error %v, want %s", c.msg, e, c.code)
+		}
+	}
+	host.send(map[string]any{"type": "ping", "id": "alive"})
+	host.waitFor("pong", func(m map[string]any) bool { return m["id"] == "alive" })
+	if n := len(s.media.Room(sess.ID).Tracks()); n != 0 {
+		t.Fatalf("the room has %d tracks after refused signaling", n)
+	}
+}
