@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"encoding/binary"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -76,7 +77,7 @@ func (s *testSignaler) SubscriberOffer(sdp string) {
 		s.offers++
 		s.mu.Unlock()
 		if err := s.sub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
-			if s.sub.ConnectionState() != webrtc.PeerConnectionStateClosed { // not the test's teardown
+			if s.sub.ConnectionState() != webrtc.PeerConnectionStateClosed && !errors.Is(err, webrtc.ErrConnectionClosed) { // not the test's teardown
 				s.t.Errorf("client: set subscriber offer: %v", err)
 			}
 			return
@@ -87,7 +88,7 @@ func (s *testSignaler) SubscriberOffer(sdp string) {
 			err = s.sub.SetLocalDescription(answer)
 		}
 		if err != nil {
-			if s.sub.ConnectionState() != webrtc.PeerConnectionStateClosed {
+			if s.sub.ConnectionState() != webrtc.PeerConnectionStateClosed && !errors.Is(err, webrtc.ErrConnectionClosed) {
 				s.t.Errorf("client: answer: %v", err)
 			}
 			return

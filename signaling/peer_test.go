@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -158,7 +159,7 @@ func (p *wsPeer) readLoop() {
 
 func (p *wsPeer) answer(sdp string) {
 	if err := p.sub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
-		if p.sub.ConnectionState() != webrtc.PeerConnectionStateClosed {
+		if p.sub.ConnectionState() != webrtc.PeerConnectionStateClosed && !errors.Is(err, webrtc.ErrConnectionClosed) {
 			p.t.Errorf("%s: subscribe offer: %v", p.userID, err)
 		}
 		return
@@ -169,7 +170,7 @@ func (p *wsPeer) answer(sdp string) {
 		err = p.sub.SetLocalDescription(ans)
 	}
 	if err != nil {
-		if p.sub.ConnectionState() != webrtc.PeerConnectionStateClosed { // not the test's own teardown
+		if p.sub.ConnectionState() != webrtc.PeerConnectionStateClosed && !errors.Is(err, webrtc.ErrConnectionClosed) { // not the test's own teardown
 			p.t.Errorf("%s: answer: %v", p.userID, err)
 		}
 		return
