@@ -214,7 +214,7 @@ func TestFiftyViewers(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	waitUntil(t, 60*time.Second, "all 50 viewers receiving video and audio", func() bool {
+	waitUntil(t, 150*time.Second, "all 50 viewers receiving video and audio", func() bool {
 		for _, v := range viewers {
 			if v.count("video") == 0 || v.count("audio") == 0 {
 				return false
