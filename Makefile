@@ -5,7 +5,7 @@ GO      ?= go
 BIN     := bin/chobi
 NODE_DIR := tests/trpc-client
 
-.PHONY: run build test test-go test-impaired test-node lint migrate clean
+.PHONY: run build test test-go test-impaired test-node lint migrate clean bench
 
 run:
 	$(GO) run ./cmd/chobi serve
@@ -42,3 +42,18 @@ test-node: build
 
 clean:
 	rm -rf bin data
+
+# The fixed benchmark (README: Benchmarks): the forwarding micro-benchmark,
+# then the server started on this machine under a 100-viewer simulcast room
+# and a 4-speaker audio room from the load generator; reports in bin/bench/.
+BENCH_OUT := bin/bench
+bench: build
+	$(GO) build -o bin/chobi-loadtest ./cmd/chobi-loadtest
+	mkdir -p $(BENCH_OUT)
+	$(GO) test -run '^$$' -bench Forward -benchmem -benchtime 2000x ./sfu/ > $(BENCH_OUT)/forward.txt; \
+		st=$$?; cat $(BENCH_OUT)/forward.txt; exit $$st
+	bin/chobi-loadtest -spawn $(BIN) -out $(BENCH_OUT)/video -quiet -pprof 127.0.0.1:6062 \
+		-rooms 1 -viewers 100 -ramp 20 -duration 45s -warmup 5s -chat 2 -gifts 0.5
+	bin/chobi-loadtest -spawn $(BIN) -out $(BENCH_OUT)/audio -quiet \
+		-rooms 1 -audio-only -cohosts 3 -viewers 100 -ramp 20 -duration 30s -warmup 5s -chat 2
+	@echo "reports: $(BENCH_OUT)/video/report.html $(BENCH_OUT)/audio/report.html"

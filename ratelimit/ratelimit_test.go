@@ -42,7 +42,7 @@ func TestStaleKeysAreSwept(t *testing.T) {
 	l := New(1, time.Second)
 	l.now = func() time.Time { return now }
 	for i := range 1000 {
-		l.Allow(string(rune('a' + i%26)) + time.Duration(i).String())
+		l.Allow(string(rune('a'+i%26)) + time.Duration(i).String())
 	}
 	now = now.Add(3 * time.Second)
 	l.Allow("fresh")

@@ -51,7 +51,14 @@ func (p *Peer) fitLayers() {
 		probeWait    = probeAfter
 		owed         float64 // padding bytes due and not yet sent
 	)
-	stopProbe := func() { probe, probeBits, owed = nil, 0, 0 }
+	probing := &p.room.engine.stats.probing
+	stopProbe := func() {
+		if probe != nil {
+			probing.Add(-1)
+		}
+		probe, probeBits, owed = nil, 0, 0
+	}
+	defer stopProbe()
 	for {
 		select {
 		case <-p.bweStop:
@@ -145,7 +152,11 @@ func (p *Peer) fitLayers() {
 			next := wantMore.bandwidthCap() + 1
 			probeRate = (sending - wantRates[next-1] + wantRates[next]) * headroom
 			if padding := probeRate - sending; padding > 0 {
-				probe, probeBits, probeStart = wantMore, padding, time.Now()
+				if probing.Add(1) <= maxProbing {
+					probe, probeBits, probeStart = wantMore, padding, time.Now()
+				} else {
+					probing.Add(-1) // enough probes on this node: later
+				}
 			}
 		}
 		for dt := range ups {

@@ -41,8 +41,10 @@ type DownTrack struct {
 	lastTS    uint32
 	lastAt    time.Time
 
-	levelID uint8           // the subscriber\'s id for the audio-level extension, 0 if none
+	levelID uint8           // the subscriber's id for the audio-level extension, 0 if none
 	exts    []rtp.Extension // reused for the one forwarded extension: no allocation per packet
+
+	hdrs [maxLayers]rtp.Header // forward's rewritten header per layer, written only by that layer's read loop
 }
 
 func newDownTrack(src *Source, p *Peer) *DownTrack {
@@ -242,7 +244,10 @@ func (d *DownTrack) forward(layer int, pkt *rtp.Packet) {
 		d.resync = false
 		d.lastSeq = pkt.SequenceNumber + d.seqOff - 1
 	}
-	hdr := pkt.Header
+	// The rewritten header lives in the down-track, one per layer (a layer
+	// has one read loop), so handing it to the writer allocates nothing.
+	hdr := &d.hdrs[layer]
+	*hdr = pkt.Header
 	hdr.SSRC, hdr.PayloadType = d.ssrc, d.pt
 	hdr.SequenceNumber = pkt.SequenceNumber + d.seqOff
 	hdr.Timestamp = pkt.Timestamp + d.tsOff
@@ -265,7 +270,7 @@ func (d *DownTrack) forward(layer int, pkt *rtp.Packet) {
 	d.mu.Unlock()
 
 	stats := &d.src.room.engine.stats
-	if _, err := w.WriteRTP(&hdr, pkt.Payload); err != nil {
+	if _, err := w.WriteRTP(hdr, pkt.Payload); err != nil {
 		stats.packetsDropped.Add(1)
 		return
 	}

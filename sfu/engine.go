@@ -73,7 +73,13 @@ type counters struct {
 	negotiationFailures atomic.Uint64
 	keyframeRequests    atomic.Uint64
 	probePackets        atomic.Uint64
+	probing             atomic.Int32 // subscribers being probed now, at most maxProbing
 }
+
+// maxProbing bounds how many subscribers are probed at once on a node:
+// padding costs the same CPU and bandwidth as media, and a node short of
+// CPU looks like a congested network to every estimate at once.
+const maxProbing = 2
 
 // Stats is a snapshot of the engine's figures.
 type Stats struct {

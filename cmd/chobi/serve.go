@@ -69,6 +69,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		log.Info("redis configured", "addr", cfg.RedisAddr)
 	}
 
+	defer startPprof(log)() // PPROF_ADDR: admin-only profiling on loopback (pprof.go)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		collectors.NewGoCollector(),

@@ -1,0 +1,577 @@
+package loadtest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/chobilive/chobi/signaling/protocol"
+)
+
+// debug (LOADTEST_DEBUG=1) prints every server message each participant reads.
+var debug = os.Getenv("LOADTEST_DEBUG") != ""
+
+// Roles as the server names them.
+const (
+	roleHost   = "host"
+	roleCoHost = "co-host"
+	roleViewer = "viewer"
+)
+
+// Viewer states, for the live count.
+const (
+	stateStarting int32 = iota
+	stateJoined
+	stateReceiving
+	stateGone
+)
+
+// participant is one user: a guest account, a socket, a subscriber
+// PeerConnection and, for the host and co-hosts, a publisher.
+type participant struct {
+	r    *runner
+	room *room
+	role string // what it is in the scenario
+	name string
+
+	userID string
+	token  string
+	ws     *websocket.Conn
+	sub    *webrtc.PeerConnection
+	pubMu  sync.Mutex
+	pub    *publisher // set by publishing while the read loop runs: under pubMu
+
+	state atomic.Int32
+	wmu   sync.Mutex // one writer on the socket at a time
+
+	mu           sync.Mutex
+	described    map[string]bool                       // our offer/answer of that PC has gone out
+	heldCands    map[string][]*webrtc.ICECandidateInit // our candidates until then
+	early        map[string][]webrtc.ICECandidateInit  // server candidates before their PC is described
+	tracks       []*trackStats
+	qualitySet   map[string]bool
+	joinSent     time.Time
+	firstMedia   bool
+	firstFrame   bool
+	joinMeasured atomic.Bool // firstMedia and firstFrame both recorded
+	joinedCh     chan struct{}
+	roleCh       chan string // role_changed
+	publishedCh  chan struct{}
+	joinedOnce   sync.Once
+	publishOnce  sync.Once
+	sessionEnded atomic.Bool
+
+	wg sync.WaitGroup // the read loop and track readers
+}
+
+func newParticipant(r *runner, rm *room, role string, name string) *participant {
+	return &participant{
+		r: r, room: rm, role: role, name: name,
+		early: map[string][]webrtc.ICECandidateInit{}, qualitySet: map[string]bool{},
+		described: map[string]bool{}, heldCands: map[string][]*webrtc.ICECandidateInit{},
+		joinedCh: make(chan struct{}), roleCh: make(chan string, 4), publishedCh: make(chan struct{}),
+	}
+}
+
+// connect makes the guest account and opens the socket.
+func (p *participant) connect(ctx context.Context) error {
+	g, err := p.r.api.guest(ctx, p.name)
+	if err != nil {
+		return fmt.Errorf("auth.guest: %w", err)
+	}
+	p.userID, p.token = g.User.ID, g.Token
+	wsURL := p.r.wsURL
+	if p.room.wsURL != "" && checkLoopback(p.room.wsURL) == nil {
+		wsURL = p.room.wsURL
+	}
+	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(dctx, wsURL+"?token="+url.QueryEscape(p.token), nil)
+	if err != nil {
+		return fmt.Errorf("dial %s: %w", wsURL, err)
+	}
+	ws.SetReadLimit(1 << 20)
+	p.ws = ws
+	return nil
+}
+
+// join creates the subscriber PeerConnection, starts reading the socket
+// and sends join_session.
+func (p *participant) join(ctx context.Context) error {
+	sub, err := newPC()
+	if err != nil {
+		return err
+	}
+	p.sub = sub
+	sub.OnICECandidate(func(c *webrtc.ICECandidate) { p.localCandidate("subscriber", c) })
+	sub.OnTrack(p.onTrack)
+	sub.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		switch s {
+		case webrtc.PeerConnectionStateConnected:
+			p.mu.Lock()
+			at := p.joinSent
+			p.mu.Unlock()
+			if p.role == roleViewer {
+				p.r.joinConnect.observe(time.Since(at))
+			}
+		case webrtc.PeerConnectionStateFailed:
+			if !p.sessionEnded.Load() && ctx.Err() == nil {
+				p.r.errs.add("subscriber_pc_failed", errors.New(p.name))
+			}
+			p.state.Store(stateGone)
+		}
+	})
+	p.wg.Add(1)
+	go p.readLoop(p.r.ctx) // not ctx: a read whose context ends closes the socket
+	p.mu.Lock()
+	p.joinSent = time.Now()
+	p.mu.Unlock()
+	p.send(map[string]any{"type": "join_session", "id": "join", "sessionId": p.room.sessionID})
+	select {
+	case <-p.joinedCh:
+		p.state.Store(stateJoined)
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(15 * time.Second):
+		return errors.New("no session_joined within 15s")
+	}
+}
+
+func (p *participant) publisher() *publisher {
+	p.pubMu.Lock()
+	defer p.pubMu.Unlock()
+	return p.pub
+}
+
+// close ends the socket and the PeerConnections and waits for their
+// goroutines.
+func (p *participant) close() {
+	if p.state.Load() != stateGone {
+		p.state.Store(stateGone)
+	}
+	if pub := p.publisher(); pub != nil {
+		pub.close()
+	}
+	if p.sub != nil {
+		p.sub.Close()
+	}
+	if p.ws != nil {
+		p.ws.CloseNow()
+	}
+	p.wg.Wait()
+}
+
+// send writes a message, bounded by the run: coder/websocket closes a
+// socket whose write context ends, so never a shorter-lived context.
+func (p *participant) send(v any) {
+	ctx := p.r.ctx
+	b, err := json.Marshal(v)
+	if err != nil {
+		p.r.errs.add("encode", err)
+		return
+	}
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	p.wmu.Lock()
+	err = p.ws.Write(wctx, websocket.MessageText, b)
+	p.wmu.Unlock()
+	if err != nil && ctx.Err() == nil {
+		p.r.errs.add("ws_write", err)
+	}
+}
+
+// localCandidate trickles one of our candidates. Each PC's wait until our
+// offer or answer for it is out: the server cannot add them before.
+func (p *participant) localCandidate(target string, c *webrtc.ICECandidate) {
+	var init *webrtc.ICECandidateInit
+	if c != nil {
+		ci := c.ToJSON()
+		init = &ci
+	}
+	p.mu.Lock()
+	if !p.described[target] {
+		p.heldCands[target] = append(p.heldCands[target], init)
+		p.mu.Unlock()
+		return
+	}
+	p.mu.Unlock()
+	p.sendCandidate(target, init)
+}
+
+// describedPC releases a PC's candidates once its offer or answer is sent.
+func (p *participant) describedPC(target string) {
+	p.mu.Lock()
+	p.described[target] = true
+	held := p.heldCands[target]
+	delete(p.heldCands, target)
+	p.mu.Unlock()
+	for _, c := range held {
+		p.sendCandidate(target, c)
+	}
+}
+
+func (p *participant) sendCandidate(target string, c *webrtc.ICECandidateInit) {
+	m := protocol.ICECandidate{Type: "ice_candidate", SessionID: p.room.sessionID, Target: target}
+	if c != nil {
+		m.Candidate = &protocol.Candidate{Candidate: c.Candidate, SDPMid: c.SDPMid, SDPMLineIndex: c.SDPMLineIndex}
+	}
+	p.send(m)
+}
+
+// inbound holds the fields of every server message this client reads.
+type inbound struct {
+	Type      string          `json:"type"`
+	ID        string          `json:"id"`
+	SDP       string          `json:"sdp"`
+	Target    string          `json:"target"`
+	Candidate json.RawMessage `json:"candidate"`
+	Code      string          `json:"code"`
+	Message   json.RawMessage `json:"message"`
+	Role      string          `json:"role"`
+	User      struct {
+		ID string `json:"id"`
+	} `json:"user"`
+	Participants []struct {
+		Tracks []struct {
+			TrackID string   `json:"trackId"`
+			Kind    string   `json:"kind"`
+			Layers  []string `json:"layers"`
+		} `json:"tracks"`
+	} `json:"participants"`
+}
+
+// handlers act on server messages by type; unlisted types are ignored.
+var handlers = map[string]func(p *participant, ctx context.Context, m *inbound){
+	"session_joined":  func(p *participant, _ context.Context, _ *inbound) { p.joinedOnce.Do(func() { close(p.joinedCh) }) },
+	"subscribe_offer": (*participant).onSubscribeOffer,
+	"publish_answer":  (*participant).onPublishAnswer,
+	"ice_candidate":   (*participant).onCandidate,
+	"tracks":          (*participant).onTracks,
+	"new_message":     (*participant).onChat,
+	"gift_animation":  func(p *participant, _ context.Context, _ *inbound) { p.r.giftEvents.Add(1) },
+	"cohost_request":  (*participant).onCoHostRequest,
+	"role_changed": func(p *participant, _ context.Context, m *inbound) {
+		select {
+		case p.roleCh <- m.Role:
+		default:
+		}
+	},
+	"error": (*participant).onError,
+	"media_failed": func(p *participant, _ context.Context, m *inbound) {
+		p.r.errs.add("media_failed", errors.New(p.name+" "+m.Target))
+	},
+	"session_ended": func(p *participant, _ context.Context, _ *inbound) { p.sessionEnded.Store(true) },
+}
+
+func (p *participant) readLoop(ctx context.Context) {
+	defer p.wg.Done()
+	for {
+		_, data, err := p.ws.Read(ctx)
+		if err != nil {
+			if ctx.Err() == nil && p.state.Load() != stateGone && !p.sessionEnded.Load() {
+				p.r.errs.add("ws_closed", err)
+				p.state.Store(stateGone)
+			}
+			return
+		}
+		var m inbound
+		if err := json.Unmarshal(data, &m); err != nil {
+			p.r.errs.add("ws_decode", err)
+			continue
+		}
+		if debug {
+			fmt.Fprintf(os.Stderr, "%s %s <- %.200s\n", time.Now().Format("15:04:05.000"), p.name, data)
+		}
+		if h := handlers[m.Type]; h != nil {
+			h(p, ctx, &m)
+		}
+	}
+}
+
+func (p *participant) onSubscribeOffer(ctx context.Context, m *inbound) {
+	if err := p.sub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: m.SDP}); err != nil {
+		p.pcError("subscribe_offer", err)
+		return
+	}
+	p.flushEarly("subscriber", p.sub)
+	ans, err := p.sub.CreateAnswer(nil)
+	if err == nil {
+		err = p.sub.SetLocalDescription(ans)
+	}
+	if err != nil {
+		p.pcError("subscribe_answer", err)
+		return
+	}
+	p.send(protocol.SDPMessage{Type: "subscribe_answer", SessionID: p.room.sessionID, SDP: ans.SDP})
+	p.describedPC("subscriber")
+}
+
+func (p *participant) onPublishAnswer(_ context.Context, m *inbound) {
+	pub := p.publisher()
+	if pub == nil {
+		return
+	}
+	if err := pub.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: m.SDP}); err != nil {
+		p.pcError("publish_answer", err)
+		return
+	}
+	pub.answered()
+	p.flushEarly("publisher", pub.pc)
+}
+
+func (p *participant) pcError(what string, err error) {
+	if p.r.ctx.Err() == nil && !p.sessionEnded.Load() {
+		p.r.errs.add(what, err)
+	}
+}
+
+func (p *participant) onCandidate(_ context.Context, m *inbound) {
+	if len(m.Candidate) == 0 || string(m.Candidate) == "null" {
+		return
+	}
+	var c webrtc.ICECandidateInit
+	if err := json.Unmarshal(m.Candidate, &c); err != nil {
+		p.r.errs.add("ice_candidate", err)
+		return
+	}
+	var pc *webrtc.PeerConnection
+	if m.Target == "publisher" {
+		if pub := p.publisher(); pub != nil {
+			pc = pub.pc
+		}
+	} else {
+		pc = p.sub
+	}
+	p.mu.Lock()
+	if pc == nil || pc.RemoteDescription() == nil {
+		p.early[m.Target] = append(p.early[m.Target], c)
+		p.mu.Unlock()
+		return
+	}
+	p.mu.Unlock()
+	if err := pc.AddICECandidate(c); err != nil {
+		p.pcError("add_candidate", err)
+	}
+}
+
+func (p *participant) flushEarly(target string, pc *webrtc.PeerConnection) {
+	p.mu.Lock()
+	early := p.early[target]
+	delete(p.early, target)
+	p.mu.Unlock()
+	for _, c := range early {
+		if err := pc.AddICECandidate(c); err != nil {
+			p.pcError("add_candidate", err)
+		}
+	}
+}
+
+// onTracks asks for the configured layer of each simulcast video track.
+func (p *participant) onTracks(ctx context.Context, m *inbound) {
+	if p.r.cfg.Quality == "auto" || p.role != roleViewer {
+		return
+	}
+	for _, part := range m.Participants {
+		for _, t := range part.Tracks {
+			if t.Kind != "video" || len(t.Layers) == 0 {
+				continue
+			}
+			p.mu.Lock()
+			done := p.qualitySet[t.TrackID]
+			p.qualitySet[t.TrackID] = true
+			p.mu.Unlock()
+			if !done {
+				p.send(protocol.SetQuality{Type: "set_quality", ID: "q", SessionID: p.room.sessionID, TrackID: t.TrackID, Quality: p.r.cfg.Quality})
+			}
+		}
+	}
+}
+
+// chatPrefix starts every load-test chat message: "lt:<unix nanos>:".
+const chatPrefix = "lt:"
+
+func (p *participant) onChat(_ context.Context, m *inbound) {
+	var msg struct {
+		Message string `json:"message"`
+	}
+	if json.Unmarshal(m.Message, &msg) != nil || !strings.HasPrefix(msg.Message, chatPrefix) {
+		return
+	}
+	rest := msg.Message[len(chatPrefix):]
+	if i := strings.IndexByte(rest, ':'); i > 0 {
+		rest = rest[:i]
+	}
+	if ns, err := strconv.ParseInt(rest, 10, 64); err == nil {
+		p.r.chatLatency.observe(time.Since(time.Unix(0, ns)))
+	}
+}
+
+func (p *participant) onCoHostRequest(ctx context.Context, m *inbound) {
+	if p.role != roleHost {
+		return
+	}
+	p.send(map[string]any{"type": "cohost_response", "sessionId": p.room.sessionID, "userId": m.User.ID, "accept": true})
+}
+
+func (p *participant) onError(_ context.Context, m *inbound) {
+	var msg string
+	json.Unmarshal(m.Message, &msg)
+	if p.sessionEnded.Load() || p.r.ctx.Err() != nil {
+		return
+	}
+	p.r.errs.add("ws_error_"+m.Code, fmt.Errorf("%s (id %q): %s", p.name, m.ID, msg))
+}
+
+// onTrack reads one received track until it ends, recording loss, jitter,
+// latency and the first packet and frame for the join time.
+func (p *participant) onTrack(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+	video := t.Kind() == webrtc.RTPCodecTypeVideo
+	st := &trackStats{video: video, clock: float64(t.Codec().ClockRate)}
+	if st.clock == 0 {
+		st.clock = 90000
+	}
+	p.mu.Lock()
+	p.tracks = append(p.tracks, st)
+	p.mu.Unlock()
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		buf := make([]byte, 1600)
+		for {
+			n, _, err := t.Read(buf)
+			if err != nil {
+				return
+			}
+			now := time.Now()
+			h, payload, ok := parseRTP(buf[:n])
+			if !ok {
+				continue
+			}
+			st.packet(h.seq, h.ts, n, now)
+			p.r.packetsOut.Add(1)
+			p.media(video, h.marker, payload, now)
+		}
+	}()
+}
+
+// media does the per-packet measurements beyond loss and jitter.
+func (p *participant) media(video, marker bool, payload []byte, now time.Time) {
+	joinKind := video || p.r.cfg.AudioOnly
+	if joinKind && p.role == roleViewer && !p.joinMeasured.Load() {
+		p.mu.Lock()
+		if !p.firstMedia {
+			p.firstMedia = true
+			p.r.joinFirstPacket.observe(now.Sub(p.joinSent))
+			p.state.Store(stateReceiving)
+		}
+		if !p.firstFrame && (marker || !video) {
+			p.firstFrame = true
+			p.r.joinFirstFrame.observe(now.Sub(p.joinSent))
+		}
+		if p.firstMedia && p.firstFrame {
+			p.joinMeasured.Store(true)
+		}
+		p.mu.Unlock()
+	}
+	if video {
+		if marker {
+			if ns, ok := readStamp(payload); ok {
+				p.r.latVideo.observe(now.Sub(time.Unix(0, ns)))
+			}
+		}
+		return
+	}
+	if ns, ok := opusStamp(payload); ok {
+		p.r.latAudio.observe(now.Sub(time.Unix(0, ns)))
+	}
+}
+
+type rtpHeader struct {
+	seq    uint16
+	ts     uint32
+	marker bool
+}
+
+// parseRTP reads what the measurements need from an RTP packet without
+// allocating: sequence number, timestamp, marker and the payload (past
+// CSRCs and extensions, before padding).
+func parseRTP(b []byte) (rtpHeader, []byte, bool) {
+	if len(b) < 12 || b[0]>>6 != 2 {
+		return rtpHeader{}, nil, false
+	}
+	h := rtpHeader{
+		marker: b[1]&0x80 != 0,
+		seq:    uint16(b[2])<<8 | uint16(b[3]),
+		ts:     uint32(b[4])<<24 | uint32(b[5])<<16 | uint32(b[6])<<8 | uint32(b[7]),
+	}
+	off := 12 + 4*int(b[0]&0x0F)
+	if b[0]&0x10 != 0 {
+		if len(b) < off+4 {
+			return h, nil, false
+		}
+		off += 4 + 4*(int(b[off+2])<<8|int(b[off+3]))
+	}
+	end := len(b)
+	if b[0]&0x20 != 0 && end > 0 {
+		end -= int(b[end-1])
+	}
+	if off > end {
+		return h, nil, false
+	}
+	return h, b[off:end], true
+}
+
+// stats sums what this participant's tracks received.
+func (p *participant) stats() (expected, received, bytes uint64) {
+	p.mu.Lock()
+	tracks := append([]*trackStats(nil), p.tracks...)
+	p.mu.Unlock()
+	for _, t := range tracks {
+		e, r, b := t.counts()
+		expected += e
+		received += r
+		bytes += b
+	}
+	return
+}
+
+// trackCount is how many of its tracks delivered packets.
+func (p *participant) trackCount() int {
+	p.mu.Lock()
+	tracks := append([]*trackStats(nil), p.tracks...)
+	p.mu.Unlock()
+	n := 0
+	for _, t := range tracks {
+		if _, r, _ := t.counts(); r > 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// jitterMs is the largest jitter of its video tracks (audio in
+// audio-only rooms).
+func (p *participant) jitterMs() float64 {
+	p.mu.Lock()
+	tracks := append([]*trackStats(nil), p.tracks...)
+	p.mu.Unlock()
+	j := 0.0
+	for _, t := range tracks {
+		if t.video || p.r.cfg.AudioOnly {
+			j = max(j, t.jitterMs())
+		}
+	}
+	return j
+}
