@@ -5,7 +5,7 @@ GO      ?= go
 BIN     := bin/chobi
 NODE_DIR := tests/trpc-client
 
-.PHONY: run build test test-go test-impaired test-node lint migrate clean bench
+.PHONY: run build test test-go test-impaired test-node test-e2e lint migrate clean bench
 
 run:
 	$(GO) run ./cmd/chobi serve
@@ -21,7 +21,7 @@ lint:
 	$(GO) vet ./...
 	@if [ -x ../shared/tools/check-imports ]; then ../shared/tools/check-imports; fi
 
-test: lint test-go test-impaired test-node
+test: lint test-go test-impaired test-node test-e2e
 
 # Postgres and Redis tests read CHOBI_TEST_POSTGRES_URL / CHOBI_TEST_REDIS_URL;
 # without them they skip loudly (CHOBI_REQUIRE_SERVICES=1 makes that a failure).
@@ -39,6 +39,11 @@ test-impaired:
 
 test-node: build
 	cd $(NODE_DIR) && { [ -d node_modules ] || npm ci --no-audit --no-fund; } && CHOBI_BIN=$(CURDIR)/$(BIN) node --test
+
+# The demo page (web/demo) in real Chromium (/usr/bin/chromium; CHROMIUM_PATH
+# overrides) driven by playwright-core; screenshots go to tests/e2e/output/.
+test-e2e: build
+	cd tests/e2e && { [ -d node_modules ] || npm ci --no-audit --no-fund; } && CHOBI_BIN=$(CURDIR)/$(BIN) node --test
 
 clean:
 	rm -rf bin data

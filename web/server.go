@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/chobilive/chobi/web/api"
+	"github.com/chobilive/chobi/web/demo"
 	"github.com/chobilive/chobi/web/trpc"
 )
 
@@ -69,6 +70,9 @@ func New(p Params) *Server {
 	})
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(p.Registry, promhttp.HandlerOpts{Registry: p.Registry}))
+	page := demo.Handler(demo.Options{Development: !p.Config.Production}) // the demo page: "/" and "/demo/*"
+	s.mux.Handle("GET /{$}", page)
+	s.mux.Handle("GET /demo/", page)
 	for pattern, h := range p.Routes {
 		s.mux.Handle(pattern, h)
 	}
