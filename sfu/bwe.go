@@ -107,6 +107,7 @@ func (p *Peer) fitLayers() {
 		var wantRates [maxLayers]float64
 		for _, dt := range video {
 			rates := dt.src.layerRates()
+			dt.retarget() // follow layers that stop or start arriving
 			if rates == ([maxLayers]float64{}) {
 				continue // nothing measured yet: no grounds to move
 			}

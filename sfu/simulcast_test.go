@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,6 +20,7 @@ type simulcaster struct {
 	layers [3]*webrtc.TrackLocalStaticRTP
 	// per layer: bytes per packet and packets per 20 ms frame (default 17 and 1)
 	size, packets [3]int
+	paused        [3]atomic.Bool // a layer the "browser" stopped sending
 	mu            sync.Mutex
 	wantKey       bool
 	plis          []time.Time
@@ -115,6 +117,9 @@ func (s *simulcaster) publish(t *testing.T, c *client) {
 			s.wantKey = false
 			s.mu.Unlock()
 			for layer, tr := range s.layers {
+				if s.paused[layer].Load() {
+					continue
+				}
 				size, count := max(s.size[layer], 17), max(s.packets[layer], 1)
 				for k := range count {
 					p := make([]byte, size)
@@ -296,4 +301,36 @@ func TestKeyframeRequestsAreCoalesced(t *testing.T) {
 	for _, c := range append(viewers, host) {
 		c.recv.wait()
 	}
+}
+
+// A publisher that stops sending its top layer (as browsers do when their
+// own bandwidth drops) does not freeze the subscribers on it: they move to
+// the best layer still arriving, and back when it returns.
+func TestPausedLayerIsLeft(t *testing.T) {
+	e := newTestEngine(t)
+	room := e.Room("s1")
+	viewer := join(t, room, "viewer")
+	host := join(t, room, "host")
+	sim := newSimulcaster(t)
+	sim.publish(t, host)
+	defer sim.halt()
+	lastLayer := func() int {
+		_, ps := viewer.recv.trackOf("video")
+		for i := len(ps) - 1; i >= 0; i-- {
+			if len(ps[i].Payload) > 0 {
+				return int(ps[i].Payload[2])
+			}
+		}
+		return -1
+	}
+	eventually(t, 15*time.Second, "the viewer on the high layer", func() bool { return lastLayer() == 2 })
+	sim.paused[2].Store(true)
+	paused := time.Now()
+	eventually(t, 5*time.Second, "the viewer on the middle layer", func() bool { return lastLayer() == 1 })
+	t.Logf("on the middle layer %.1f s after the top one stopped", time.Since(paused).Seconds())
+	sim.paused[2].Store(false)
+	eventually(t, 10*time.Second, "the viewer back on the high layer", func() bool { return lastLayer() == 2 })
+	e.CloseRoom("s1")
+	viewer.recv.wait()
+	host.recv.wait()
 }

@@ -45,7 +45,8 @@ type Source struct {
 	rateMu     sync.Mutex
 	rateAt     time.Time
 	rateBytes  [maxLayers]uint64
-	rates      [maxLayers]float64
+	rates      [maxLayers]float64 // smoothed
+	recent     [maxLayers]float64 // the last window's, unsmoothed
 
 	lastKeyframeRequest [maxLayers]atomic.Int64
 	wg                  sync.WaitGroup // the layers' read loops
@@ -109,13 +110,31 @@ func (s *Source) startLayer(t *webrtc.TrackRemote) {
 	}
 }
 
-// arrivingLayers tells which layers have started arriving.
+// arrivingLayers tells which layers are arriving: started, and not
+// silent over the last measured window (a browser pauses its top layer
+// when its own bandwidth drops; subscribers must not wait on it).
 func (s *Source) arrivingLayers() [maxLayers]bool {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	var out [maxLayers]bool
 	for i, l := range s.layers {
 		out[i] = l != nil
+	}
+	s.mu.Unlock()
+	s.rateMu.Lock()
+	measured, recent := !s.rateAt.IsZero(), s.recent
+	s.rateMu.Unlock()
+	if measured {
+		for i := range out {
+			out[i] = out[i] && recent[i] > 0
+		}
+	}
+	if out == ([maxLayers]bool{}) {
+		// All silent (a publisher's hiccup): keep to the layers that exist.
+		s.mu.Lock()
+		for i, l := range s.layers {
+			out[i] = l != nil
+		}
+		s.mu.Unlock()
 	}
 	return out
 }
@@ -133,6 +152,7 @@ func (s *Source) layerRates() [maxLayers]float64 {
 			if s.rateAt.IsZero() {
 				rate = 0
 			}
+			s.recent[i] = rate
 			// Smooth over keyframe bursts.
 			s.rates[i] = 0.5*s.rates[i] + 0.5*rate
 			s.rateBytes[i] = b
