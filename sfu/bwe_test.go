@@ -56,15 +56,7 @@ func TestBandwidthCapPicksTheLowLayer(t *testing.T) {
 	sim.publish(t, host)
 	defer sim.halt()
 
-	layerNow := func(c *client) int {
-		_, ps := c.recv.trackOf("video")
-		for i := len(ps) - 1; i >= 0; i-- {
-			if len(ps[i].Payload) > 0 {
-				return int(ps[i].Payload[2])
-			}
-		}
-		return -1
-	}
+	layerNow := (*client).lastLayer
 	eventually(t, 20*time.Second, "both viewers on the high layer", func() bool {
 		return layerNow(free) == 2 && layerNow(slow) == 2
 	})

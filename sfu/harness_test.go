@@ -175,8 +175,14 @@ type client struct {
 
 func join(t *testing.T, room *Room, id string) *client {
 	t.Helper()
-	c := &client{t: t, id: id, recv: newReceiver()}
-	c.sig = &testSignaler{t: t, sub: newClientPC(t), peer: func() *Peer { return c.peer }}
+	return joinWith(t, room, id, func() *webrtc.PeerConnection { return newClientPC(t) })
+}
+
+// joinWith adds a client whose PeerConnections newPC builds.
+func joinWith(t *testing.T, room *Room, id string, newPC func() *webrtc.PeerConnection) *client {
+	t.Helper()
+	c := &client{t: t, id: id, recv: newReceiver(), newPC: newPC}
+	c.sig = &testSignaler{t: t, sub: newPC(), peer: func() *Peer { return c.peer }}
 	c.sig.sub.OnTrack(c.recv.onTrack)
 	c.sig.sub.OnICECandidate(func(ic *webrtc.ICECandidate) {
 		if ic != nil {
@@ -189,6 +195,18 @@ func join(t *testing.T, room *Room, id string) *client {
 	}
 	c.peer = p
 	return c
+}
+
+// lastLayer is the layer of the last media packet a client received of
+// a simulcaster's track (the layer is in the payload), or -1.
+func (c *client) lastLayer() int {
+	_, ps := c.recv.trackOf("video")
+	for i := len(ps) - 1; i >= 0; i-- {
+		if len(ps[i].Payload) > 2 { // not a padding probe
+			return int(ps[i].Payload[2])
+		}
+	}
+	return -1
 }
 
 func ptr[T any](v T) *T { return &v }

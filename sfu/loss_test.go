@@ -82,20 +82,7 @@ func clientOn(t *testing.T, n *vnet.Net) *webrtc.PeerConnection {
 // joinOn is join with the client on a virtual network.
 func joinOn(t *testing.T, room *Room, id string, n *vnet.Net) *client {
 	t.Helper()
-	c := &client{t: t, id: id, recv: newReceiver(), newPC: func() *webrtc.PeerConnection { return clientOn(t, n) }}
-	c.sig = &testSignaler{t: t, sub: clientOn(t, n), peer: func() *Peer { return c.peer }}
-	c.sig.sub.OnTrack(c.recv.onTrack)
-	c.sig.sub.OnICECandidate(func(ic *webrtc.ICECandidate) {
-		if ic != nil {
-			c.sig.toServer(ptr(ic.ToJSON()))
-		}
-	})
-	p, err := room.AddPeer(id, c.sig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.peer = p
-	return c
+	return joinWith(t, room, id, func() *webrtc.PeerConnection { return clientOn(t, n) })
 }
 
 // delivered is the share of the sequence numbers from first to last of a

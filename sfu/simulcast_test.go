@@ -160,15 +160,7 @@ func TestLayerSwitchesKeepOneContinuousStream(t *testing.T) {
 	defer sim.halt()
 
 	layerOf := func(p rtp.Packet) int { return int(p.Payload[2]) }
-	lastLayer := func() int {
-		_, ps := viewer.recv.trackOf("video")
-		for i := len(ps) - 1; i >= 0; i-- {
-			if len(ps[i].Payload) > 0 { // not a padding probe
-				return layerOf(ps[i])
-			}
-		}
-		return -1
-	}
+	lastLayer := viewer.lastLayer
 	eventually(t, 15*time.Second, "the viewer on the high layer", func() bool { return lastLayer() == 2 })
 	tracks := room.Tracks()
 	if len(tracks) != 1 || len(tracks[0].Layers) != 3 {
@@ -314,15 +306,7 @@ func TestPausedLayerIsLeft(t *testing.T) {
 	sim := newSimulcaster(t)
 	sim.publish(t, host)
 	defer sim.halt()
-	lastLayer := func() int {
-		_, ps := viewer.recv.trackOf("video")
-		for i := len(ps) - 1; i >= 0; i-- {
-			if len(ps[i].Payload) > 0 {
-				return int(ps[i].Payload[2])
-			}
-		}
-		return -1
-	}
+	lastLayer := viewer.lastLayer
 	eventually(t, 15*time.Second, "the viewer on the high layer", func() bool { return lastLayer() == 2 })
 	sim.paused[2].Store(true)
 	paused := time.Now()
