@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/chobilive/chobi/economy"
 	"github.com/chobilive/chobi/sfu"
 	"github.com/chobilive/chobi/web/api"
 	"github.com/chobilive/chobi/web/trpc"
@@ -42,6 +43,7 @@ type config struct {
 	RTCDisabled     bool
 	LogLevel        slog.Level
 	LogFormat       string
+	HostShare       float64 // a gift's share credited to its recipient as diamonds
 }
 
 func (c config) production() bool { return c.Env == "production" }
@@ -169,6 +171,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		bad("LOG_FORMAT must be text or json")
+	}
+	if c.HostShare, err = economy.ParseHostShare(get("HOST_SHARE", "0.5")); err != nil {
+		bad("HOST_SHARE %v", err)
 	}
 	return c, errors.Join(errs...)
 }

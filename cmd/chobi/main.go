@@ -2,6 +2,7 @@
 //
 //	chobi [serve]   run the server (the default)
 //	chobi migrate   apply the database migrations and exit
+//	chobi admin     grant-coins, reconcile (see admin.go)
 //
 // Configuration comes from the environment (README: Configuration).
 package main
@@ -20,10 +21,11 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
 }
 
-const usage = `usage: chobi [serve|migrate|help]
+const usage = `usage: chobi [serve|migrate|admin|help]
 
   serve     run the server (default)
   migrate   apply database migrations and exit
+  admin     grant-coins, reconcile ("chobi admin help")
 
 Configuration is read from the environment; see README.md.
 `
@@ -50,6 +52,8 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		err = serve(ctx, cfg, log)
 	case "migrate":
 		err = migrate(ctx, cfg, log)
+	case "admin":
+		return runAdmin(ctx, cfg, log, args[1:], stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "chobi: unknown command %q\n\n%s", cmd, usage)
 		return 2

@@ -97,10 +97,15 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	roomSvc := rooms.NewService(rooms.Params{Store: st, Logger: log, Media: media, Sink: rooms.SinkFunc(func(ctx context.Context, e rooms.Event) {
 		sockets.Publish(ctx, e)
 	})})
+	econ, err := newEconomy(cfg, st, roomSvc, log)
+	if err != nil {
+		return err
+	}
 	tokens := auth.NewTokens(secret, cfg.JWTExpiresIn)
 	apiSvc := api.New(api.Params{
 		Store: st, Rooms: roomSvc, Tokens: tokens, Logger: log,
 		ICEServers: cfg.ICEServers, Production: cfg.production(),
+		Economy: econ, Wallets: econ,
 	})
 	sockets = signaling.New(signaling.Params{
 		Config:     signaling.Config{OriginPatterns: originPatterns(cfg), ReconnectGrace: cfg.ReconnectGrace},

@@ -659,13 +659,13 @@ for (const [mi, mode] of MODES.entries()) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Economy: gifts.getAvailableGifts / wallet.getBalance (and topUp, sendGift). Skipped unless
-// CHOBI_ECONOMY=1, as the economy may not exist yet on the server.
+// Economy: gifts.getAvailableGifts / wallet.getBalance (and topUp, sendGift). Runs by default;
+// CHOBI_ECONOMY=0 skips it (for a server without the economy).
 
-const ECONOMY = process.env.CHOBI_ECONOMY === '1';
+const ECONOMY = process.env.CHOBI_ECONOMY !== '0';
 
-describe('ECONOMY (gifts, wallet) - runs only with CHOBI_ECONOMY=1',
-  { skip: ECONOMY ? false : 'set CHOBI_ECONOMY=1 to run the gifts/wallet checks' }, () => {
+describe('ECONOMY (gifts, wallet) - skipped with CHOBI_ECONOMY=0',
+  { skip: ECONOMY ? false : 'CHOBI_ECONOMY=0: the gifts/wallet checks are skipped' }, () => {
     for (const [mi, mode] of MODES.entries()) {
       it(`gifts.getAvailableGifts, wallet.getBalance/topUp, gifts.sendGift via ${mode.name}`, T, async () => {
         const pub = makeClient(mode);

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/chobilive/chobi/economy"
 	"github.com/chobilive/chobi/ratelimit"
 	"github.com/chobilive/chobi/rooms"
 	"github.com/chobilive/chobi/store"
@@ -53,6 +54,8 @@ type Params struct {
 	Logger     *slog.Logger
 	ICEServers []ICEServer
 	Wallets    Wallets // nil until the economy is wired: balances read 0
+	// Economy serves gifts.* and wallet.*; nil leaves them out.
+	Economy *economy.Service
 	// Production turns on the guest-login rate limit.
 	Production bool
 }
@@ -88,6 +91,10 @@ func (a *API) Register(r *trpc.Router) {
 	a.registerVideos(r)
 	a.registerNotifications(r)
 	a.registerAnalytics(r)
+	if a.Economy != nil {
+		a.registerGifts(r)
+		a.registerWallet(r)
+	}
 }
 
 // Authenticate reads the bearer token into the request's context
@@ -126,8 +133,18 @@ func MapError(err error) error {
 		return &trpc.Error{Code: trpc.CodeConflict, Message: err.Error()}
 	case errors.Is(err, rooms.ErrRateLimited):
 		return &trpc.Error{Code: trpc.CodeTooManyRequests, Message: err.Error()}
-	case errors.Is(err, store.ErrBadCursor):
+	case errors.Is(err, store.ErrBadCursor), errors.Is(err, economy.ErrBadCursor):
 		return trpc.FieldError(map[string][]string{"cursor": {"is not a cursor from a previous page"}})
+	case errors.Is(err, economy.ErrUnknownGift), errors.Is(err, economy.ErrGiftUnavailable),
+		errors.Is(err, economy.ErrSessionEnded), errors.Is(err, economy.ErrUnknownUser):
+		return &trpc.Error{Code: trpc.CodeNotFound, Message: err.Error()}
+	case errors.Is(err, economy.ErrInsufficientFunds), errors.Is(err, economy.ErrBalanceLimit),
+		errors.Is(err, economy.ErrTopUpUnavailable):
+		return &trpc.Error{Code: trpc.CodePreconditionFailed, Message: err.Error()}
+	case errors.Is(err, economy.ErrIdempotencyConflict), errors.Is(err, economy.ErrReceiptUsed):
+		return &trpc.Error{Code: trpc.CodeConflict, Message: err.Error()}
+	case errors.Is(err, economy.ErrPaymentRejected):
+		return &trpc.Error{Code: trpc.CodeForbidden, Message: err.Error()}
 	case errors.Is(err, context.Canceled):
 		return &trpc.Error{Code: "CLIENT_CLOSED_REQUEST", Message: "the request was cancelled"}
 	}

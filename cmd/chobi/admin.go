@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"strings"
+
+	"github.com/chobilive/chobi/economy"
+	"github.com/chobilive/chobi/rooms"
+	"github.com/chobilive/chobi/store"
+)
+
+const adminUsage = `usage: chobi admin <command> [flags]
+
+  grant-coins --user <id or username> --amount N [--note text] [--idempotency-key key]
+              credit N coins to a user (from the platform's issuance account)
+  reconcile   check every ledger invariant over the whole database; prints what
+              is wrong and exits 1 if anything is
+`
+
+// newEconomy builds the economy on the store, with rooms answering who is
+// on a session's stage. No payment verifier is configured yet, so
+// production refuses top-ups (nothing is credited unverified).
+func newEconomy(cfg config, st *store.Store, stage economy.Stage, log *slog.Logger) (*economy.Service, error) {
+	return economy.New(economy.Params{
+		Ledger: st, Stage: stage, Logger: log,
+		Config: economy.Config{HostShare: cfg.HostShare, Production: cfg.production()},
+	})
+}
+
+// runAdmin runs "chobi admin ..." and returns the exit status: 0 done,
+// 1 failed (or reconcile found problems), 2 bad usage.
+func runAdmin(ctx context.Context, cfg config, log *slog.Logger, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprint(stdout, adminUsage)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	var run func(ctx context.Context, econ *economy.Service, st *store.Store) error
+	switch args[0] {
+	case "grant-coins":
+		fs := flag.NewFlagSet("grant-coins", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		user := fs.String("user", "", "the user's id or username")
+		amount := fs.Int64("amount", 0, "coins to credit (1.."+fmt.Sprint(int64(economy.MaxGrant))+")")
+		note := fs.String("note", "", "why (kept with the grant)")
+		key := fs.String("idempotency-key", "", "a key that makes a repeated command credit once")
+		if err := fs.Parse(args[1:]); err != nil {
+			return 2
+		}
+		if *user == "" || *amount == 0 || fs.NArg() > 0 {
+			fmt.Fprintf(stderr, "chobi admin grant-coins: --user and --amount are required\n\n%s", adminUsage)
+			return 2
+		}
+		run = func(ctx context.Context, econ *economy.Service, st *store.Store) error {
+			return grantCoins(ctx, econ, st, *user, *amount, *note, *key, stdout)
+		}
+	case "reconcile":
+		if len(args) > 1 {
+			fmt.Fprintf(stderr, "chobi admin reconcile takes no arguments\n\n%s", adminUsage)
+			return 2
+		}
+		run = func(ctx context.Context, econ *economy.Service, st *store.Store) error {
+			return reconcile(ctx, econ, stdout)
+		}
+	default:
+		fmt.Fprintf(stderr, "chobi admin: unknown command %q\n\n%s", args[0], adminUsage)
+		return 2
+	}
+
+	st, err := openStore(ctx, cfg, log)
+	if err != nil {
+		log.Error("chobi admin failed", "command", args[0], "err", err)
+		return 1
+	}
+	defer st.Close()
+	if _, err := st.Migrate(ctx); err != nil {
+		log.Error("chobi admin failed", "command", args[0], "err", err)
+		return 1
+	}
+	econ, err := newEconomy(cfg, st, rooms.NewService(rooms.Params{Store: st, Logger: log}), log)
+	if err == nil {
+		err = run(ctx, econ, st)
+	}
+	if errors.Is(err, errReconcileFailed) {
+		return 1
+	}
+	if err != nil {
+		log.Error("chobi admin failed", "command", args[0], "err", err)
+		fmt.Fprintf(stderr, "chobi admin %s: %v\n", args[0], err)
+		return 1
+	}
+	return 0
+}
+
+func grantCoins(ctx context.Context, econ *economy.Service, st *store.Store, who string, amount int64, note, key string, stdout io.Writer) error {
+	u, err := st.UserByID(ctx, who)
+	if errors.Is(err, store.ErrNotFound) {
+		u, err = st.UserByUsername(ctx, who)
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("no user has the id or username %q", who)
+	}
+	if err != nil {
+		return err
+	}
+	rc, err := econ.Grant(ctx, u.ID, amount, note, key)
+	if err != nil {
+		return err
+	}
+	verb := "granted"
+	if rc.Replayed {
+		verb = "already granted (same idempotency key)"
+	}
+	fmt.Fprintf(stdout, "%s %d coins to %s (%s): balance %d coins; transaction %s\n", verb, rc.Amount, u.Username, u.ID, rc.Coins, rc.ID)
+	return nil
+}
+
+var errReconcileFailed = errors.New("reconcile found problems")
+
+func reconcile(ctx context.Context, econ *economy.Service, stdout io.Writer) error {
+	r, err := econ.Reconcile(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "ledger: %d accounts, %d transfers, %d gifts, %d coin credits\n", r.Accounts, r.Transfers, r.Gifts, r.Credits)
+	for _, c := range economy.Currencies {
+		fmt.Fprintf(stdout, "sum of %s over all accounts: %d\n", c, r.Totals[c])
+	}
+	keys := make([]string, 0, len(r.Platform))
+	for k := range r.Platform {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(stdout, "platform %s: %d\n", k, r.Platform[k])
+	}
+	if r.OK() {
+		fmt.Fprintln(stdout, "OK: every invariant holds")
+		return nil
+	}
+	fmt.Fprintf(stdout, "FAILED: %d problem(s)\n", len(r.Problems))
+	for _, p := range r.Problems {
+		fmt.Fprintf(stdout, "  [%s] %s\n", p.Check, strings.TrimSpace(p.Detail))
+	}
+	return errReconcileFailed
+}

@@ -1,0 +1,183 @@
+package economy
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"unicode"
+	"unicode/utf8"
+)
+
+// GiftRequest is a gift as its sender asks for it.
+type GiftRequest struct {
+	SenderID       string
+	SessionID      string
+	RecipientID    string // the session's host or a co-host
+	GiftID         string
+	Quantity       int64 // 1..MaxQuantity
+	Message        string
+	IdempotencyKey string // optional: a repeat returns the first result
+}
+
+// SendGift sends a gift: the sender pays Quantity × price in coins and the
+// recipient gets the host share of it in diamonds, all in one transaction
+// with the gift record, the session's figures and the recipient's
+// notification. Every refusal (bad input, unknown gift, ended session, not
+// enough coins, a reused key) changes nothing.
+//
+// The caller announces the gift (gift_animation) after SendGift returns,
+// unless the receipt is Replayed.
+func (s *Service) SendGift(ctx context.Context, req GiftRequest) (GiftReceipt, error) {
+	var v invalid
+	required(&v, "sessionId", req.SessionID)
+	required(&v, "giftId", req.GiftID)
+	required(&v, "recipientId", req.RecipientID)
+	if req.Quantity < 1 || req.Quantity > MaxQuantity {
+		v.add("quantity", fmt.Sprintf("must be a whole number between 1 and %d", MaxQuantity))
+	}
+	if msg := textProblem(req.Message, MaxMessage); msg != "" {
+		v.add("message", msg)
+	}
+	checkKey(&v, req.IdempotencyKey)
+	if req.RecipientID != "" && req.RecipientID == req.SenderID {
+		v.addErr("recipientId", ErrSelfGift.Error(), ErrSelfGift)
+	}
+	if err := v.err(); err != nil {
+		return GiftReceipt{}, err
+	}
+
+	hash := requestHash("gift", req.SessionID, req.GiftID, req.RecipientID, strconv.FormatInt(req.Quantity, 10), req.Message)
+	if req.IdempotencyKey != "" {
+		// A repeat returns the first result even if the session has ended
+		// or the price changed since.
+		rc, h, found, err := s.ledger.GiftByKey(ctx, req.SenderID, req.IdempotencyKey)
+		if err != nil {
+			return GiftReceipt{}, err
+		}
+		if found {
+			if h != hash {
+				return GiftReceipt{}, ErrIdempotencyConflict
+			}
+			rc.Replayed, rc.Notification = true, nil
+			return rc, nil
+		}
+	}
+
+	_, byID, err := s.loadCatalog(ctx)
+	if err != nil {
+		return GiftReceipt{}, err
+	}
+	gift, ok := byID[req.GiftID]
+	if !ok {
+		return GiftReceipt{}, fmt.Errorf("gift %q: %w", req.GiftID, ErrUnknownGift)
+	}
+	if !gift.Active {
+		return GiftReceipt{}, fmt.Errorf("gift %q: %w", req.GiftID, ErrGiftUnavailable)
+	}
+	total, ok := mulInt64(gift.Price, req.Quantity)
+	if !ok || total > MaxBalance {
+		return GiftReceipt{}, fieldError("quantity", fmt.Errorf("the total price is too large: %w", ErrBalanceLimit))
+	}
+	share := hostShare(total, s.sharePPM)
+
+	onStage, err := s.stage.GiftStage(ctx, req.SessionID, req.SenderID, req.RecipientID)
+	if err != nil {
+		return GiftReceipt{}, err
+	}
+	if !onStage {
+		return GiftReceipt{}, fieldError("recipientId", ErrNotOnStage)
+	}
+
+	g := GiftTransfer{
+		SenderID: req.SenderID, SessionID: req.SessionID, RecipientID: req.RecipientID, GiftID: gift.ID,
+		Quantity: req.Quantity, UnitPrice: gift.Price, TotalCost: total, HostShare: share, Revenue: total - share,
+		HostSharePPM: s.sharePPM, Message: req.Message,
+		Transfers:      GiftTransfers(req.SenderID, req.RecipientID, total, share),
+		IdempotencyKey: req.IdempotencyKey, RequestHash: hash,
+		Notice: Notice{
+			Title: "New gift",
+			Body:  "{sender} sent you " + giftLabel(gift, req.Quantity),
+			Data: map[string]any{
+				"sessionId": req.SessionID, "giftId": gift.ID, "senderId": req.SenderID,
+				"quantity": req.Quantity, "totalCost": total, "diamonds": share,
+			},
+		},
+	}
+	rc, err := s.ledger.SendGift(ctx, g)
+	if err != nil {
+		return GiftReceipt{}, err
+	}
+	rc.GiftName, rc.Animation = gift.NameEN, gift.Animation
+	if !rc.Replayed {
+		s.log.DebugContext(ctx, "gift sent", "gift", rc.ID, "session", req.SessionID, "sender", req.SenderID,
+			"recipient", req.RecipientID, "item", gift.ID, "quantity", req.Quantity, "coins", total, "diamonds", share)
+	}
+	return rc, nil
+}
+
+// GiftTransfers are the transfers of one gift: the sender pays the total to
+// the platform's revenue; the host share moves from revenue to payouts (so
+// revenue keeps the remainder) and is minted as diamonds for the recipient.
+// A share of zero (a 1-coin gift at 50 %) makes no share transfers.
+func GiftTransfers(senderID, recipientID string, total, share int64) []Transfer {
+	ts := []Transfer{{Kind: KindGift, Currency: Coins, From: UserWallet(senderID, Coins), To: Platform(Revenue, Coins), Amount: total}}
+	if share > 0 {
+		ts = append(ts,
+			Transfer{Kind: KindGiftShare, Currency: Coins, From: Platform(Revenue, Coins), To: Platform(Payouts, Coins), Amount: share},
+			Transfer{Kind: KindGiftCredit, Currency: Diamonds, From: Platform(Issuance, Diamonds), To: UserWallet(recipientID, Diamonds), Amount: share},
+		)
+	}
+	return ts
+}
+
+func giftLabel(g Gift, quantity int64) string {
+	if quantity == 1 {
+		return g.NameEN
+	}
+	return fmt.Sprintf("%s × %d", g.NameEN, quantity)
+}
+
+// LeaderboardQuery's limit bounds.
+const MaxLeaderboard = 100
+
+// Leaderboard ranks the senders of a session's gifts (SessionID) or of the
+// gifts a recipient received since Since (RecipientID), by coins spent.
+func (s *Service) Leaderboard(ctx context.Context, q LeaderboardQuery) ([]Gifter, error) {
+	var v invalid
+	if (q.SessionID == "") == (q.RecipientID == "") {
+		v.add("sessionId", "give either a sessionId or a hostId")
+	}
+	if q.Limit < 1 || q.Limit > MaxLeaderboard {
+		v.add("limit", fmt.Sprintf("must be between 1 and %d", MaxLeaderboard))
+	}
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	return s.ledger.TopGifters(ctx, q)
+}
+
+func required(v *invalid, field, value string) {
+	switch {
+	case value == "":
+		v.add(field, "is required")
+	case len(value) > 200:
+		v.add(field, "is too long")
+	}
+}
+
+// textProblem checks a short plain text: valid UTF-8, at most max
+// characters, no control or bidirectional override characters.
+func textProblem(s string, max int) string {
+	if !utf8.ValidString(s) {
+		return "must be valid UTF-8"
+	}
+	if utf8.RuneCountInString(s) > max {
+		return fmt.Sprintf("must be at most %d characters", max)
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) || (r >= 0x202A && r <= 0x202E) || (r >= 0x2066 && r <= 0x2069) {
+			return "must not contain control or bidirectional override characters"
+		}
+	}
+	return ""
+}

@@ -1,0 +1,214 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"strings"
+
+	"github.com/chobilive/chobi/economy"
+	"github.com/chobilive/chobi/rooms"
+)
+
+// GiftCatalog implements economy.Ledger.
+func (s *Store) GiftCatalog(ctx context.Context) ([]economy.Gift, error) {
+	rows, err := s.query(ctx, `SELECT id, name_en, name_ar, price, animation, active, sort_order FROM gifts ORDER BY sort_order, price, id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []economy.Gift
+	for rows.Next() {
+		var g economy.Gift
+		if err := rows.Scan(&g.ID, &g.NameEN, &g.NameAR, &g.Price, &g.Animation, &g.Active, &g.SortOrder); err != nil {
+			return nil, err
+		}
+		out = append(out, g)
+	}
+	return out, rows.Err()
+}
+
+// SendGift implements economy.Ledger. One transaction, in this order: the
+// idempotency key, the sender's debit (refused by the wallet's CHECK when
+// short), the session's figures (locking its row, only while it is live),
+// the gift record (refused when the session is not live), the recipient's
+// notification, and the other balance changes with the transfers. Every
+// refusal is an error, so on Postgres the whole transaction is one pipeline
+// with its COMMIT (ledger_steps.go) and the rows other gifts share (the
+// session, the recipient's wallet, the platform's stripe) are held only
+// while the server runs it and commits.
+//
+// Session figures: gifts_received counts gift units (a send of quantity 5
+// adds 5) and coins_earned the coins the gifts cost (before the host share).
+func (s *Store) SendGift(ctx context.Context, g economy.GiftTransfer) (economy.GiftReceipt, error) {
+	var rc economy.GiftReceipt
+	var balances map[string]*int64 // the debited wallets' balances after
+	data := make(map[string]any, len(g.Notice.Data)+1)
+	maps.Copy(data, g.Notice.Data)
+	err := s.runSteps(ctx, func(stripe int) ([]step, error) {
+		m, err := planMoves(g.Transfers, stripe)
+		if err != nil {
+			return nil, err
+		}
+		id, noteID, at := newID(), newID(), now()
+		ms := millis(at)
+		rc = economy.GiftReceipt{
+			ID: id, GiftID: g.GiftID, SessionID: g.SessionID, SenderID: g.SenderID, RecipientID: g.RecipientID,
+			Quantity: g.Quantity, TotalCost: g.TotalCost, Diamonds: g.HostShare, Message: g.Message, CreatedAt: at,
+		}
+		data["transactionId"] = id
+		dataJSON, err := json.Marshal(data)
+		if err != nil {
+			return nil, err
+		}
+		senderWallet := walletID(g.SenderID, economy.Coins)
+
+		var steps []step
+		if g.IdempotencyKey != "" {
+			steps = append(steps, claimStep(g.SenderID, "gift", g.IdempotencyKey, g.RequestHash, id, ms))
+		}
+		balances = map[string]*int64{}
+		steps = append(steps, m.debitSteps(balances, ms)...)
+		steps = append(steps,
+			// The session's figures, only while it is live: this locks its
+			// row, so it cannot end before the commit.
+			step{
+				sql: `UPDATE live_sessions SET gifts_received = gifts_received + $1, coins_earned = coins_earned + $2
+					WHERE id = $3 AND status = 'live'`,
+				args: []any{g.Quantity, g.TotalCost, g.SessionID},
+			},
+			// The record, whose session_id is NULL, and refused, when the
+			// session is not live.
+			step{
+				sql: `INSERT INTO gift_sends (id, session_id, gift_id, sender_id, recipient_id, quantity, unit_price, total_cost,
+						diamonds, revenue, host_share_ppm, message, sender_coins, created_at)
+					VALUES ($1, (SELECT id FROM live_sessions WHERE id = $2 AND status = 'live'), $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,
+						(SELECT balance FROM ledger_accounts WHERE id = $13), $14)`,
+				args: []any{id, g.SessionID, g.GiftID, g.SenderID, g.RecipientID, g.Quantity, g.UnitPrice, g.TotalCost,
+					g.HostShare, g.Revenue, g.HostSharePPM, g.Message, senderWallet, ms},
+				mapErr: func(err error) error {
+					switch {
+					case isNotNull(err, "gift_sends", "session_id"):
+						return economy.ErrSessionEnded
+					case isForeignKeyViolation(err):
+						return fmt.Errorf("gift %s to %s: %w", g.GiftID, g.RecipientID, notFound("gift or recipient"))
+					}
+					return err
+				},
+			},
+			// The notification, with the sender's name filled in (and
+			// returned, for the receipt).
+			step{
+				sql: `INSERT INTO notifications (id, user_id, type, title, body, data, created_at)
+					VALUES ($1, $2, 'gift', REPLACE($3, '{sender}', (SELECT display_name FROM users WHERE id = $7)),
+						REPLACE($4, '{sender}', (SELECT display_name FROM users WHERE id = $7)), $5, $6)
+					RETURNING (SELECT display_name FROM users WHERE id = $7)`,
+				args: []any{noteID, g.RecipientID, g.Notice.Title, g.Notice.Body, string(dataJSON), ms, g.SenderID},
+				scan: []any{&rc.SenderName},
+				mapErr: func(err error) error {
+					if isNotNull(err, "notifications", "title") || isForeignKeyViolation(err) {
+						return economy.ErrUnknownUser
+					}
+					return err
+				},
+			},
+		)
+		steps = append(steps, m.settleSteps(id, ms)...)
+		rc.Notification = &economy.Notification{ID: noteID, UserID: g.RecipientID, Type: "gift", Data: data, CreatedAt: at}
+		return steps, nil
+	})
+	if errors.Is(err, errKeyTaken) {
+		rc, hash, found, err := s.GiftByKey(ctx, g.SenderID, g.IdempotencyKey)
+		return replayed(rc, hash, found, err, g.RequestHash)
+	}
+	if err != nil {
+		return economy.GiftReceipt{}, s.fillHave(ctx, err, walletID(g.SenderID, economy.Coins))
+	}
+	rc.SenderBalance = *balances[walletID(g.SenderID, economy.Coins)]
+	n := rc.Notification
+	n.Title = strings.ReplaceAll(g.Notice.Title, "{sender}", rc.SenderName)
+	n.Body = strings.ReplaceAll(g.Notice.Body, "{sender}", rc.SenderName)
+	return rc, nil
+}
+
+// GiftByKey implements economy.Ledger.
+func (s *Store) GiftByKey(ctx context.Context, senderID, key string) (economy.GiftReceipt, string, bool, error) {
+	opID, hash, found, err := s.lookupKey(ctx, senderID, "gift", key)
+	if err != nil || !found {
+		return economy.GiftReceipt{}, "", false, err
+	}
+	rc := economy.GiftReceipt{ID: opID, Replayed: true}
+	var at int64
+	err = s.queryRow(ctx, `SELECT g.gift_id, g.session_id, g.sender_id, u.display_name, g.recipient_id, g.quantity, g.total_cost,
+			g.diamonds, g.sender_coins, g.message, g.created_at
+		FROM gift_sends g JOIN users u ON u.id = g.sender_id WHERE g.id = $1`, opID).
+		Scan(&rc.GiftID, &rc.SessionID, &rc.SenderID, &rc.SenderName, &rc.RecipientID, &rc.Quantity, &rc.TotalCost,
+			&rc.Diamonds, &rc.SenderBalance, &rc.Message, &at)
+	if err != nil {
+		return economy.GiftReceipt{}, "", false, fmt.Errorf("idempotency key %q of user %s: gift %s: %w", key, senderID, opID, err)
+	}
+	rc.CreatedAt = fromMillis(at)
+	return rc, hash, true, nil
+}
+
+// TopGifters implements economy.Ledger.
+func (s *Store) TopGifters(ctx context.Context, q economy.LeaderboardQuery) ([]economy.Gifter, error) {
+	const cols = `SELECT g.sender_id, u.display_name, u.avatar_url, CAST(SUM(g.total_cost) AS BIGINT) AS coins, CAST(SUM(g.quantity) AS BIGINT) AS units
+		FROM gift_sends g JOIN users u ON u.id = g.sender_id `
+	const order = ` GROUP BY g.sender_id, u.display_name, u.avatar_url ORDER BY coins DESC, units DESC, g.sender_id LIMIT $3`
+	var rows *sql.Rows
+	var err error
+	if q.SessionID != "" {
+		rows, err = s.query(ctx, cols+`WHERE g.session_id = $1 AND g.created_at >= $2`+order, q.SessionID, millis(q.Since), q.Limit)
+	} else {
+		rows, err = s.query(ctx, cols+`WHERE g.recipient_id = $1 AND g.created_at >= $2`+order, q.RecipientID, millis(q.Since), q.Limit)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []economy.Gifter{}
+	for rows.Next() {
+		var g economy.Gifter
+		if err := rows.Scan(&g.User.ID, &g.User.DisplayName, &g.User.AvatarURL, &g.Coins, &g.Gifts); err != nil {
+			return nil, err
+		}
+		out = append(out, g)
+	}
+	return out, rows.Err()
+}
+
+var _ rooms.StageFactsStore = (*Store)(nil)
+
+// StageFacts implements rooms.StageFactsStore: the session and both users'
+// standing in it, in one query (a gift's checks before its transaction).
+func (s *Store) StageFacts(ctx context.Context, sessionID, senderID, recipientID string) (rooms.StageFacts, error) {
+	var f rooms.StageFacts
+	var created int64
+	var senderRole, recipientRole sql.NullString
+	var senderBanned, recipientBanned sql.NullBool
+	err := s.queryRow(ctx, `SELECT s.id, s.host_id, s.status, s.is_private, s.created_at, sp.role, sp.banned, rp.role, rp.banned
+		FROM live_sessions s
+		LEFT JOIN session_participants sp ON sp.session_id = s.id AND sp.user_id = $2
+		LEFT JOIN session_participants rp ON rp.session_id = s.id AND rp.user_id = $3
+		WHERE s.id = $1`, sessionID, senderID, recipientID).
+		Scan(&f.Session.ID, &f.Session.HostID, &f.Session.Status, &f.Session.IsPrivate, &created,
+			&senderRole, &senderBanned, &recipientRole, &recipientBanned)
+	if errors.Is(err, sql.ErrNoRows) {
+		return rooms.StageFacts{}, notFound("session")
+	}
+	if err != nil {
+		return rooms.StageFacts{}, err
+	}
+	f.Session.CreatedAt = fromMillis(created)
+	if senderRole.Valid {
+		f.Sender = &rooms.Participant{SessionID: sessionID, UserID: senderID, Role: rooms.Role(senderRole.String), Banned: senderBanned.Bool}
+	}
+	if recipientRole.Valid {
+		f.Recipient = &rooms.Participant{SessionID: sessionID, UserID: recipientID, Role: rooms.Role(recipientRole.String), Banned: recipientBanned.Bool}
+	}
+	return f, nil
+}
