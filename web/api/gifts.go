@@ -102,7 +102,8 @@ type leaderboardOutput struct {
 }
 
 func (a *API) registerGifts(r *trpc.Router) {
-	trpc.Query(r, "gifts.getAvailableGifts", a.getAvailableGifts, trpc.Public())
+	// The catalog changes with a deploy, not per user: browsers and proxies may keep it a minute.
+	trpc.Query(r, "gifts.getAvailableGifts", a.getAvailableGifts, trpc.Public(), trpc.CacheControl("public, max-age=60"))
 	trpc.Mutation(r, "gifts.sendGift", a.sendGift)
 	trpc.Query(r, "gifts.getLeaderboard", a.getLeaderboard)
 }

@@ -53,9 +53,10 @@ func (k kind) String() string {
 }
 
 type procedure struct {
-	kind   kind
-	public bool
-	call   func(ctx context.Context, input json.RawMessage) (any, error)
+	kind         kind
+	public       bool
+	cacheControl string // sent with successful GET answers; "" sends none
+	call         func(ctx context.Context, input json.RawMessage) (any, error)
 }
 
 // Options configure a Router.
@@ -98,6 +99,11 @@ type ProcOption func(*procedure)
 
 // Public lets callers without a valid token call the procedure.
 func Public() ProcOption { return func(p *procedure) { p.public = true } }
+
+// CacheControl makes a public query's successful answers cacheable by
+// browsers and proxies: value is the Cache-Control header sent with them
+// (a batch carries it only when every call in it has the same value).
+func CacheControl(value string) ProcOption { return func(p *procedure) { p.cacheControl = value } }
 
 // Handler is a procedure's implementation.
 type Handler[In, Out any] func(ctx context.Context, in In) (Out, error)
@@ -142,6 +148,7 @@ type identityKey struct{}
 
 // callResult is one call's outcome before it is rendered for the client.
 type callResult struct {
+	cache string // the procedure's Cache-Control, for a successful answer
 	path  string
 	data  any
 	err   *Error

@@ -605,3 +605,30 @@ func assertJSONEqual(t *testing.T, want string, got []byte) {
 		t.Errorf("JSON differs\nwant: %s\ngot:  %s", want, got)
 	}
 }
+
+func TestCacheControlOnlyOnSuccessfulCacheableQueries(t *testing.T) {
+	r := NewRouter(Options{Logger: slog.New(slog.DiscardHandler)})
+	Query(r, "c.catalog", func(context.Context, struct{}) (string, error) { return "ok", nil }, Public(), CacheControl("public, max-age=60"))
+	Query(r, "c.plain", func(context.Context, struct{}) (string, error) { return "ok", nil }, Public())
+	Query(r, "c.fails", func(context.Context, struct{}) (string, error) { return "", Errorf(CodeNotFound, "no") }, Public(), CacheControl("public, max-age=60"))
+	srv := httptest.NewServer(http.StripPrefix("/api/trpc", r))
+	defer srv.Close()
+	for _, c := range []struct {
+		path, want string
+	}{
+		{"/api/trpc/c.catalog", "public, max-age=60"},
+		{"/api/trpc/c.plain", ""},
+		{"/api/trpc/c.fails", ""},
+		{"/api/trpc/c.catalog,c.catalog?batch=1", "public, max-age=60"},
+		{"/api/trpc/c.catalog,c.plain?batch=1", ""},
+	} {
+		resp, err := http.Get(srv.URL + c.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got := resp.Header.Get("Cache-Control"); got != c.want {
+			t.Errorf("%s: Cache-Control %q, want %q", c.path, got, c.want)
+		}
+	}
+}

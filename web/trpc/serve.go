@@ -179,7 +179,11 @@ func (r *Router) dispatch(ctx context.Context, w http.ResponseWriter, path strin
 		}
 		input = plain
 	}
-	return r.run(ctx, path, proc, input, authErr)
+	res := r.run(ctx, path, proc, input, authErr)
+	if res.err == nil && want == kindQuery {
+		res.cache = proc.cacheControl
+	}
+	return res
 }
 
 // item renders one result as the {"result":...} or {"error":...} object of
@@ -238,6 +242,16 @@ func (r *Router) writeResults(w http.ResponseWriter, results []callResult, batch
 		}
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if cache := results[0].cache; cache != "" {
+		for _, res := range results[1:] {
+			if res.cache != cache {
+				cache = ""
+			}
+		}
+		if cache != "" {
+			w.Header().Set("Cache-Control", cache)
+		}
+	}
 	if !batch && results[0].err != nil {
 		for k, v := range results[0].err.Header {
 			w.Header().Set(k, v)
