@@ -56,7 +56,7 @@ func TestRunTinyScenario(t *testing.T) {
 		URL: srv.URL, ServerPID: srv.PID,
 		Rooms: 1, CoHosts: 1, Viewers: 2, RampPerSec: 10,
 		Duration: 8 * time.Second, Warmup: time.Second,
-		ChatPerSec: 1, GiftsPerSec: 1, ProgressEvery: 500 * time.Millisecond,
+		ChatPerSec: 0.5, GiftsPerSec: 1, ProgressEvery: 500 * time.Millisecond, // chat stays under 5 per 5 s even if one user draws every message
 		OnSteady: func(_ context.Context, left time.Duration) { steadyCalled <- left },
 	})
 	if err != nil {
