@@ -43,6 +43,8 @@ test-node: build
 # The demo page (web/demo) in real Chromium (/usr/bin/chromium; CHROMIUM_PATH
 # overrides) driven by playwright-core; screenshots go to tests/e2e/output/.
 test-e2e: build
+	@[ -n "$(CHROMIUM_PATH)" ] || [ -x /usr/bin/chromium ] || { echo "make: installing Debian's Chromium for the browser tests"; \
+		apt-get update -q && apt-get install -y -q chromium; }
 	cd tests/e2e && { [ -d node_modules ] || npm ci --no-audit --no-fund; } && CHOBI_BIN=$(CURDIR)/$(BIN) node --test
 
 clean:
