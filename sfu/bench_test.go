@@ -43,7 +43,7 @@ func BenchmarkForward(b *testing.B) {
 				pkt.SequenceNumber++
 				pkt.Timestamp += 3000
 				for _, dt := range *src.downs.Load() {
-					dt.forward(0, &pkt)
+					dt.forward(0, &pkt, time.Now())
 				}
 			}
 			b.StopTimer()
@@ -85,7 +85,7 @@ func BenchmarkForwardRewrite(b *testing.B) {
 				pkt.SequenceNumber++
 				pkt.Timestamp += 3000
 				for _, dt := range downs {
-					dt.forward(0, &pkt)
+					dt.forward(0, &pkt, time.Now())
 				}
 			}
 			b.StopTimer()

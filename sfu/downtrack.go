@@ -211,11 +211,11 @@ func (d *DownTrack) layers() (target, current int) {
 // forward writes one packet of a layer if this down-track follows it. The
 // header is rewritten under the lock; the write happens after it is
 // released, so no lock is held while writing RTP.
-func (d *DownTrack) forward(layer int, pkt *rtp.Packet) {
+func (d *DownTrack) forward(layer int, pkt *rtp.Packet, now time.Time) outcome {
 	d.mu.Lock()
 	if !d.bound || d.closed {
 		d.mu.Unlock()
-		return
+		return skipped
 	}
 	if layer != d.current {
 		if layer != d.target || !isKeyframe(d.mime, pkt.Payload) {
@@ -224,11 +224,10 @@ func (d *DownTrack) forward(layer int, pkt *rtp.Packet) {
 			if waiting {
 				d.src.requestKeyframe(layer) // throttled upstream
 			}
-			return
+			return skipped
 		}
 		d.current, d.resync = layer, true
 	}
-	now := time.Now()
 	if d.resync {
 		if !d.started {
 			d.seqOff = uint16(rand.Uint32()) - pkt.SequenceNumber
@@ -269,14 +268,22 @@ func (d *DownTrack) forward(layer int, pkt *rtp.Packet) {
 	w := d.writer
 	d.mu.Unlock()
 
-	stats := &d.src.room.engine.stats
 	if _, err := w.WriteRTP(hdr, pkt.Payload); err != nil {
-		stats.packetsDropped.Add(1)
-		return
+		return dropped
 	}
-	stats.packetsForwarded.Add(1)
-	stats.bytesForwarded.Add(uint64(len(pkt.Payload)))
+	return sent
 }
+
+// outcome is what forward did with a packet; the read loop tallies them
+// and updates the engine's shared counters once per packet, not once per
+// subscriber.
+type outcome uint8
+
+const (
+	skipped outcome = iota // not this down-track's layer, or not bound yet
+	sent
+	dropped // the write failed
+)
 
 // prefer records the subscriber's layer choice (-1: the best available).
 func (d *DownTrack) prefer(layer int) {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
@@ -31,6 +32,14 @@ func newClientPC(t *testing.T) *webrtc.PeerConnection {
 	t.Helper()
 	var s webrtc.SettingEngine
 	s.SetIncludeLoopbackCandidate(true)
+	return clientPC(t, s, nil)
+}
+
+// clientPC builds a test client's PeerConnection on the given settings
+// (UDP4, no mDNS added), with the codecs, the audio level and simulcast
+// extensions, and the interceptors of reg (nil: none).
+func clientPC(t *testing.T, s webrtc.SettingEngine, reg *interceptor.Registry) *webrtc.PeerConnection {
+	t.Helper()
 	s.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	s.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	m := &webrtc.MediaEngine{}
@@ -43,7 +52,14 @@ func newClientPC(t *testing.T) *webrtc.PeerConnection {
 	if err := webrtc.ConfigureSimulcastExtensionHeaders(m); err != nil {
 		t.Fatal(err)
 	}
-	pc, err := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(s)).NewPeerConnection(webrtc.Configuration{})
+	opts := []func(*webrtc.API){webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(s)}
+	if reg != nil {
+		if err := webrtc.RegisterDefaultInterceptors(m, reg); err != nil {
+			t.Fatal(err)
+		}
+		opts = append(opts, webrtc.WithInterceptorRegistry(reg))
+	}
+	pc, err := webrtc.NewAPI(opts...).NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -169,6 +169,7 @@ func (s *Source) readLoop(idx int, t *webrtc.TrackRemote) {
 	defer s.wg.Done()
 	buf := make([]byte, 1500)
 	var pkt rtp.Packet
+	stats := &s.room.engine.stats
 	for {
 		n, _, err := t.Read(buf)
 		if err != nil {
@@ -177,12 +178,26 @@ func (s *Source) readLoop(idx int, t *webrtc.TrackRemote) {
 		if pkt.Unmarshal(buf[:n]) != nil || len(pkt.Payload) == 0 {
 			continue // padding-only probes carry nothing to forward
 		}
+		now := time.Now() // once per packet, for every down-track
 		if s.level.id != 0 {
-			s.level.observe(&pkt, time.Now().UnixNano())
+			s.level.observe(&pkt, now.UnixNano())
 		}
 		s.layerBytes[idx].Add(uint64(n))
+		var nSent, nDropped uint64
 		for _, dt := range *s.downs.Load() {
-			dt.forward(idx, &pkt)
+			switch dt.forward(idx, &pkt, now) {
+			case sent:
+				nSent++
+			case dropped:
+				nDropped++
+			}
+		}
+		if nSent > 0 {
+			stats.packetsForwarded.Add(nSent)
+			stats.bytesForwarded.Add(nSent * uint64(len(pkt.Payload)))
+		}
+		if nDropped > 0 {
+			stats.packetsDropped.Add(nDropped)
 		}
 	}
 	s.mu.Lock()
