@@ -86,6 +86,7 @@ func TestBandwidthCapPicksTheLowLayer(t *testing.T) {
 	}
 	e.CloseRoom("s1")
 	for _, c := range []*client{free, slow, host} {
+		c.closePCs()
 		c.recv.wait()
 	}
 }

@@ -465,3 +465,14 @@ func (c *client) pc() *webrtc.PeerConnection {
 	}
 	return newClientPC(c.t)
 }
+
+// closePCs closes the client's PeerConnections (cleanup closes them again, harmlessly).
+func (c *client) closePCs() {
+	c.sig.mu.Lock()
+	pub := c.sig.pub
+	c.sig.mu.Unlock()
+	if pub != nil {
+		pub.Close()
+	}
+	c.sig.sub.Close()
+}

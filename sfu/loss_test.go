@@ -141,7 +141,13 @@ func TestNACKRecoversFivePercentLoss(t *testing.T) {
 	if cleanRatio < 0.999 {
 		t.Errorf("clean viewer got %.2f%% of video packets, want all", 100*cleanRatio)
 	}
+	impair.Store(false)
 	e.CloseRoom("s1")
+	// Close the clients too: a close alert the lossy link dropped would
+	// otherwise leave their readers waiting until the test's cleanup.
+	for _, c := range []*client{lossyViewer, cleanViewer, host} {
+		c.closePCs()
+	}
 	media.wg.Wait()
 	for _, c := range []*client{lossyViewer, cleanViewer, host} {
 		c.recv.wait()
