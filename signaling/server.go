@@ -36,7 +36,10 @@ type Params struct {
 	// Authenticate returns the user a token speaks for.
 	Authenticate func(token string) (userID string, err error)
 	ICEServers   any
-	Logger       *slog.Logger
+	// ICEServersFor, when set, gives each user's iceServers instead of
+	// ICEServers (the embedded TURN relay's per-user credentials).
+	ICEServersFor func(userID string) any
+	Logger        *slog.Logger
 }
 
 // Server is the /ws handler and the rooms event sink. Close stops it.

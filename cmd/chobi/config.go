@@ -43,7 +43,8 @@ type config struct {
 	RTCDisabled     bool
 	LogLevel        slog.Level
 	LogFormat       string
-	HostShare       float64 // a gift's share credited to its recipient as diamonds
+	HostShare       float64    // a gift's share credited to its recipient as diamonds
+	TURN            turnConfig // the embedded TURN relay (turn.go)
 }
 
 func (c config) production() bool { return c.Env == "production" }
@@ -174,6 +175,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	if c.HostShare, err = economy.ParseHostShare(get("HOST_SHARE", "0.5")); err != nil {
 		bad("HOST_SHARE %v", err)
+	}
+	if c.TURN, err = loadTURNConfig(getenv, c); err != nil {
+		errs = append(errs, err)
 	}
 	return c, errors.Join(errs...)
 }

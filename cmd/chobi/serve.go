@@ -91,6 +91,12 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		log.Warn("RTC_DISABLED: running without media (chat and events only)")
 	}
 
+	turnICE, stopTURN, err := startTURN(cfg, secret, log, reg) // TURN_ENABLED (turn.go)
+	if err != nil {
+		return err
+	}
+	defer stopTURN()
+
 	// Rooms publish events to the sockets; the socket server needs rooms:
 	// the sink is bound once both exist.
 	var sockets *signaling.Server
@@ -104,14 +110,15 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	tokens := auth.NewTokens(secret, cfg.JWTExpiresIn)
 	apiSvc := api.New(api.Params{
 		Store: st, Rooms: roomSvc, Tokens: tokens, Logger: log,
-		ICEServers: cfg.ICEServers, Production: cfg.production(),
+		ICEServers: cfg.ICEServers, ICEServersFor: turnICE, Production: cfg.production(),
 		Economy: econ, Wallets: econ,
 	})
 	sockets = signaling.New(signaling.Params{
-		Config:     signaling.Config{OriginPatterns: originPatterns(cfg), ReconnectGrace: cfg.ReconnectGrace},
-		Rooms:      roomSvc,
-		ICEServers: cfg.ICEServers,
-		Logger:     log,
+		Config:        signaling.Config{OriginPatterns: originPatterns(cfg), ReconnectGrace: cfg.ReconnectGrace},
+		Rooms:         roomSvc,
+		ICEServers:    cfg.ICEServers,
+		ICEServersFor: socketICE(cfg.ICEServers, turnICE),
+		Logger:        log,
 		Authenticate: func(token string) (string, error) {
 			c, err := tokens.Verify(token)
 			return c.UserID, err

@@ -53,7 +53,10 @@ type Params struct {
 	Tokens     *auth.Tokens
 	Logger     *slog.Logger
 	ICEServers []ICEServer
-	Wallets    Wallets // nil until the economy is wired: balances read 0
+	// ICEServersFor adds a user's own ICE servers (the embedded TURN
+	// relay's short-lived credentials) to ICEServers; nil adds none.
+	ICEServersFor func(userID string) []ICEServer
+	Wallets       Wallets // nil until the economy is wired: balances read 0
 	// Economy serves gifts.* and wallet.*; nil leaves them out.
 	Economy *economy.Service
 	// Production turns on the guest-login rate limit.
