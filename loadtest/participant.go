@@ -62,6 +62,7 @@ type participant struct {
 	tracks       []*trackStats
 	qualitySet   map[string]bool
 	joinSent     time.Time
+	joinNs       atomic.Int64 // joinSent in Unix nanoseconds, for the track readers
 	firstMedia   bool
 	firstFrame   bool
 	joinMeasured atomic.Bool // firstMedia and firstFrame both recorded
@@ -136,6 +137,7 @@ func (p *participant) join(ctx context.Context) error {
 	go p.readLoop(p.r.ctx) // not ctx: a read whose context ends closes the socket
 	p.mu.Lock()
 	p.joinSent = time.Now()
+	p.joinNs.Store(p.joinSent.UnixNano())
 	p.mu.Unlock()
 	p.send(map[string]any{"type": "join_session", "id": "join", "sessionId": p.room.sessionID})
 	select {
@@ -488,6 +490,13 @@ func (p *participant) media(video, marker bool, payload []byte, now time.Time) {
 	if video {
 		if marker {
 			if ns, ok := readStamp(payload); ok {
+				if ns < p.joinNs.Load() {
+					// Sent before this viewer joined: a frame of the group of
+					// pictures the SFU replays to start a viewer at once. Its
+					// age is not the path's latency; counted apart.
+					p.r.catchUpFrames.Add(1)
+					return
+				}
 				p.r.latVideo.observe(now.Sub(time.Unix(0, ns)))
 			}
 		}

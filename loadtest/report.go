@@ -81,6 +81,9 @@ type LatencyFigures struct {
 	Video       Quantiles `json:"video"` // per frame: send stamp → last packet received
 	Audio       Quantiles `json:"audio"`
 	SteadyVideo Quantiles `json:"steadyVideo"` // in the steady-state window (audio in audio rooms)
+	// CatchUpFrames are video frames sent before the viewer that got them
+	// joined (the SFU's replayed group of pictures), left out of Video.
+	CatchUpFrames int64 `json:"catchUpFrames"`
 }
 
 type LossFigures struct {
@@ -178,7 +181,7 @@ func (r *runner) report(started, t0 time.Time, setupErr error) *Report {
 	}
 	rep.Join = JoinFigures{FirstPacket: r.joinFirstPacket.snapshot().quantiles(), FirstFrame: r.joinFirstFrame.snapshot().quantiles(),
 		Connected: r.joinConnect.snapshot().quantiles()}
-	rep.Latency = LatencyFigures{Video: r.latVideo.snapshot().quantiles(), Audio: r.latAudio.snapshot().quantiles()}
+	rep.Latency = LatencyFigures{Video: r.latVideo.snapshot().quantiles(), Audio: r.latAudio.snapshot().quantiles(), CatchUpFrames: r.catchUpFrames.Load()}
 
 	// Per subscriber: loss and jitter of every viewer that received.
 	var losses, jitters []float64
@@ -340,7 +343,7 @@ func (rep *Report) Summary() string {
 	row("join → first media packet", "%s", q(rep.Join.FirstPacket))
 	row("join → first frame", "%s", q(rep.Join.FirstFrame))
 	row("join → PC connected", "%s", q(rep.Join.Connected))
-	row("latency video (per frame)", "%s", q(rep.Latency.Video))
+	row("latency video (per frame)", "%s; %d catch-up frames sent before their viewer joined, apart", q(rep.Latency.Video), rep.Latency.CatchUpFrames)
 	row("latency audio", "%s", q(rep.Latency.Audio))
 	row("latency, steady window", "%s", q(rep.Latency.SteadyVideo))
 	row("loss", "total %.3f%%, steady %.3f%%; per subscriber mean %.3f%% p99 %.3f%% max %.3f%%",

@@ -60,14 +60,15 @@ type runner struct {
 	joinFirstPacket, joinFirstFrame, joinConnect histogram
 	latVideo, latAudio, chatLatency, giftLatency histogram
 
-	bytesIn    atomic.Uint64 // RTP bytes the publishers sent
-	packetsOut atomic.Uint64 // RTP packets the subscribers received
-	giftEvents atomic.Int64
-	giftsSent  atomic.Int64
-	chatSent   atomic.Int64
-	giftsOff   atomic.Bool // gifts.sendGift or wallet.topUp answered NOT_FOUND
-	started    atomic.Int64
-	failed     atomic.Int64
+	bytesIn       atomic.Uint64 // RTP bytes the publishers sent
+	packetsOut    atomic.Uint64 // RTP packets the subscribers received
+	catchUpFrames atomic.Int64  // video frames received that were sent before their viewer joined
+	giftEvents    atomic.Int64
+	giftsSent     atomic.Int64
+	chatSent      atomic.Int64
+	giftsOff      atomic.Bool // gifts.sendGift or wallet.topUp answered NOT_FOUND
+	started       atomic.Int64
+	failed        atomic.Int64
 
 	rooms []*room
 	wg    sync.WaitGroup

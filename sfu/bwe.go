@@ -218,13 +218,16 @@ func (d *DownTrack) writePadding(size uint8) bool {
 	}
 	d.lastSeq++
 	d.seqOff++ // media after the padding moves up one number
-	hdr := rtp.Header{
+	// The fitter's own header (it alone writes padding): no allocation.
+	hdr := &d.padHdr
+	*hdr = rtp.Header{
 		Version: 2, Padding: true, PaddingSize: size, PayloadType: d.pt, SSRC: d.ssrc,
 		SequenceNumber: d.lastSeq, Timestamp: d.lastTS,
 	}
+	d.remember(d.lastSeq, 0, d.lastTS, 0, true) // a NACK for it gets padding again
 	w := d.writer
 	d.mu.Unlock()
-	if _, err := w.WriteRTP(&hdr, nil); err != nil {
+	if _, err := w.WriteRTP(hdr, nil); err != nil {
 		return false
 	}
 	d.src.room.engine.stats.probePackets.Add(1)

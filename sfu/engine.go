@@ -18,7 +18,6 @@ import (
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/cc"
-	"github.com/pion/interceptor/pkg/gcc"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/transport/v5"
 	"github.com/pion/webrtc/v4"
@@ -73,6 +72,8 @@ type counters struct {
 	negotiationFailures atomic.Uint64
 	keyframeRequests    atomic.Uint64
 	probePackets        atomic.Uint64
+	retransmits         atomic.Uint64 // NACKed packets sent again from the source caches
+	replayed            atomic.Uint64 // cached packets sent to start new down-tracks
 	probing             atomic.Int32 // subscribers being probed now, at most maxProbing
 }
 
@@ -91,6 +92,8 @@ type Stats struct {
 	NegotiationFailures uint64
 	KeyframeRequests    uint64
 	ProbePackets        uint64 // padding sent to probe subscribers' bandwidth
+	Retransmits         uint64 // packets sent again on a subscriber's NACK
+	Replayed            uint64 // cached packets sent to start new down-tracks at a keyframe
 }
 
 // NewEngine opens the ICE sockets.
@@ -155,9 +158,9 @@ func (e *Engine) settings() (webrtc.SettingEngine, error) {
 }
 
 // newPeerConnection builds a PeerConnection with its own MediaEngine and
-// interceptors (NACK, RTCP reports, TWCC, simulcast header extensions),
-// registered explicitly so what runs is visible here. A subscriber's also
-// gets send-side bandwidth estimation (GCC over TWCC feedback), returned.
+// interceptors, chosen per direction (interceptors.go). A subscriber's
+// also gets send-side bandwidth estimation (GCC over TWCC feedback on its
+// video), returned.
 func (e *Engine) newPeerConnection(subscriber bool) (*webrtc.PeerConnection, cc.BandwidthEstimator, error) {
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterDefaultCodecs(); err != nil {
@@ -168,30 +171,14 @@ func (e *Engine) newPeerConnection(subscriber bool) (*webrtc.PeerConnection, cc.
 		return nil, nil, err
 	}
 	reg := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptors(m, reg); err != nil {
-		return nil, nil, err
-	}
-	var estimator cc.BandwidthEstimator
+	estimator := func() cc.BandwidthEstimator { return nil }
 	if subscriber {
-		// After the NACK responder: its retransmissions (on the RTX SSRC,
-		// which the estimator's pacer does not know) pass untouched.
-		bwe, err := cc.NewInterceptor(func() (cc.BandwidthEstimator, error) {
-			return gcc.NewSendSideBWE(
-				gcc.SendSideBWEInitialBitrate(initialBitrate),
-				gcc.SendSideBWEMinBitrate(minBitrate),
-				gcc.SendSideBWEMaxBitrate(maxBitrate),
-				// Writes stay synchronous: layers, not a pacer queue, fit the rate.
-				gcc.SendSideBWEPacer(gcc.NewNoOpPacer()),
-			)
-		})
-		if err != nil {
+		var err error
+		if estimator, err = subscriberInterceptors(m, reg); err != nil {
 			return nil, nil, err
 		}
-		bwe.OnNewPeerConnection(func(_ string, est cc.BandwidthEstimator) { estimator = est })
-		reg.Add(bwe)
-		if err := webrtc.ConfigureTWCCHeaderExtensionSender(m, reg); err != nil {
-			return nil, nil, err
-		}
+	} else if err := publisherInterceptors(m, reg); err != nil {
+		return nil, nil, err
 	}
 	s, err := e.settings()
 	if err != nil {
@@ -202,11 +189,12 @@ func (e *Engine) newPeerConnection(subscriber bool) (*webrtc.PeerConnection, cc.
 	if err != nil {
 		return nil, nil, err
 	}
-	if subscriber && estimator == nil {
+	est := estimator()
+	if subscriber && est == nil {
 		pc.Close()
 		return nil, nil, errors.New("sfu: the bandwidth estimator was not created")
 	}
-	return pc, estimator, nil
+	return pc, est, nil
 }
 
 // Bandwidth estimation bounds for a subscriber, in bits per second.
@@ -249,6 +237,7 @@ func (e *Engine) Stats() Stats {
 		PacketsForwarded: e.stats.packetsForwarded.Load(), BytesForwarded: e.stats.bytesForwarded.Load(),
 		PacketsDropped: e.stats.packetsDropped.Load(), NegotiationFailures: e.stats.negotiationFailures.Load(),
 		KeyframeRequests: e.stats.keyframeRequests.Load(), ProbePackets: e.stats.probePackets.Load(),
+		Retransmits: e.stats.retransmits.Load(), Replayed: e.stats.replayed.Load(),
 	}
 }
 

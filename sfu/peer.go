@@ -53,6 +53,10 @@ type Peer struct {
 	// gone out, so a client never gets a candidate for a PC it cannot know.
 	wg sync.WaitGroup // down-tracks' RTCP readers and the layer fitter
 
+	// subConnected is set once the subscriber PeerConnection has connected:
+	// down-tracks start then (writes before it would be lost).
+	subConnected atomic.Bool
+
 	estimator    cc.BandwidthEstimator // of the subscriber PeerConnection
 	bweStop      chan struct{}
 	lastEstimate atomic.Int64
@@ -81,6 +85,9 @@ func (p *Peer) ID() string { return p.id }
 
 func (p *Peer) stateChanged(target Target, s webrtc.PeerConnectionState) {
 	p.log.Debug("connection state", "pc", target, "state", s.String())
+	if target == TargetSubscriber && s == webrtc.PeerConnectionStateConnected {
+		p.subConnected.Store(true)
+	}
 	if s == webrtc.PeerConnectionStateFailed {
 		p.log.Info("peer connection failed: removing the peer", "pc", target)
 		// Not from this callback's goroutine: closing waits for it.

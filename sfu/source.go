@@ -39,6 +39,11 @@ type Source struct {
 	// downs is replaced, never mutated: the read loops load it without a lock.
 	downs atomic.Pointer[[]*DownTrack]
 
+	// caches keep each video layer's recent packets for NACKs and for
+	// starting new down-tracks (cache.go); set before the layer's read loop
+	// starts, nil for audio.
+	caches [maxLayers]*layerCache
+
 	level audioLevel // audio sources: the publisher's RFC 6464 levels
 
 	layerBytes [maxLayers]atomic.Uint64 // received, for the layers' bitrates
@@ -101,6 +106,9 @@ func (s *Source) startLayer(t *webrtc.TrackRemote) {
 		return
 	}
 	s.layers[idx] = t
+	if s.kind == webrtc.RTPCodecTypeVideo {
+		s.caches[idx] = &layerCache{}
+	}
 	s.wg.Add(1)
 	s.mu.Unlock()
 	go s.readLoop(idx, t)
@@ -170,6 +178,9 @@ func (s *Source) readLoop(idx int, t *webrtc.TrackRemote) {
 	buf := make([]byte, 1500)
 	var pkt rtp.Packet
 	stats := &s.room.engine.stats
+	s.mu.Lock()
+	cache := s.caches[idx]
+	s.mu.Unlock()
 	for {
 		n, _, err := t.Read(buf)
 		if err != nil {
@@ -183,6 +194,9 @@ func (s *Source) readLoop(idx int, t *webrtc.TrackRemote) {
 			s.level.observe(&pkt, now.UnixNano())
 		}
 		s.layerBytes[idx].Add(uint64(n))
+		if cache != nil {
+			cache.add(&pkt, isKeyframe(s.codec.MimeType, pkt.Payload))
+		}
 		var nSent, nDropped uint64
 		for _, dt := range *s.downs.Load() {
 			switch dt.forward(idx, &pkt, now) {
