@@ -26,10 +26,18 @@ func (l pionLogger) at(level slog.Level, msg string) {
 func (l pionLogger) Trace(msg string)                  {}
 func (l pionLogger) Tracef(format string, args ...any) {}
 func (l pionLogger) Debug(msg string)                  { l.at(slog.LevelDebug, msg) }
-func (l pionLogger) Debugf(format string, args ...any) { l.at(slog.LevelDebug, fmt.Sprintf(format, args...)) }
-func (l pionLogger) Info(msg string)                   { l.at(slog.LevelDebug, msg) }
-func (l pionLogger) Infof(format string, args ...any)  { l.at(slog.LevelDebug, fmt.Sprintf(format, args...)) }
-func (l pionLogger) Warn(msg string)                   { l.at(slog.LevelDebug, msg) }
-func (l pionLogger) Warnf(format string, args ...any)  { l.at(slog.LevelDebug, fmt.Sprintf(format, args...)) }
-func (l pionLogger) Error(msg string)                  { l.at(slog.LevelWarn, msg) }
-func (l pionLogger) Errorf(format string, args ...any) { l.at(slog.LevelWarn, fmt.Sprintf(format, args...)) }
+func (l pionLogger) Debugf(format string, args ...any) {
+	l.at(slog.LevelDebug, fmt.Sprintf(format, args...))
+}
+func (l pionLogger) Info(msg string) { l.at(slog.LevelDebug, msg) }
+func (l pionLogger) Infof(format string, args ...any) {
+	l.at(slog.LevelDebug, fmt.Sprintf(format, args...))
+}
+func (l pionLogger) Warn(msg string) { l.at(slog.LevelDebug, msg) }
+func (l pionLogger) Warnf(format string, args ...any) {
+	l.at(slog.LevelDebug, fmt.Sprintf(format, args...))
+}
+func (l pionLogger) Error(msg string) { l.at(slog.LevelWarn, msg) }
+func (l pionLogger) Errorf(format string, args ...any) {
+	l.at(slog.LevelWarn, fmt.Sprintf(format, args...))
+}
