@@ -74,7 +74,7 @@ type counters struct {
 	probePackets        atomic.Uint64
 	retransmits         atomic.Uint64 // NACKed packets sent again from the source caches
 	replayed            atomic.Uint64 // cached packets sent to start new down-tracks
-	probing             atomic.Int32 // subscribers being probed now, at most maxProbing
+	probing             atomic.Int32  // subscribers being probed now, at most maxProbing
 }
 
 // maxProbing bounds how many subscribers are probed at once on a node:
