@@ -218,8 +218,8 @@ func joinWith(t *testing.T, room *Room, id string, newPC func() *webrtc.PeerConn
 func (c *client) lastLayer() int {
 	_, ps := c.recv.trackOf("video")
 	for i := len(ps) - 1; i >= 0; i-- {
-		if len(ps[i].Payload) > 2 { // not a padding probe
-			return int(ps[i].Payload[2])
+		if len(ps[i].Payload) > simHeaderAt+1 { // not a padding probe
+			return readSim(ps[i].Payload).layer
 		}
 	}
 	return -1

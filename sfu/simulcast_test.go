@@ -106,6 +106,7 @@ func (s *simulcaster) publish(t *testing.T, c *client) {
 		tick := time.NewTicker(20 * time.Millisecond)
 		defer tick.Stop()
 		var seq [3]uint16
+		tl0 := [3]uint8{7, 100, 250} // unrelated per layer, as a publisher's are
 		for n := uint32(1); ; n++ {
 			select {
 			case <-s.stop:
@@ -116,21 +117,39 @@ func (s *simulcaster) publish(t *testing.T, c *client) {
 			key := s.wantKey || n%50 == 0
 			s.wantKey = false
 			s.mu.Unlock()
+			// Like libwebrtc: each layer numbers its pictures and its
+			// TL0PICIDX on its own, with three temporal layers (0, 2, 1, 2);
+			// a keyframe is on temporal layer 0.
+			tid := [4]byte{0, 2, 1, 2}[n%4]
+			if key {
+				tid = 0
+			}
+			if tid == 0 {
+				for l := range tl0 {
+					tl0[l]++
+				}
+			}
 			for layer, tr := range s.layers {
 				if s.paused[layer].Load() {
 					continue
 				}
 				size, count := max(s.size[layer], 17), max(s.packets[layer], 1)
+				pic := uint16(layer*10000+int(n)) & 0x7FFF
 				for k := range count {
 					p := make([]byte, size)
+					p[0] = 0x80 // X
 					if k == 0 {
-						p[0] = 0x10 // S=1 on a frame's first packet only
+						p[0] |= 0x10 // S=1 on a frame's first packet only
 					}
+					p[1] = 0xE0 // I, L, T
+					p[2], p[3] = 0x80|byte(pic>>8), byte(pic)
+					p[4] = tl0[layer]
+					p[5] = tid << 6
 					if !key {
-						p[1] = 0x01
+						p[simHeaderAt] = 0x01 // the VP8 payload header's P bit: an inter frame
 					}
-					p[2] = byte(layer)
-					binary.BigEndian.PutUint32(p[3:], n)
+					p[simHeaderAt+1] = byte(layer)
+					binary.BigEndian.PutUint32(p[simHeaderAt+2:], n)
 					seq[layer]++
 					pkt := &rtp.Packet{Header: rtp.Header{Version: 2, Marker: k == count-1, SequenceNumber: seq[layer], Timestamp: n * 3000}, Payload: p}
 					pkt.Header.SetExtension(midID, []byte(mid))
@@ -140,6 +159,29 @@ func (s *simulcaster) publish(t *testing.T, c *client) {
 			}
 		}
 	}()
+}
+
+// simHeaderAt is where a simulcaster packet's VP8 payload header sits,
+// after its 6-byte descriptor (X, I with a 15-bit picture id, L, T); its
+// layer and frame number follow.
+const simHeaderAt = 6
+
+// simPacket reads what a simulcaster wrote into a payload (as the
+// subscriber received it, descriptor rewritten).
+type simPacket struct {
+	layer int
+	key   bool
+	pic   uint16
+	tl0   uint8
+	tid   uint8
+}
+
+func readSim(p []byte) simPacket {
+	d, _ := parseVP8Descriptor(p)
+	return simPacket{
+		layer: int(p[simHeaderAt+1]), key: p[simHeaderAt]&0x01 == 0,
+		pic: d.pictureID(p), tl0: p[d.tl0At], tid: p[d.tl0At+1] >> 6,
+	}
 }
 
 func (s *simulcaster) halt() {
@@ -159,7 +201,7 @@ func TestLayerSwitchesKeepOneContinuousStream(t *testing.T) {
 	defer sim.wg.Wait()
 	defer sim.halt()
 
-	layerOf := func(p rtp.Packet) int { return int(p.Payload[2]) }
+	layerOf := func(p rtp.Packet) int { return readSim(p.Payload).layer }
 	lastLayer := viewer.lastLayer
 	eventually(t, 15*time.Second, "the viewer on the high layer", func() bool { return lastLayer() == 2 })
 	tracks := room.Tracks()
@@ -207,7 +249,7 @@ func TestLayerSwitchesKeepOneContinuousStream(t *testing.T) {
 		}
 		if layerOf(ps[i]) != layerOf(ps[i-1]) {
 			switches++
-			if ps[i].Payload[1]&0x01 != 0 {
+			if !readSim(ps[i].Payload).key {
 				t.Fatalf("packet %d: switched to layer %d on a non-keyframe", i, layerOf(ps[i]))
 			}
 		}
@@ -215,6 +257,32 @@ func TestLayerSwitchesKeepOneContinuousStream(t *testing.T) {
 			t.Fatal("the SSRC changed across a switch")
 		}
 	}
+	// The VP8 descriptor runs on as one stream too: each picture's id is
+	// the last one's plus one, and TL0PICIDX goes up by one exactly at each
+	// temporal-layer-0 picture, across the switches, although every layer
+	// numbers its own from unrelated starts.
+	pictures := 0
+	for i := 1; i < len(ps); i++ {
+		prev, cur := readSim(ps[i-1].Payload), readSim(ps[i].Payload)
+		if ps[i].Timestamp == ps[i-1].Timestamp {
+			if cur.pic != prev.pic || cur.tl0 != prev.tl0 {
+				t.Fatalf("packet %d: picture id %d / TL0PICIDX %d within a picture of %d / %d", i, cur.pic, cur.tl0, prev.pic, prev.tl0)
+			}
+			continue
+		}
+		pictures++
+		if cur.pic != (prev.pic+1)&0x7FFF {
+			t.Fatalf("packet %d (layer %d after %d): picture id %d after %d", i, cur.layer, prev.layer, cur.pic, prev.pic)
+		}
+		wantTL0 := prev.tl0
+		if cur.tid == 0 {
+			wantTL0++
+		}
+		if cur.tl0 != wantTL0 {
+			t.Fatalf("packet %d (layer %d after %d, temporal layer %d): TL0PICIDX %d after %d", i, cur.layer, prev.layer, cur.tid, cur.tl0, prev.tl0)
+		}
+	}
+	t.Logf("%d pictures with continuous picture ids (%d → %d) and TL0PICIDX", pictures+1, readSim(ps[0].Payload).pic, readSim(ps[len(ps)-1].Payload).pic)
 	if reordered > switches {
 		t.Fatalf("%d packets arrived out of order over %d switches", reordered, switches)
 	}
