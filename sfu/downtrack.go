@@ -46,6 +46,11 @@ type DownTrack struct {
 
 	hdrs [maxLayers]rtp.Header // forward's rewritten header per layer, written only by that layer's read loop
 	vp8  vp8Munger             // VP8 picture id and TL0PICIDX continuity across switches (vp8.go)
+
+	sent   *[sentSize]sentPacket // video: what each recent sequence number carried, for NACKs (nack.go)
+	rtxHdr rtp.Header            // the RTCP loop's, for retransmissions
+	rtxBuf []byte
+	padHdr rtp.Header // the bandwidth fitter's, for padding probes
 }
 
 func newDownTrack(src *Source, p *Peer) *DownTrack {
@@ -53,6 +58,8 @@ func newDownTrack(src *Source, p *Peer) *DownTrack {
 	d.vp8 = newVP8Munger(src.codec.MimeType)
 	if src.kind == webrtc.RTPCodecTypeAudio {
 		d.current = 0 // audio has no keyframes: start at once
+	} else {
+		d.sent = new([sentSize]sentPacket)
 	}
 	return d
 }
@@ -84,9 +91,10 @@ func (d *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 			d.exts = make([]rtp.Extension, 0, 1)
 		}
 	}
-	target := d.target
 	d.mu.Unlock()
-	d.src.requestKeyframe(target)
+	// No keyframe is asked for yet: until the subscriber's PeerConnection
+	// connects nothing reaches it, and then the cached group of pictures,
+	// or a keyframe asked for then, starts it (forward).
 	return codec, nil
 }
 
@@ -143,7 +151,9 @@ func (d *DownTrack) start(sender *webrtc.RTPSender) {
 				return
 			}
 			for _, p := range pkts {
-				switch p.(type) {
+				switch p := p.(type) {
+				case *rtcp.TransportLayerNack:
+					d.resendLost(p)
 				case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
 					d.mu.Lock()
 					layer := d.target
@@ -215,9 +225,23 @@ func (d *DownTrack) layers() (target, current int) {
 // released, so no lock is held while writing RTP.
 func (d *DownTrack) forward(layer int, pkt *rtp.Packet, now time.Time) outcome {
 	d.mu.Lock()
-	if !d.bound || d.closed {
+	if !d.bound || d.closed || !d.peer.subConnected.Load() {
 		d.mu.Unlock()
-		return skipped
+		return skipped // before the PeerConnection connects, writes would be lost
+	}
+	replayFrom, replaying := uint16(0), false
+	if layer != d.current && layer == d.target && !d.started {
+		// The first packet of a video down-track: start with the cached
+		// group of pictures when it is there.
+		if c := d.src.caches[layer]; c != nil {
+			replayFrom, replaying = c.gopStart(pkt.SequenceNumber)
+		}
+		if replaying {
+			d.current, d.resync, d.started = layer, false, true
+			d.seqOff = uint16(rand.Uint32()) - replayFrom
+			d.tsOff = rand.Uint32() - pkt.Timestamp
+			d.lastSeq = pkt.SequenceNumber + d.seqOff - 1
+		}
 	}
 	if layer != d.current {
 		if layer != d.target || !isKeyframe(d.mime, pkt.Payload) {
@@ -268,10 +292,21 @@ func (d *DownTrack) forward(layer int, pkt *rtp.Packet, now time.Time) outcome {
 	if int16(hdr.SequenceNumber-d.lastSeq) > 0 {
 		d.lastSeq, d.lastTS, d.lastAt = hdr.SequenceNumber, hdr.Timestamp, now
 	}
+	d.remember(hdr.SequenceNumber, pkt.SequenceNumber, hdr.Timestamp, layer, false)
 	// The VP8 ids go into the shared payload for this write only (vp8.go).
 	vp8Undo := d.vp8.rewrite(pkt.Payload, hdr.SequenceNumber)
 	w := d.writer
+	seqOff := d.seqOff
 	d.mu.Unlock()
+
+	if replaying && !d.replay(layer, replayFrom, pkt, hdr.Timestamp, seqOff) {
+		d.mu.Lock() // SRTP is not running yet: start again at the next packet
+		d.current, d.started, d.resync = -1, false, true
+		d.vp8 = newVP8Munger(d.mime) // nothing was sent: start the ids afresh
+		d.mu.Unlock()
+		vp8Undo.undo(pkt.Payload)
+		return skipped
+	}
 
 	_, err := w.WriteRTP(hdr, pkt.Payload)
 	vp8Undo.undo(pkt.Payload) // the next down-track reads the publisher's ids
