@@ -30,7 +30,7 @@ var auditChecks = []auditCheck{
 	{"account-shape", `SELECT id, kind, currency, COALESCE(user_id, '(platform)'), balance FROM ledger_accounts
 		WHERE currency NOT IN ('coins', 'diamonds')
 		OR NOT ((kind = 'wallet' AND user_id IS NOT NULL AND balance >= 0 AND id = 'user:' || user_id || ':' || currency)
-			OR (kind IN ('issuance', 'revenue', 'payouts') AND user_id IS NULL AND id LIKE 'platform:%'))`},
+			OR (kind IN ('issuance', 'revenue', 'payouts', 'forfeited') AND user_id IS NULL AND id LIKE 'platform:%'))`},
 	{"wallet-owner", `SELECT a.id, a.user_id FROM ledger_accounts a LEFT JOIN users u ON u.id = a.user_id
 		WHERE a.user_id IS NOT NULL AND u.id IS NULL`},
 	{"transfer-shape", `SELECT t.id, t.kind, t.currency, t.debit_account, t.credit_account, t.amount
@@ -44,12 +44,27 @@ var auditChecks = []auditCheck{
 		OR NOT ((t.kind IN ('topup', 'grant') AND t.currency = 'coins' AND d.kind = 'issuance' AND c.kind = 'wallet')
 			OR (t.kind = 'gift' AND t.currency = 'coins' AND d.kind = 'wallet' AND c.kind = 'revenue')
 			OR (t.kind = 'gift_share' AND t.currency = 'coins' AND d.kind = 'revenue' AND c.kind = 'payouts')
-			OR (t.kind = 'gift_credit' AND t.currency = 'diamonds' AND d.kind = 'issuance' AND c.kind = 'wallet'))`},
+			OR (t.kind = 'gift_credit' AND t.currency = 'diamonds' AND d.kind = 'issuance' AND c.kind = 'wallet')
+			OR (t.kind = 'forfeit' AND d.kind = 'wallet' AND c.kind = 'forfeited'))`},
 	{"transfer-operation", `SELECT t.id, t.kind, t.operation_id FROM ledger_transfers t
 		LEFT JOIN coin_credits cc ON cc.id = t.operation_id
 		LEFT JOIN gift_sends g ON g.id = t.operation_id
+		LEFT JOIN account_closures ac ON ac.id = t.operation_id
 		WHERE (t.kind IN ('topup', 'grant') AND (cc.id IS NULL OR cc.kind <> t.kind))
-		OR (t.kind IN ('gift', 'gift_share', 'gift_credit') AND g.id IS NULL)`},
+		OR (t.kind IN ('gift', 'gift_share', 'gift_credit') AND g.id IS NULL)
+		OR (t.kind = 'forfeit' AND (ac.id IS NULL OR t.user_id <> ac.user_id))`},
+	// A deleted account's closure moved exactly what its wallets held: one
+	// forfeit per currency it had, from its own wallets, leaving them empty.
+	{"closure-transfers", `SELECT ac.id, ac.user_id, ac.coins, ac.diamonds, COALESCE(x.coins, 0), COALESCE(x.diamonds, 0), COALESCE(x.n, 0)
+		FROM account_closures ac
+		LEFT JOIN (SELECT operation_id, COUNT(*) AS n,
+				CAST(SUM(CASE WHEN currency = 'coins' THEN amount ELSE 0 END) AS BIGINT) AS coins,
+				CAST(SUM(CASE WHEN currency = 'diamonds' THEN amount ELSE 0 END) AS BIGINT) AS diamonds,
+				MIN(user_balance) AS low, MAX(user_balance) AS high
+			FROM ledger_transfers WHERE kind = 'forfeit' GROUP BY operation_id) x ON x.operation_id = ac.id
+		WHERE COALESCE(x.coins, 0) <> ac.coins OR COALESCE(x.diamonds, 0) <> ac.diamonds
+		OR COALESCE(x.n, 0) <> (CASE WHEN ac.coins > 0 THEN 1 ELSE 0 END) + (CASE WHEN ac.diamonds > 0 THEN 1 ELSE 0 END)
+		OR COALESCE(x.low, 0) <> 0 OR COALESCE(x.high, 0) <> 0`},
 	{"credit-transfers", `SELECT cc.id, cc.kind, cc.user_id, cc.amount, COALESCE(x.n, 0), COALESCE(x.s, 0)
 		FROM coin_credits cc
 		LEFT JOIN (SELECT operation_id, COUNT(*) AS n, CAST(SUM(amount) AS BIGINT) AS s, MIN(credit_account) AS acct
