@@ -5,13 +5,14 @@ GO      ?= go
 BIN     := bin/chobi
 NODE_DIR := tests/trpc-client
 
-.PHONY: run build test test-go test-impaired test-node test-e2e lint migrate clean bench
+.PHONY: run build test test-go test-impaired test-node test-e2e test-deploy lint migrate clean bench
 
 run:
 	$(GO) run ./cmd/chobi serve
 
+# Static (CGO_ENABLED=0: SQLite is pure Go), as the images and units ship it.
 build:
-	$(GO) build -o $(BIN) ./cmd/chobi
+	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/chobi
 
 migrate:
 	$(GO) run ./cmd/chobi migrate
@@ -21,7 +22,7 @@ lint:
 	$(GO) vet ./...
 	@if [ -x ../shared/tools/check-imports ]; then ../shared/tools/check-imports; fi
 
-test: lint test-go test-impaired test-node test-e2e
+test: lint test-deploy test-go test-impaired test-node test-e2e
 
 # Postgres and Redis tests read CHOBI_TEST_POSTGRES_URL / CHOBI_TEST_REDIS_URL;
 # without them they skip loudly (CHOBI_REQUIRE_SERVICES=1 makes that a failure).
@@ -46,6 +47,17 @@ test-e2e: build
 	@[ -n "$(CHROMIUM_PATH)" ] || [ -x /usr/bin/chromium ] || { echo "make: installing Debian's Chromium for the browser tests"; \
 		apt-get update -q && apt-get install -y -q chromium; }
 	cd tests/e2e && { [ -d node_modules ] || npm ci --no-audit --no-fund; } && CHOBI_BIN=$(CURDIR)/$(BIN) node --test
+
+# deploy/: every YAML and JSON file parses and agrees with the server; the
+# static bin/chobi runs and serves every series the alerts and dashboard
+# read; promtool checks and unit-tests the rules (Debian's prometheus package,
+# installed when missing); systemd-analyze verifies the units.
+test-deploy: build
+	@command -v promtool >/dev/null || { echo "make: installing Debian's prometheus package (promtool) for the deploy checks"; \
+		apt-get update -q && apt-get install -y -q --no-install-recommends prometheus; }
+	@command -v systemd-analyze >/dev/null || { echo "make: installing systemd (systemd-analyze) for the deploy checks"; \
+		apt-get update -q && apt-get install -y -q --no-install-recommends systemd; }
+	CHOBI_DEPLOY_CHECKS=1 CHOBI_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 ./deploy/
 
 clean:
 	rm -rf bin data

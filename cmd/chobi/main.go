@@ -3,6 +3,7 @@
 //	chobi [serve]   run the server (the default)
 //	chobi migrate   apply the database migrations and exit
 //	chobi admin     grant-coins, reconcile (see admin.go)
+//	chobi healthcheck  exit 0 if the local server's /readyz answers 200 (healthcheck.go)
 //
 // Configuration comes from the environment (README: Configuration).
 package main
@@ -21,11 +22,12 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
 }
 
-const usage = `usage: chobi [serve|migrate|admin|help]
+const usage = `usage: chobi [serve|migrate|admin|healthcheck|help]
 
   serve     run the server (default)
   migrate   apply database migrations and exit
   admin     grant-coins, reconcile ("chobi admin help")
+  healthcheck [path]  exit 0 if this host's server answers 200 on path (/readyz)
 
 Configuration is read from the environment; see README.md.
 `
@@ -38,6 +40,9 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	if cmd == "help" || cmd == "-h" || cmd == "--help" {
 		fmt.Fprint(stdout, usage)
 		return 0
+	}
+	if cmd == "healthcheck" { // before the configuration: it needs only HTTP_ADDR
+		return healthcheck(args[1:], getenv, stdout, stderr)
 	}
 	cfg, err := loadConfig(getenv)
 	if err != nil {
