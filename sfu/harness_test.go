@@ -83,6 +83,7 @@ type testSignaler struct {
 	// client candidates of the subscriber PC held until the first answer
 	answeredOnce bool
 	held         []*webrtc.ICECandidateInit
+	onLayers     func(trackID string, active []string) // told of PublishLayers
 }
 
 func (s *testSignaler) SubscriberOffer(sdp string) {
@@ -171,6 +172,17 @@ func (s *testSignaler) flush(target Target) {
 		pc.AddICECandidate(c)
 	}
 	delete(s.early, target)
+}
+
+// PublishLayers implements LayerSignaler (dynacast): the publisher is
+// told which simulcast layers to send.
+func (s *testSignaler) PublishLayers(trackID string, active []string) {
+	s.mu.Lock()
+	f := s.onLayers
+	s.mu.Unlock()
+	if f != nil {
+		f(trackID, active)
+	}
 }
 
 func (s *testSignaler) Failed(Target) {

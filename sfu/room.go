@@ -23,6 +23,9 @@ type Room struct {
 	onSpeakers   func([]Speaker)
 	speakersStop chan struct{} // the speaker detector, started by OnSpeakers
 	speakersDone chan struct{}
+
+	dynStop chan struct{} // the dynacast loop (dynacast.go), started with the first simulcast source
+	dynDone chan struct{}
 }
 
 func newRoom(e *Engine, id string) *Room {
@@ -135,6 +138,9 @@ func (r *Room) addLayer(p *Peer, t *webrtc.TrackRemote, receiver *webrtc.RTPRece
 	}
 	r.mu.Unlock()
 	src.startLayer(t)
+	if isNew && src.kind == webrtc.RTPCodecTypeVideo && len(src.rids) > 1 {
+		r.startDynacast()
+	}
 	for _, other := range subscribers {
 		other.subscribe(src)
 	}
@@ -226,4 +232,5 @@ func (r *Room) close() {
 		close(stop)
 		<-done
 	}
+	r.stopDynacast()
 }

@@ -27,6 +27,14 @@ before(async () => {
   [S.host, S.low, S.high] = await Promise.all([
     launch('sim-host'), launch('sim-low', { viewport: { width: 800, height: 600 } }), launch('sim-high'),
   ]);
+  // Dynacast messages the host's page receives.
+  S.layerMessages = [];
+  S.host.page.on('websocket', (ws) => ws.on('framereceived', (f) => {
+    try {
+      const m = JSON.parse(String(f.payload));
+      if (m.type === 'publish_layers') S.layerMessages.push({ ...m, at: Date.now() });
+    } catch { /* not JSON */ }
+  }));
   await Promise.all([S.host, S.low, S.high].map((b) => b.page.goto(`${S.server.url}/`)));
 }, { timeout: 60000 });
 
@@ -135,7 +143,38 @@ test('a viewer asking low and one asking high get different resolutions from a C
     }, { timeout: 15000, message: 'both viewers decoding on, the low one at q' });
     assert.ok(result.high.height > result.low.height && result.high.width > result.low.width, 'different resolutions');
     t.diagnostic(`low viewer ${fmt(result.low)}, high viewer ${fmt(result.high)}, after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    await Promise.all([shot(S.low.page, 'simulcast-low'), shot(S.high.page, 'simulcast-high')]);
+
+    // Dynacast: with one viewer on q and one wishing for f, nobody needs h
+    // (unless the high viewer's estimate holds it there): the server says
+    // so with publish_layers and the host's page pauses that encoding.
+    const told = await waitFor(() => S.layerMessages.at(-1), { timeout: 10000, message: 'a publish_layers message at the host' });
+    const hostVideo = await host.evaluate(() => window.chobi.live.publisher.pc.getSenders().find((s) => s.track?.kind === 'video').track.id);
+    assert.equal(told.trackId, hostVideo, 'publish_layers names the host\'s own video track');
+    assert.equal(told.sessionId, sessionId);
+    assert.ok(told.active.includes('q') && told.active.length < 3, `some layer paused, q kept (${told.active})`);
+    const applied = await waitFor(async () => {
+      const last = S.layerMessages.at(-1);
+      const enc = await host.evaluate(() => window.chobi.live.publisher.pc.getSenders().find((s) => s.track?.kind === 'video')
+        .getParameters().encodings.map((e) => ({ rid: e.rid, active: e.active })));
+      return enc.every((e) => e.active === last.active.includes(e.rid)) ? { last, enc } : false;
+    }, { timeout: 5000, message: 'the host\'s encodings following publish_layers' });
+    t.diagnostic(`dynacast: ${S.layerMessages.map((m) => `[${m.active}] at ${((m.at - t0) / 1000).toFixed(1)}s`).join(' → ')}; host encodings ${applied.enc.map((e) => `${e.rid}:${e.active ? 'on' : 'paused'}`).join(' ')}`);
+    // A paused encoding stops going out.
+    if (!applied.last.active.includes('h')) {
+      const encodedH = () => host.evaluate(async () => {
+        let n = 0;
+        (await window.chobi.live.publisher.pc.getStats()).forEach((s) => { if (s.type === 'outbound-rtp' && s.rid === 'h') n = s.framesEncoded || 0; });
+        return n;
+      });
+      await sleep(1000);
+      const h1 = await encodedH();
+      await sleep(1500);
+      const h2 = await encodedH();
+      if (S.layerMessages.at(-1) === applied.last) { // not resumed meanwhile
+        assert.equal(h2, h1, `the paused h layer encodes no frames (${h1} → ${h2})`);
+        t.diagnostic(`h paused: its frame count stayed at ${h1} for 1.5 s`);
+      }
+    }
   } catch (e) {
     for (const b of [S.host, S.low, S.high]) {
       try { await shot(b.page, `FAILED-${b.name}`); } catch { /* closed */ }

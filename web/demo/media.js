@@ -148,6 +148,29 @@ export class Publisher {
 
   addRemoteCandidate(c) { this.trickle.addRemote(c); }
 
+  // Dynacast (publish_layers): the server names the simulcast layers someone
+  // receives; the others are paused, saving the encoder's CPU and the
+  // uplink, until a later message lists them again. Calls run one after
+  // another: setParameters refuses parameters read before another call
+  // applied its own.
+  setLayers(trackId, active) {
+    this.layersChain = (this.layersChain || Promise.resolve()).then(async () => {
+      if (this.closed) return;
+      const sender = this.pc.getSenders().find((s) => s.track?.id === trackId);
+      const params = sender?.getParameters();
+      if (!params?.encodings?.length || params.encodings.length < 2) return;
+      let changed = false;
+      for (const e of params.encodings) {
+        const on = !e.rid || active.includes(e.rid);
+        if (e.active !== on) { e.active = on; changed = true; }
+      }
+      if (changed) await sender.setParameters(params);
+    }).catch((e) => {
+      if (!this.closed) console.warn('publish_layers', e);
+    });
+    return this.layersChain;
+  }
+
   close() {
     this.closed = true;
     try { this.pc.close(); } catch { /* closed */ }

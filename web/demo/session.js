@@ -235,6 +235,7 @@ export class LiveSession {
     if (m.sessionId && m.sessionId !== this.id && m.type !== 'notification') return;
     switch (m.type) {
       case 'subscribe_offer': this.subscriber?.handleOffer(m.sdp); break;
+      case 'publish_layers': this.publisher?.setLayers(m.trackId, m.active || []); break;
       case 'ice_candidate':
         if (m.target === 'publisher') this.publisher?.addRemoteCandidate(m.candidate);
         else this.subscriber?.addRemoteCandidate(m.candidate);
