@@ -140,6 +140,7 @@ func (a *API) registerUsers(r *trpc.Router) {
 	trpc.Mutation(r, "users.updateProfile", a.updateProfile)
 	trpc.Mutation(r, "users.follow", a.follow)
 	trpc.Mutation(r, "users.unfollow", a.unfollow)
+	a.registerAccount(r) // users.deleteAccount (account.go)
 }
 
 func (a *API) getProfile(ctx context.Context, in getProfileInput) (profile, error) {

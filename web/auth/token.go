@@ -22,7 +22,13 @@ type Tokens struct {
 	secret []byte
 	ttl    time.Duration
 	now    func() time.Time
+	active func(userID string) (bool, error)
 }
+
+// RequireActive makes Verify refuse the tokens of users for whom active
+// says false (a deleted account), however long the token has to run. Call
+// it before the Tokens are shared.
+func (t *Tokens) RequireActive(active func(userID string) (bool, error)) { t.active = active }
 
 // NewTokens makes a signer; ttl is how long an issued token is valid.
 func NewTokens(secret []byte, ttl time.Duration) *Tokens {
@@ -70,6 +76,14 @@ func (t *Tokens) Verify(token string) (Claims, error) {
 	)
 	if err != nil || c.Subject == "" {
 		return Claims{}, ErrInvalidToken
+	}
+	if t.active != nil {
+		// A failed check lets the token through: the database is what
+		// failed, and the request will fail on it with a server error
+		// rather than sign every client out.
+		if ok, err := t.active(c.Subject); err == nil && !ok {
+			return Claims{}, ErrInvalidToken
+		}
 	}
 	return Claims{UserID: c.Subject, Username: c.Username, Guest: c.Guest}, nil
 }
