@@ -43,7 +43,7 @@ func (s *Service) RespondCoHost(ctx context.Context, hostID, sessionID, userID s
 		if err := s.store.SetParticipant(ctx, part); err != nil {
 			return err
 		}
-		s.presence.setRole(sessionID, userID, RoleViewer)
+		s.setRole(ctx, sessionID, userID, RoleViewer)
 		s.sink.Publish(ctx, Event{SessionID: sessionID, UserID: userID, Type: "role_changed", Payload: map[string]any{
 			"sessionId": sessionID, "role": string(RoleViewer),
 		}})
@@ -65,7 +65,7 @@ func (s *Service) InviteCoHost(ctx context.Context, hostID, sessionID, userID st
 	part, err := s.store.Participant(ctx, sessionID, userID)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		if s.presentRole(sessionID, userID) == "" {
+		if s.presentRole(ctx, sessionID, userID) == "" {
 			return fmt.Errorf("%s is not in this session: %w", userID, ErrNotFound)
 		}
 		part = Participant{SessionID: sessionID, UserID: userID}
@@ -81,7 +81,7 @@ func (s *Service) InviteCoHost(ctx context.Context, hostID, sessionID, userID st
 
 func (s *Service) grantCoHost(ctx context.Context, sess Session, part Participant) error {
 	cohosts := 0
-	for _, m := range s.presence.members(sess.ID) {
+	for _, m := range s.Participants(ctx, sess.ID) {
 		if m.Role == RoleCoHost {
 			cohosts++
 		}
@@ -93,7 +93,7 @@ func (s *Service) grantCoHost(ctx context.Context, sess Session, part Participan
 	if err := s.store.SetParticipant(ctx, part); err != nil {
 		return err
 	}
-	s.presence.setRole(sess.ID, part.UserID, RoleCoHost)
+	s.setRole(ctx, sess.ID, part.UserID, RoleCoHost)
 	s.log.InfoContext(ctx, "co-host on stage", "session", sess.ID, "user", part.UserID)
 	s.sink.Publish(ctx, Event{SessionID: sess.ID, UserID: part.UserID, Type: "role_changed", Payload: map[string]any{
 		"sessionId": sess.ID, "role": string(RoleCoHost),
@@ -115,7 +115,7 @@ func (s *Service) RemoveParticipant(ctx context.Context, hostID, sessionID, user
 	part, err := s.store.Participant(ctx, sessionID, userID)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		if s.presentRole(sessionID, userID) == "" && !ban {
+		if s.presentRole(ctx, sessionID, userID) == "" && !ban {
 			return fmt.Errorf("%s is not in this session: %w", userID, ErrNotFound)
 		}
 		part = Participant{SessionID: sessionID, UserID: userID}
@@ -133,8 +133,11 @@ func (s *Service) RemoveParticipant(ctx context.Context, hostID, sessionID, user
 		"sessionId": sessionID, "banned": part.Banned,
 	}})
 	s.detachUser(sessionID, userID)
-	role := s.presentRole(sessionID, userID)
-	if last, viewers := s.presence.leave(sessionID, userID, true); last && isViewer(role) {
+	last, role, viewers, err := s.presence.Leave(ctx, sessionID, userID, true)
+	if err != nil {
+		s.log.WarnContext(ctx, "leaving presence failed", "session", sessionID, "user", userID, "err", err)
+	}
+	if last && isViewer(role) {
 		user, _ := s.store.User(ctx, userID)
 		s.sink.Publish(ctx, Event{SessionID: sessionID, Type: "viewer_left", Payload: map[string]any{
 			"sessionId": sessionID, "user": map[string]any{"id": userID, "displayName": user.DisplayName}, "viewerCount": viewers,
@@ -144,4 +147,13 @@ func (s *Service) RemoveParticipant(ctx context.Context, hostID, sessionID, user
 		s.broadcastTracks(sessionID)
 	}
 	return nil
+}
+
+// setRole changes a present user's role in presence; a failure is logged
+// (the stored participant row is the record; presence catches up on the
+// user's next entry).
+func (s *Service) setRole(ctx context.Context, sessionID, userID string, role Role) {
+	if _, err := s.presence.SetRole(ctx, sessionID, userID, role); err != nil {
+		s.log.WarnContext(ctx, "changing a role in presence failed", "session", sessionID, "user", userID, "err", err)
+	}
 }

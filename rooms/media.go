@@ -90,6 +90,9 @@ func (s *Service) AttachMedia(ctx context.Context, userID, sessionID, peerID str
 	if s.media == nil {
 		return nil // no SFU: the socket still carries chat and events
 	}
+	if err := s.checkLocal(ctx, sessionID); err != nil {
+		return err // events still reach this socket; media is on the session's node
+	}
 	room := s.mediaRoom(sessionID)
 	if _, err := room.AddPeer(peerID, peerSignal{sessionID: sessionID, send: send}); err != nil {
 		if errors.Is(err, sfu.ErrPeerExists) {
@@ -152,7 +155,7 @@ func (s *Service) peer(sessionID, peerID string) (*sfu.Peer, error) {
 // Publish answers a publisher offer from the host or a co-host. reply gets
 // the answer before any server candidate of that PeerConnection.
 func (s *Service) Publish(ctx context.Context, userID, sessionID, peerID, sdp string, reply func(answer string)) error {
-	if role := s.presentRole(sessionID, userID); role != RoleHost && role != RoleCoHost {
+	if role := s.presentRole(ctx, sessionID, userID); role != RoleHost && role != RoleCoHost {
 		if role == "" {
 			return fmt.Errorf("join session %s first: %w", sessionID, ErrNotFound)
 		}
@@ -238,7 +241,7 @@ func (s *Service) tracksPayload(sessionID string) map[string]any {
 		}
 	}
 	participants := []map[string]any{}
-	for _, m := range s.presence.members(sessionID) {
+	for _, m := range s.Participants(context.Background(), sessionID) {
 		tracks := byUser[m.UserID]
 		if m.Role != RoleHost && m.Role != RoleCoHost && len(tracks) == 0 {
 			continue

@@ -1,15 +1,14 @@
 package rooms
 
 import (
-	"sort"
+	"context"
 	"sync"
 	"time"
 )
 
-// presence tracks who is present in each live session on this node: users,
-// not sockets (a user with two tabs counts once), and the viewer count's
-// integral over time for the average-viewers figure.
-type presence struct {
+// MemoryPresence is the single-node Presence: users, not sockets (a user
+// with two tabs counts once), kept in this process. Safe for concurrent use.
+type MemoryPresence struct {
 	mu       sync.Mutex
 	sessions map[string]*roomPresence
 	now      func() time.Time
@@ -28,11 +27,17 @@ type presentUser struct {
 	conns int
 }
 
-func newPresence(now func() time.Time) *presence {
-	return &presence{sessions: map[string]*roomPresence{}, now: now}
+var _ Presence = (*MemoryPresence)(nil)
+
+// NewMemoryPresence makes an empty presence; now is its clock (nil: time.Now).
+func NewMemoryPresence(now func() time.Time) *MemoryPresence {
+	if now == nil {
+		now = time.Now
+	}
+	return &MemoryPresence{sessions: map[string]*roomPresence{}, now: now}
 }
 
-func (p *presence) roomLocked(sessionID string) *roomPresence {
+func (p *MemoryPresence) roomLocked(sessionID string) *roomPresence {
 	r := p.sessions[sessionID]
 	if r == nil {
 		r = &roomPresence{users: map[string]*presentUser{}, lastChange: p.now()}
@@ -42,70 +47,63 @@ func (p *presence) roomLocked(sessionID string) *roomPresence {
 }
 
 // accumulateLocked adds the time since the last change at the old count.
-func (p *presence) accumulateLocked(r *roomPresence) {
+func (p *MemoryPresence) accumulateLocked(r *roomPresence) {
 	now := p.now()
 	r.viewerMilli += int64(r.viewers) * now.Sub(r.lastChange).Milliseconds()
 	r.lastChange = now
 }
 
-// enter adds one connection of a user. first is true when the user was not
-// present before; viewers is the viewer count after.
-func (p *presence) enter(sessionID, userID, name string, role Role) (first bool, viewers int) {
+func (p *MemoryPresence) Enter(_ context.Context, sessionID string, m Member) (first bool, viewers int, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	r := p.roomLocked(sessionID)
-	u := r.users[userID]
+	u := r.users[m.UserID]
 	if u == nil {
 		p.accumulateLocked(r)
-		u = &presentUser{name: name, role: role}
-		r.users[userID] = u
-		if role == RoleViewer || role == RolePending {
+		u = &presentUser{name: m.DisplayName, role: m.Role}
+		r.users[m.UserID] = u
+		if IsViewer(m.Role) {
 			r.viewers++
 		}
 		first = true
 	}
 	u.conns++
-	return first, r.viewers
+	return first, r.viewers, nil
 }
 
-// leave removes one connection of a user (all of them when all is set).
-// last is true when the user is no longer present.
-func (p *presence) leave(sessionID, userID string, all bool) (last bool, viewers int) {
+func (p *MemoryPresence) Leave(_ context.Context, sessionID, userID string, all bool) (last bool, role Role, viewers int, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	r := p.sessions[sessionID]
 	if r == nil {
-		return false, 0
+		return false, "", 0, nil
 	}
 	u := r.users[userID]
 	if u == nil {
-		return false, r.viewers
+		return false, "", r.viewers, nil
 	}
 	u.conns--
 	if all || u.conns <= 0 {
 		p.accumulateLocked(r)
 		delete(r.users, userID)
-		if u.role == RoleViewer || u.role == RolePending {
+		if IsViewer(u.role) {
 			r.viewers--
 		}
 		last = true
 	}
-	return last, r.viewers
+	return last, u.role, r.viewers, nil
 }
 
-// setRole changes a present user's role (a viewer becoming co-host stops
-// counting as a viewer).
-func (p *presence) setRole(sessionID, userID string, role Role) (viewers int) {
+func (p *MemoryPresence) SetRole(_ context.Context, sessionID, userID string, role Role) (int, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	r := p.sessions[sessionID]
 	if r == nil {
-		return 0
+		return 0, nil
 	}
 	if u := r.users[userID]; u != nil {
 		p.accumulateLocked(r)
-		wasViewer := u.role == RoleViewer || u.role == RolePending
-		isViewer := role == RoleViewer || role == RolePending
+		wasViewer, isViewer := IsViewer(u.role), IsViewer(role)
 		u.role = role
 		switch {
 		case wasViewer && !isViewer:
@@ -114,20 +112,33 @@ func (p *presence) setRole(sessionID, userID string, role Role) (viewers int) {
 			r.viewers++
 		}
 	}
-	return r.viewers
+	return r.viewers, nil
 }
 
-func (p *presence) viewerCount(sessionID string) int {
+func (p *MemoryPresence) Role(_ context.Context, sessionID, userID string) (Role, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if r := p.sessions[sessionID]; r != nil {
-		return r.viewers
+		if u := r.users[userID]; u != nil {
+			return u.role, nil
+		}
 	}
-	return 0
+	return "", nil
 }
 
-// members lists the present users, hosts first, then by name.
-func (p *presence) members(sessionID string) []Member {
+func (p *MemoryPresence) ViewerCounts(_ context.Context, sessionIDs ...string) ([]int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]int, len(sessionIDs))
+	for i, id := range sessionIDs {
+		if r := p.sessions[id]; r != nil {
+			out[i] = r.viewers
+		}
+	}
+	return out, nil
+}
+
+func (p *MemoryPresence) Members(_ context.Context, sessionID string) ([]Member, error) {
 	p.mu.Lock()
 	var out []Member
 	if r := p.sessions[sessionID]; r != nil {
@@ -136,43 +147,21 @@ func (p *presence) members(sessionID string) []Member {
 		}
 	}
 	p.mu.Unlock()
-	rank := map[Role]int{RoleHost: 0, RoleCoHost: 1}
-	sort.Slice(out, func(i, j int) bool {
-		ri, okI := rank[out[i].Role]
-		rj, okJ := rank[out[j].Role]
-		if !okI {
-			ri = 2
-		}
-		if !okJ {
-			rj = 2
-		}
-		if ri != rj {
-			return ri < rj
-		}
-		return out[i].DisplayName < out[j].DisplayName
-	})
-	return out
+	SortMembers(out)
+	return out, nil
 }
 
-// Member is a user present in a session.
-type Member struct {
-	UserID      string `json:"userId"`
-	DisplayName string `json:"displayName"`
-	Role        Role   `json:"role"`
-}
-
-// close forgets a session and returns its viewer-seconds.
-func (p *presence) close(sessionID string) (viewerSeconds int64, userIDs []string) {
+func (p *MemoryPresence) Close(_ context.Context, sessionID string) (viewerSeconds int64, userIDs []string, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	r := p.sessions[sessionID]
 	if r == nil {
-		return 0, nil
+		return 0, nil, nil
 	}
 	p.accumulateLocked(r)
 	delete(p.sessions, sessionID)
 	for id := range r.users {
 		userIDs = append(userIDs, id)
 	}
-	return r.viewerMilli / 1000, userIDs
+	return r.viewerMilli / 1000, userIDs, nil
 }

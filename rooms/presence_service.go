@@ -43,7 +43,10 @@ func (s *Service) Enter(ctx context.Context, userID, sessionID string) (Entered,
 	if err != nil {
 		return Entered{}, err
 	}
-	first, viewers := s.presence.enter(sessionID, userID, user.DisplayName, role)
+	first, viewers, err := s.presence.Enter(ctx, sessionID, Member{UserID: userID, DisplayName: user.DisplayName, Role: role})
+	if err != nil {
+		return Entered{}, err
+	}
 	if first && isViewer(role) {
 		if err := s.store.MarkWatched(ctx, sessionID, userID, viewers); err != nil {
 			s.log.ErrorContext(ctx, "recording a viewer failed", "session", sessionID, "user", userID, "err", err)
@@ -52,14 +55,17 @@ func (s *Service) Enter(ctx context.Context, userID, sessionID string) (Entered,
 			"sessionId": sessionID, "user": map[string]any{"id": userID, "displayName": user.DisplayName}, "viewerCount": viewers,
 		}})
 	}
-	return Entered{Session: sess, Role: role, Participants: s.presence.members(sessionID), ViewerCount: viewers}, nil
+	return Entered{Session: sess, Role: role, Participants: s.Participants(ctx, sessionID), ViewerCount: viewers}, nil
 }
 
 // Leave removes one connection of userID from a session; when it was the
 // user's last, the user is no longer present and the others are told.
 func (s *Service) Leave(ctx context.Context, userID, sessionID string) {
-	role := s.presentRole(sessionID, userID)
-	last, viewers := s.presence.leave(sessionID, userID, false)
+	last, role, viewers, err := s.presence.Leave(ctx, sessionID, userID, false)
+	if err != nil {
+		s.log.WarnContext(ctx, "leaving presence failed", "session", sessionID, "user", userID, "err", err)
+		return
+	}
 	if last && role == RoleHost {
 		// The host is gone (a dropped socket has already had its reconnect
 		// grace): the session ends for everyone.
@@ -81,15 +87,20 @@ func (s *Service) Leave(ctx context.Context, userID, sessionID string) {
 }
 
 // Participants lists who is present in a session now.
-func (s *Service) Participants(sessionID string) []Member { return s.presence.members(sessionID) }
-
-func (s *Service) presentRole(sessionID, userID string) Role {
-	for _, m := range s.presence.members(sessionID) {
-		if m.UserID == userID {
-			return m.Role
-		}
+func (s *Service) Participants(ctx context.Context, sessionID string) []Member {
+	m, err := s.presence.Members(ctx, sessionID)
+	if err != nil {
+		s.log.WarnContext(ctx, "reading presence failed", "session", sessionID, "err", err)
 	}
-	return ""
+	return m
 }
 
-func isViewer(r Role) bool { return r == RoleViewer || r == RolePending }
+// presentRole is a user's role in the session, "" when not present (or
+// when presence cannot be read: the error is logged).
+func (s *Service) presentRole(ctx context.Context, sessionID, userID string) Role {
+	r, err := s.presence.Role(ctx, sessionID, userID)
+	if err != nil {
+		s.log.WarnContext(ctx, "reading presence failed", "session", sessionID, "user", userID, "err", err)
+	}
+	return r
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	"github.com/chobilive/chobi/ratelimit"
@@ -21,14 +22,24 @@ type Config struct {
 	MaxListLimit int           // default 100
 }
 
+// The default chat limit: DefaultChatPerUser messages per DefaultChatWindow
+// per user and session.
+const (
+	DefaultChatPerUser = 5
+	DefaultChatWindow  = 5 * time.Second
+)
+
 // Service is the rooms domain. Safe for concurrent use.
 type Service struct {
 	store    SessionStore
 	sink     Sink
 	log      *slog.Logger
 	cfg      Config
-	presence *presence
-	chat     *ratelimit.Limiter
+	presence Presence
+	dir      Directory // nil: a single node
+	hosted   hosted
+	draining atomic.Bool
+	chat     interface{ Allow(key string) bool }
 	media    *sfu.Engine // nil: no media (chat and events only)
 	peers    mediaPeers
 	now      func() time.Time
@@ -42,6 +53,13 @@ type Params struct {
 	Config Config
 	// Media is the SFU; nil runs without media.
 	Media *sfu.Engine
+	// Presence is shared live state; nil keeps it in this process.
+	Presence Presence
+	// Directory places sessions on the nodes of a cluster; nil: one node.
+	Directory Directory
+	// ChatLimiter limits chat per user and session (Config.ChatPerUser per
+	// ChatWindow): in Redis on a cluster; nil keeps it in this process.
+	ChatLimiter interface{ Allow(key string) bool }
 }
 
 // NewService builds the rooms service.
@@ -51,10 +69,10 @@ func NewService(p Params) *Service {
 		cfg.MaxCoHosts = 8
 	}
 	if cfg.ChatPerUser <= 0 {
-		cfg.ChatPerUser = 5
+		cfg.ChatPerUser = DefaultChatPerUser
 	}
 	if cfg.ChatWindow <= 0 {
-		cfg.ChatWindow = 5 * time.Second
+		cfg.ChatWindow = DefaultChatWindow
 	}
 	if cfg.MaxListLimit <= 0 {
 		cfg.MaxListLimit = 100
@@ -68,10 +86,18 @@ func NewService(p Params) *Service {
 		log = slog.Default()
 	}
 	now := func() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }
+	var chat interface{ Allow(key string) bool } = ratelimit.New(cfg.ChatPerUser, cfg.ChatWindow)
+	if p.ChatLimiter != nil {
+		chat = p.ChatLimiter
+	}
+	presence := p.Presence
+	if presence == nil {
+		presence = NewMemoryPresence(now)
+	}
 	return &Service{
 		store: p.Store, sink: sink, log: log, cfg: cfg, now: now,
-		presence: newPresence(now), media: p.Media,
-		chat: ratelimit.New(cfg.ChatPerUser, cfg.ChatWindow),
+		presence: presence, media: p.Media, dir: p.Directory,
+		chat: chat,
 	}
 }
 
@@ -97,6 +123,9 @@ func (s *Service) CreateSession(ctx context.Context, hostID string, p CreatePara
 	if err := v.err(); err != nil {
 		return Session{}, err
 	}
+	if s.draining.Load() {
+		return Session{}, ErrUnavailable
+	}
 	host, err := s.store.User(ctx, hostID)
 	if err != nil {
 		return Session{}, err
@@ -115,6 +144,14 @@ func (s *Service) CreateSession(ctx context.Context, hostID string, p CreatePara
 	sess.Host = host
 	if err := s.store.SetParticipant(ctx, Participant{SessionID: sess.ID, UserID: hostID, Role: RoleHost}); err != nil {
 		return Session{}, err
+	}
+	s.hosted.add(sess.ID)
+	if s.dir != nil {
+		if err := s.dir.Claim(ctx, sess.ID); err != nil {
+			// Served here either way; other nodes learn where once the
+			// heartbeat finds the lease missing and claims it again.
+			s.log.WarnContext(ctx, "placing the session in the directory failed", "session", sess.ID, "err", err)
+		}
 	}
 	// Followers learn of public sessions only: a private one is by invitation.
 	if !sess.IsPrivate {
@@ -164,11 +201,19 @@ func (s *Service) Session(ctx context.Context, id string) (Session, int, error) 
 	if err != nil {
 		return Session{}, 0, err
 	}
-	return sess, s.presence.viewerCount(id), nil
+	return sess, s.ViewerCount(ctx, id), nil
 }
 
-// ViewerCount is the number of viewers present now.
-func (s *Service) ViewerCount(sessionID string) int { return s.presence.viewerCount(sessionID) }
+// ViewerCount is the number of viewers present now (0 when presence cannot
+// be read: the error is logged).
+func (s *Service) ViewerCount(ctx context.Context, sessionID string) int {
+	n, err := s.presence.ViewerCounts(ctx, sessionID)
+	if err != nil {
+		s.log.WarnContext(ctx, "reading the viewer count failed", "session", sessionID, "err", err)
+		return 0
+	}
+	return n[0]
+}
 
 // JoinResult is the role granted by JoinSession.
 type JoinResult struct {
@@ -236,7 +281,11 @@ func (s *Service) EndSession(ctx context.Context, userID, sessionID string) (Ses
 	if sess.Status != StatusLive {
 		return sess, nil
 	}
-	viewerSeconds, present := s.presence.close(sessionID)
+	viewerSeconds, present, err := s.presence.Close(ctx, sessionID)
+	if err != nil {
+		// The session ends regardless; only its average-viewers figure suffers.
+		s.log.WarnContext(ctx, "closing the session's presence failed", "session", sessionID, "err", err)
+	}
 	ended, err := s.store.EndSession(ctx, sessionID, s.now(), viewerSeconds)
 	if err != nil {
 		return Session{}, err
@@ -248,6 +297,10 @@ func (s *Service) EndSession(ctx context.Context, userID, sessionID string) (Ses
 	}})
 	// After everyone present was told: their PeerConnections close.
 	s.closeMedia(sessionID)
+	s.hosted.remove(sessionID)
+	if s.dir != nil {
+		s.dir.Release(ctx, sessionID)
+	}
 	s.log.DebugContext(ctx, "session closed for the users present", "session", sessionID, "present", len(present))
 	return ended, nil
 }
@@ -280,9 +333,14 @@ func (s *Service) ActiveSessions(ctx context.Context, f ActiveFilter, limit int)
 	if err != nil {
 		return nil, nil, err
 	}
-	counts := make([]int, len(list))
+	ids := make([]string, len(list))
 	for i := range list {
-		counts[i] = s.presence.viewerCount(list[i].ID)
+		ids[i] = list[i].ID
+	}
+	counts, err := s.presence.ViewerCounts(ctx, ids...)
+	if err != nil {
+		s.log.WarnContext(ctx, "reading viewer counts failed", "err", err)
+		counts = make([]int, len(list))
 	}
 	order := make([]int, len(list))
 	for i := range order {
@@ -315,7 +373,7 @@ func (s *Service) SessionFor(ctx context.Context, userID, sessionID string) (Ses
 	if err := s.canRead(ctx, sess, userID); err != nil {
 		return Session{}, 0, err
 	}
-	return sess, s.presence.viewerCount(sessionID), nil
+	return sess, s.ViewerCount(ctx, sessionID), nil
 }
 
 // NotificationPayload is a stored notification as the socket's

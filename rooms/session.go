@@ -106,6 +106,8 @@ type SessionStore interface {
 	// EndSession marks a live session ended with its final viewer figures
 	// and returns it; a session already ended is returned unchanged.
 	EndSession(ctx context.Context, id string, endedAt time.Time, viewerSeconds int64) (Session, error)
+	// InterruptSession ends a live session whose node died, marking it so.
+	InterruptSession(ctx context.Context, id string, endedAt time.Time, viewerSeconds int64) (Session, error)
 	Participant(ctx context.Context, sessionID, userID string) (Participant, error)
 	SetParticipant(ctx context.Context, p Participant) error
 	// MarkWatched records that a user watched; the first time it counts

@@ -79,6 +79,10 @@ func errorCode(err error) (code, msg string) {
 		return protocol.CodeConflict, err.Error()
 	case errors.Is(err, rooms.ErrRateLimited):
 		return protocol.CodeRateLimited, err.Error()
+	case errors.Is(err, rooms.ErrElsewhere):
+		return protocol.CodeWrongNode, err.Error()
+	case errors.Is(err, rooms.ErrUnavailable):
+		return protocol.CodeConflict, err.Error()
 	case errors.Is(err, sfu.ErrBadSDP):
 		return protocol.CodeBadRequest, err.Error()
 	case errors.Is(err, sfu.ErrNotNegotiating), errors.Is(err, sfu.ErrNoPublisher):
@@ -120,7 +124,7 @@ func handleJoin(ctx context.Context, c *conn, id string, raw []byte) error {
 	}
 	if c.inSession(m.SessionID) {
 		// Joining twice on one socket is answered again, changing nothing.
-		return c.sendJoined(id, m.SessionID, c.srv.p.Rooms.Participants(m.SessionID))
+		return c.sendJoined(id, m.SessionID, c.srv.p.Rooms.Participants(ctx, m.SessionID))
 	}
 	entered, err := c.srv.p.Rooms.Enter(ctx, c.userID, m.SessionID)
 	if err != nil {
@@ -130,6 +134,10 @@ func handleJoin(ctx context.Context, c *conn, id string, raw []byte) error {
 	defer func() {
 		// After session_joined: the first tracks and subscribe_offer follow it.
 		if err := c.srv.p.Rooms.AttachMedia(ctx, c.userID, m.SessionID, c.id, c.sendEvent); err != nil {
+			if errors.Is(err, rooms.ErrElsewhere) {
+				c.replyError(id, protocol.CodeWrongNode, err.Error())
+				return
+			}
 			c.srv.log.Warn("cannot attach media", "session", m.SessionID, "user", c.userID, "err", err)
 			c.replyError(id, protocol.CodeInternal, "media is unavailable for this session")
 		}
@@ -140,7 +148,7 @@ func handleJoin(ctx context.Context, c *conn, id string, raw []byte) error {
 	}
 	c.reply(protocol.SessionJoined{
 		Type: "session_joined", ID: id, SessionID: m.SessionID, Role: string(entered.Role),
-		Participants: parts, ViewerCount: entered.ViewerCount, ICEServers: c.srv.iceServers(),
+		Participants: parts, ViewerCount: entered.ViewerCount, ICEServers: c.srv.iceServers(c.userID),
 	})
 	return nil
 }
@@ -156,12 +164,15 @@ func (c *conn) sendJoined(id, sessionID string, members []rooms.Member) error {
 	}
 	c.reply(protocol.SessionJoined{
 		Type: "session_joined", ID: id, SessionID: sessionID, Role: role, Participants: parts,
-		ViewerCount: c.srv.p.Rooms.ViewerCount(sessionID), ICEServers: c.srv.iceServers(),
+		ViewerCount: c.srv.p.Rooms.ViewerCount(context.Background(), sessionID), ICEServers: c.srv.iceServers(c.userID),
 	})
 	return nil
 }
 
-func (s *Server) iceServers() any {
+func (s *Server) iceServers(userID string) any {
+	if s.p.ICEServersFor != nil {
+		return s.p.ICEServersFor(userID)
+	}
 	if s.p.ICEServers == nil {
 		return []any{}
 	}

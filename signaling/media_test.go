@@ -222,7 +222,7 @@ func TestFiftyViewers(t *testing.T) {
 		}
 		return true
 	})
-	if n := s.rooms.ViewerCount(sess.ID); n != 50 {
+	if n := s.rooms.ViewerCount(context.Background(), sess.ID); n != 50 {
 		t.Fatalf("viewerCount = %d, want 50", n)
 	}
 	for i, v := range viewers {
@@ -233,7 +233,7 @@ func TestFiftyViewers(t *testing.T) {
 		}
 	}
 	waitUntil(t, 20*time.Second, "viewers released", func() bool {
-		return s.rooms.ViewerCount(sess.ID) == 0 && s.media.Stats().Peers == 1
+		return s.rooms.ViewerCount(context.Background(), sess.ID) == 0 && s.media.Stats().Peers == 1
 	})
 }
 

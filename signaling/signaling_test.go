@@ -231,7 +231,7 @@ func TestDisconnectReleasesAfterGrace(t *testing.T) {
 	if left["viewerCount"] != float64(0) {
 		t.Fatalf("viewer_left = %v", left)
 	}
-	if n := s.rooms.ViewerCount(sess.ID); n != 0 {
+	if n := s.rooms.ViewerCount(context.Background(), sess.ID); n != 0 {
 		t.Fatalf("viewer count after grace = %d", n)
 	}
 }

@@ -363,6 +363,24 @@ func TestSessions(t *testing.T) {
 		if _, err := s.EndSession(ctx, "nope", endAt, 1); !isNotFound(err) {
 			t.Fatalf("EndSession(unknown) err = %v", err)
 		}
+		if r := must(s.EndReason(ctx, music.ID))(t); r != "" {
+			t.Fatalf("end reason of a session its host ended = %q, want none", r)
+		}
+
+		// InterruptSession: ended the same way, marked interrupted; an
+		// ended session stays as it was.
+		ie := must(s.InterruptSession(ctx, gaming.ID, endAt, 30))(t)
+		if ie.Status != rooms.StatusEnded || ie.EndedAt == nil || ie.Stats.ViewerSeconds != 30 {
+			t.Fatalf("InterruptSession = %+v", ie)
+		}
+		if r := must(s.EndReason(ctx, gaming.ID))(t); r != "interrupted" {
+			t.Fatalf("end reason = %q, want interrupted", r)
+		}
+		ok(t, errOnly(s.InterruptSession(ctx, music.ID, endAt, 1)))
+		if r := must(s.EndReason(ctx, music.ID))(t); r != "" {
+			t.Fatalf("interrupting an ended session changed its reason to %q", r)
+		}
+		active(rooms.ActiveFilter{}, videoMusic.ID)
 	})
 }
 

@@ -86,6 +86,28 @@ func (s *Store) EndSession(ctx context.Context, id string, endedAt time.Time, vi
 	return s.Session(ctx, id)
 }
 
+// InterruptSession implements rooms.SessionStore: the session ends like
+// EndSession, marked as interrupted (its node died).
+func (s *Store) InterruptSession(ctx context.Context, id string, endedAt time.Time, viewerSeconds int64) (rooms.Session, error) {
+	_, err := s.exec(ctx, `UPDATE live_sessions SET status = 'ended', ended_at = $1, viewer_seconds = viewer_seconds + $2,
+		end_reason = 'interrupted' WHERE id = $3 AND status = 'live'`, millis(endedAt), viewerSeconds, id)
+	if err != nil {
+		return rooms.Session{}, err
+	}
+	return s.Session(ctx, id)
+}
+
+// EndReason is why a session ended: "" (ended by its host, or still live)
+// or "interrupted".
+func (s *Store) EndReason(ctx context.Context, id string) (string, error) {
+	var reason string
+	err := s.queryRow(ctx, `SELECT end_reason FROM live_sessions WHERE id = $1`, id).Scan(&reason)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", notFound("session")
+	}
+	return reason, err
+}
+
 // Participant implements rooms.SessionStore.
 func (s *Store) Participant(ctx context.Context, sessionID, userID string) (rooms.Participant, error) {
 	p := rooms.Participant{SessionID: sessionID, UserID: userID}

@@ -19,6 +19,9 @@ const (
 	CodeConflict     = "conflict"
 	CodeRateLimited  = "rate_limited"
 	CodeInternal     = "internal"
+	// CodeWrongNode (an extension): the session's media is served by another
+	// node; the message names its wsUrl. Events still reach this socket.
+	CodeWrongNode = "wrong_node"
 )
 
 // Close codes beyond RFC 6455's.

@@ -61,13 +61,25 @@ type Params struct {
 	Economy *economy.Service
 	// Production turns on the guest-login rate limit.
 	Production bool
+	// Limits makes the rate limiters (login failures, guest logins): in
+	// Redis on a cluster so limits hold across nodes; nil keeps them in
+	// this process.
+	Limits func(name string, n int, per time.Duration) Limiter
+}
+
+// Limiter allows a key at most N events per window (ratelimit.Limiter, or
+// the Redis one of a cluster).
+type Limiter interface {
+	Allow(key string) bool
+	Exceeded(key string) bool
+	Reset(key string)
 }
 
 // API holds the handlers' dependencies.
 type API struct {
 	Params
-	loginFailures *ratelimit.Limiter // per username and per address
-	guests        *ratelimit.Limiter // per address, production only
+	loginFailures Limiter // per username and per address
+	guests        Limiter // per address, production only
 }
 
 // New builds the API.
@@ -78,10 +90,14 @@ func New(p Params) *API {
 	if p.ICEServers == nil {
 		p.ICEServers = []ICEServer{}
 	}
+	limits := p.Limits
+	if limits == nil {
+		limits = func(_ string, n int, per time.Duration) Limiter { return ratelimit.New(n, per) }
+	}
 	return &API{
 		Params:        p,
-		loginFailures: ratelimit.New(10, 15*time.Minute),
-		guests:        ratelimit.New(30, time.Minute),
+		loginFailures: limits("login-failures", 10, 15*time.Minute),
+		guests:        limits("guest-logins", 30, time.Minute),
 	}
 }
 
@@ -134,6 +150,8 @@ func MapError(err error) error {
 		return &trpc.Error{Code: trpc.CodeForbidden, Message: err.Error()}
 	case errors.Is(err, rooms.ErrConflict), errors.Is(err, store.ErrConflict):
 		return &trpc.Error{Code: trpc.CodeConflict, Message: err.Error()}
+	case errors.Is(err, rooms.ErrUnavailable):
+		return &trpc.Error{Code: trpc.CodeServiceUnavailable, Message: err.Error()}
 	case errors.Is(err, rooms.ErrRateLimited):
 		return &trpc.Error{Code: trpc.CodeTooManyRequests, Message: err.Error()}
 	case errors.Is(err, store.ErrBadCursor), errors.Is(err, economy.ErrBadCursor):

@@ -82,11 +82,13 @@ type userSummary struct {
 	AvatarURL   string `json:"avatarUrl"`
 }
 
-func sessionOf(ctx context.Context, s rooms.Session, viewers int) sessionOutput {
+// sessionOf is a session as the app sees it; its wsUrl is the URL of the
+// node that serves it (this node's, on a single node).
+func (a *API) sessionOf(ctx context.Context, s rooms.Session, viewers int) sessionOutput {
 	out := sessionOutput{
 		ID: s.ID, HostID: s.HostID, Title: s.Title, Description: s.Description, Type: s.Type, Category: s.Category,
 		IsPrivate: s.IsPrivate, Status: s.Status, CreatedAt: s.CreatedAt, EndedAt: s.EndedAt, ViewerCount: viewers,
-		WSURL: requestInfo(ctx).WSURL,
+		WSURL: a.wsURL(ctx, s.ID),
 		Host:  userSummary{ID: s.Host.ID, DisplayName: s.Host.DisplayName, AvatarURL: s.Host.AvatarURL},
 	}
 	if caller(ctx) == s.HostID {
@@ -118,7 +120,7 @@ func (a *API) createSession(ctx context.Context, in createSessionInput) (session
 	if err != nil {
 		return sessionOutput{}, err
 	}
-	return sessionOf(ctx, s, 0), nil
+	return a.sessionOf(ctx, s, 0), nil
 }
 
 func (a *API) joinSession(ctx context.Context, in joinSessionInput) (joinOutput, error) {
@@ -132,8 +134,8 @@ func (a *API) joinSession(ctx context.Context, in joinSessionInput) (joinOutput,
 	}
 	res.Session.Host = rooms.User{ID: host.ID, DisplayName: host.DisplayName, AvatarURL: host.AvatarURL}
 	return joinOutput{
-		SessionID: res.Session.ID, Role: res.Role, WSURL: requestInfo(ctx).WSURL, ICEServers: a.ICEServers,
-		Session: sessionOf(ctx, res.Session, a.Rooms.ViewerCount(res.Session.ID)),
+		SessionID: res.Session.ID, Role: res.Role, WSURL: a.wsURL(ctx, res.Session.ID), ICEServers: a.iceServers(caller(ctx)),
+		Session: a.sessionOf(ctx, res.Session, a.Rooms.ViewerCount(ctx, res.Session.ID)),
 	}, nil
 }
 
@@ -151,7 +153,7 @@ func (a *API) getActiveSessions(ctx context.Context, in activeSessionsInput) ([]
 	}
 	out := make([]sessionOutput, len(list))
 	for i := range list {
-		out[i] = sessionOf(ctx, list[i], counts[i])
+		out[i] = a.sessionOf(ctx, list[i], counts[i])
 	}
 	return out, nil
 }
@@ -168,7 +170,7 @@ func (a *API) getSession(ctx context.Context, in sessionIDInput) (sessionOutput,
 		return sessionOutput{}, err
 	}
 	s.Host = rooms.User{ID: host.ID, DisplayName: host.DisplayName, AvatarURL: host.AvatarURL}
-	return sessionOf(ctx, s, viewers), nil
+	return a.sessionOf(ctx, s, viewers), nil
 }
 
 func (a *API) endSession(ctx context.Context, in sessionIDInput) (rooms.Summary, error) {
@@ -177,4 +179,13 @@ func (a *API) endSession(ctx context.Context, in sessionIDInput) (rooms.Summary,
 		return rooms.Summary{}, err
 	}
 	return rooms.EndStats(s, time.Now()), nil
+}
+
+// wsURL is where a session's sockets go: the node serving it, as the
+// cluster's directory says, or this node.
+func (a *API) wsURL(ctx context.Context, sessionID string) string {
+	if u := a.Rooms.Locate(ctx, sessionID); u != "" {
+		return u
+	}
+	return requestInfo(ctx).WSURL
 }

@@ -1,0 +1,192 @@
+package rooms
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+)
+
+// Directory places sessions on the nodes of a cluster: a session lives (its
+// media is forwarded) on the node where it was created. store/redis
+// implements it; without one, every session is on this node.
+type Directory interface {
+	// Claim places a new session on this node.
+	Claim(ctx context.Context, sessionID string) error
+	// Release removes an ended session.
+	Release(ctx context.Context, sessionID string)
+	// Locate returns the wsUrl of the session's node and whether that is
+	// this node (an unknown session is reported as local).
+	Locate(ctx context.Context, sessionID string) (wsURL string, local bool, err error)
+}
+
+var (
+	// ErrElsewhere: the session's media is served by another node.
+	ErrElsewhere = errors.New("session is served by another node")
+	// ErrUnavailable: this node takes no new sessions (it is draining).
+	ErrUnavailable = errors.New("this server is shutting down and takes no new sessions")
+)
+
+// ElsewhereError says where a session's media is served.
+type ElsewhereError struct{ WSURL string }
+
+func (e *ElsewhereError) Error() string {
+	return fmt.Sprintf("this session's media is served by %s: connect there", e.WSURL)
+}
+
+func (e *ElsewhereError) Unwrap() error { return ErrElsewhere }
+
+// hosted is the set of live sessions created on this node (and not ended):
+// what draining waits for.
+type hosted struct {
+	mu  sync.Mutex
+	ids map[string]bool
+}
+
+func (h *hosted) add(id string) {
+	h.mu.Lock()
+	if h.ids == nil {
+		h.ids = map[string]bool{}
+	}
+	h.ids[id] = true
+	h.mu.Unlock()
+}
+
+func (h *hosted) remove(id string) {
+	h.mu.Lock()
+	delete(h.ids, id)
+	h.mu.Unlock()
+}
+
+func (h *hosted) list() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]string, 0, len(h.ids))
+	for id := range h.ids {
+		out = append(out, id)
+	}
+	return out
+}
+
+// Locate returns the wsUrl of the node serving a session, "" when it is
+// this node (or the session is unknown): the caller uses its own URL.
+func (s *Service) Locate(ctx context.Context, sessionID string) string {
+	if s.dir == nil {
+		return ""
+	}
+	url, local, err := s.dir.Locate(ctx, sessionID)
+	if err != nil {
+		s.log.WarnContext(ctx, "locating a session failed: answering with this node", "session", sessionID, "err", err)
+		return ""
+	}
+	if local {
+		return ""
+	}
+	return url
+}
+
+// checkLocal refuses media for a session another node serves.
+func (s *Service) checkLocal(ctx context.Context, sessionID string) error {
+	if s.dir == nil {
+		return nil
+	}
+	url, local, err := s.dir.Locate(ctx, sessionID)
+	if err != nil || local {
+		return nil // Redis unreachable: serve here rather than nowhere
+	}
+	return &ElsewhereError{WSURL: url}
+}
+
+// HostedSessions is the number of live sessions this node serves.
+func (s *Service) HostedSessions() int { return len(s.hosted.list()) }
+
+// Drain makes the node refuse new sessions; live ones go on.
+func (s *Service) Drain() { s.draining.Store(true) }
+
+// Draining reports whether Drain was called.
+func (s *Service) Draining() bool { return s.draining.Load() }
+
+// EndHosted ends every live session this node serves, as their hosts
+// would (the end of draining).
+func (s *Service) EndHosted(ctx context.Context) {
+	for _, id := range s.hosted.list() {
+		sess, err := s.store.Session(ctx, id)
+		if err != nil {
+			s.log.ErrorContext(ctx, "ending a session at shutdown failed", "session", id, "err", err)
+			continue
+		}
+		if _, err := s.EndSession(ctx, sess.HostID, id); err != nil {
+			s.log.ErrorContext(ctx, "ending a session at shutdown failed", "session", id, "err", err)
+		}
+	}
+}
+
+// InterruptSession ends a live session whose node died (the directory
+// found its lease expired): it is marked interrupted, its presence is
+// cleared and everyone present, on any node, gets session_ended.
+func (s *Service) InterruptSession(ctx context.Context, sessionID string) {
+	viewerSeconds, _, err := s.presence.Close(ctx, sessionID)
+	if err != nil {
+		s.log.WarnContext(ctx, "clearing an interrupted session's presence failed", "session", sessionID, "err", err)
+	}
+	sess, err := s.store.Session(ctx, sessionID)
+	if err != nil {
+		s.log.ErrorContext(ctx, "loading an interrupted session failed", "session", sessionID, "err", err)
+		return
+	}
+	if sess.Status != StatusLive {
+		return
+	}
+	ended, err := s.store.InterruptSession(ctx, sessionID, s.now(), viewerSeconds)
+	if err != nil {
+		s.log.ErrorContext(ctx, "marking a session interrupted failed", "session", sessionID, "err", err)
+		return
+	}
+	s.log.WarnContext(ctx, "session interrupted: its node stopped", "session", sessionID)
+	s.sink.Publish(ctx, Event{SessionID: sessionID, Type: "session_ended", Payload: map[string]any{
+		"sessionId": sessionID, "stats": EndStats(ended, s.now()), "reason": "interrupted",
+	}})
+	s.closeMedia(sessionID)
+}
+
+// SessionLost is called when this node's lease on a session it serves was
+// gone (Redis restarted empty, or the node was cut off): a session still
+// live is claimed again; one another node ended meanwhile is closed here.
+func (s *Service) SessionLost(ctx context.Context, sessionID string) {
+	sess, err := s.store.Session(ctx, sessionID)
+	if err != nil {
+		s.log.WarnContext(ctx, "checking a session whose lease was lost failed", "session", sessionID, "err", err)
+		return
+	}
+	if sess.Status == StatusLive {
+		if err := s.dir.Claim(ctx, sessionID); err != nil {
+			s.log.WarnContext(ctx, "reclaiming a session failed", "session", sessionID, "err", err)
+		} else {
+			s.log.InfoContext(ctx, "session placed on this node again", "session", sessionID)
+		}
+		return
+	}
+	s.hosted.remove(sessionID)
+	s.dir.Release(ctx, sessionID)
+	s.closeMedia(sessionID)
+}
+
+// Observe keeps this node in step with events from every node: a session
+// this node serves that was ended through another node (its host called
+// streaming.endSession there) closes here too.
+func (s *Service) Observe(ctx context.Context, e Event) {
+	if e.Type != "session_ended" || !s.hosted.has(e.SessionID) {
+		return
+	}
+	s.hosted.remove(e.SessionID)
+	if s.dir != nil {
+		s.dir.Release(ctx, e.SessionID)
+	}
+	s.closeMedia(e.SessionID)
+}
+
+func (h *hosted) has(id string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.ids[id]
+}

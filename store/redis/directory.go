@@ -1,0 +1,265 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+)
+
+// DirectoryConfig tunes a Directory. Zero values take the defaults.
+type DirectoryConfig struct {
+	Node  string        // this node's id (required)
+	WSURL string        // where clients reach this node's /ws (required)
+	TTL   time.Duration // lease of a node and of its sessions; default 15s
+	Log   *slog.Logger
+	// Orphaned is called (from the directory's loop, on one node only) for a
+	// session whose node stopped renewing its lease: the node died.
+	Orphaned func(ctx context.Context, sessionID string)
+	// Lost is called for a session of this node whose lease was gone at
+	// renewal (Redis restarted empty, or this node was cut off longer than
+	// the lease and another node may have ended it). The callee decides
+	// whether to claim it again.
+	Lost func(ctx context.Context, sessionID string)
+}
+
+// Directory places sessions on nodes: a session lives on the node where it
+// was created, which holds a lease on it and renews it every TTL/3. Keys:
+//
+//	<prefix>node:<id>    HASH wsUrl; expires TTL after the node's last beat
+//	<prefix>dir:owner    HASH session → node
+//	<prefix>dir:leases   ZSET session, scored by lease expiry (Redis clock, ms)
+type Directory struct {
+	rdb    *goredis.Client
+	prefix string
+	cfg    DirectoryConfig
+	log    *slog.Logger
+
+	mu    sync.Mutex
+	owned map[string]bool
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+// NewDirectory registers the node and starts its heartbeat (stopped by Stop).
+func NewDirectory(rdb *goredis.Client, o Options, cfg DirectoryConfig) (*Directory, error) {
+	if cfg.Node == "" || cfg.WSURL == "" {
+		return nil, errors.New("redis directory: a node id and its wsUrl are required")
+	}
+	if cfg.TTL <= 0 {
+		cfg.TTL = 15 * time.Second
+	}
+	log := cfg.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	d := &Directory{
+		rdb: rdb, prefix: prefixOf(o), cfg: cfg, log: log.With("component", "directory"),
+		owned: map[string]bool{}, stop: make(chan struct{}), done: make(chan struct{}),
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := d.beatNode(ctx); err != nil {
+		// Not fatal: the node serves its own sessions and joins the
+		// directory when Redis answers.
+		d.log.Warn("registering the node in redis failed; retrying on the heartbeat", "err", err)
+	}
+	go d.loop()
+	return d, nil
+}
+
+func (d *Directory) nodeKey(node string) string { return d.prefix + "node:" + node }
+func (d *Directory) ownerKey() string           { return d.prefix + "dir:owner" }
+func (d *Directory) leaseKey() string           { return d.prefix + "dir:leases" }
+
+// claimScript records the owner and lease of a session.
+// KEYS: owner, leases. ARGV: session, node, ttl.
+var claimScript = goredis.NewScript(nowMillisLua + `
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[2], nowms() + tonumber(ARGV[3]), ARGV[1])
+return 1
+`)
+
+// Claim places a session on this node.
+func (d *Directory) Claim(ctx context.Context, sessionID string) error {
+	d.mu.Lock()
+	d.owned[sessionID] = true
+	d.mu.Unlock()
+	ctx, cancel := opCtx(ctx)
+	defer cancel()
+	if err := claimScript.Run(ctx, d.rdb, []string{d.ownerKey(), d.leaseKey()}, sessionID, d.cfg.Node, d.cfg.TTL.Milliseconds()).Err(); err != nil {
+		return fmt.Errorf("placing session %s on this node: %w", sessionID, err)
+	}
+	return nil
+}
+
+// Release removes an ended session from the directory.
+func (d *Directory) Release(ctx context.Context, sessionID string) {
+	d.mu.Lock()
+	delete(d.owned, sessionID)
+	d.mu.Unlock()
+	ctx, cancel := opCtx(ctx)
+	defer cancel()
+	pipe := d.rdb.TxPipeline()
+	pipe.HDel(ctx, d.ownerKey(), sessionID)
+	pipe.ZRem(ctx, d.leaseKey(), sessionID)
+	if _, err := pipe.Exec(ctx); err != nil {
+		d.log.Warn("removing a session from the directory failed; its lease will lapse", "session", sessionID, "err", err)
+	}
+}
+
+// Locate returns the wsUrl of the node a session lives on, and whether that
+// is this node. An unknown session (or Redis unreachable) is reported as
+// local with an empty URL: the caller serves it itself.
+func (d *Directory) Locate(ctx context.Context, sessionID string) (wsURL string, local bool, err error) {
+	d.mu.Lock()
+	mine := d.owned[sessionID]
+	d.mu.Unlock()
+	if mine {
+		return d.cfg.WSURL, true, nil
+	}
+	ctx, cancel := opCtx(ctx)
+	defer cancel()
+	node, err := d.rdb.HGet(ctx, d.ownerKey(), sessionID).Result()
+	switch {
+	case errors.Is(err, goredis.Nil):
+		return "", true, nil
+	case err != nil:
+		return "", true, fmt.Errorf("locating session %s: %w", sessionID, err)
+	case node == d.cfg.Node:
+		return d.cfg.WSURL, true, nil
+	}
+	url, err := d.rdb.HGet(ctx, d.nodeKey(node), "wsUrl").Result()
+	switch {
+	case errors.Is(err, goredis.Nil):
+		// The node is gone; its sessions are about to be ended.
+		return "", false, nil
+	case err != nil:
+		return "", true, fmt.Errorf("locating node %s: %w", node, err)
+	}
+	return url, false, nil
+}
+
+// Owned is the number of sessions placed on this node.
+func (d *Directory) Owned() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.owned)
+}
+
+// Stop ends the heartbeat and takes the node out of the directory (its
+// sessions' leases lapse unless they were released).
+func (d *Directory) Stop() {
+	select {
+	case <-d.stop:
+	default:
+		close(d.stop)
+	}
+	<-d.done
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	d.rdb.Del(ctx, d.nodeKey(d.cfg.Node))
+}
+
+func (d *Directory) loop() {
+	defer close(d.done)
+	t := time.NewTicker(d.cfg.TTL / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-d.stop:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), d.cfg.TTL/3)
+			d.Heartbeat(ctx)
+			cancel()
+		}
+	}
+}
+
+func (d *Directory) beatNode(ctx context.Context) error {
+	pipe := d.rdb.TxPipeline()
+	pipe.HSet(ctx, d.nodeKey(d.cfg.Node), "wsUrl", d.cfg.WSURL)
+	pipe.PExpire(ctx, d.nodeKey(d.cfg.Node), d.cfg.TTL)
+	_, err := pipe.Exec(ctx)
+	return err
+}
+
+// Heartbeat renews the node and its sessions' leases, reports sessions
+// whose lease was lost, and hands sessions of dead nodes to Orphaned. The
+// loop calls it every TTL/3; tests call it to skip the wait.
+func (d *Directory) Heartbeat(ctx context.Context) {
+	if err := d.beatNode(ctx); err != nil {
+		d.log.Warn("directory heartbeat failed", "err", err)
+		return
+	}
+	d.mu.Lock()
+	args := []any{d.cfg.TTL.Milliseconds()}
+	for sid := range d.owned {
+		args = append(args, sid)
+	}
+	d.mu.Unlock()
+	if len(args) > 1 {
+		missing, err := renewScript.Run(ctx, d.rdb, []string{d.leaseKey()}, args...).StringSlice()
+		if err != nil {
+			d.log.Warn("renewing session leases failed", "err", err)
+			return
+		}
+		for _, sid := range missing {
+			d.mu.Lock()
+			mine := d.owned[sid]
+			d.mu.Unlock()
+			if mine && d.cfg.Lost != nil {
+				d.cfg.Lost(ctx, sid)
+			}
+		}
+	}
+	d.reap(ctx)
+}
+
+// takeScript removes an expired session lease; exactly one node gets 1.
+// KEYS: owner, leases. ARGV: session.
+var takeScript = goredis.NewScript(nowMillisLua + `
+local score = redis.call('ZSCORE', KEYS[2], ARGV[1])
+if not score or tonumber(score) > nowms() then return 0 end
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[1], ARGV[1])
+return 1
+`)
+
+func (d *Directory) reap(ctx context.Context) {
+	now, err := d.rdb.Time(ctx).Result()
+	if err != nil {
+		return
+	}
+	expired, err := d.rdb.ZRangeByScore(ctx, d.leaseKey(), &goredis.ZRangeBy{
+		Min: "-inf", Max: formatMs(now.UnixMilli()), Count: 100,
+	}).Result()
+	if err != nil {
+		return
+	}
+	for _, sid := range expired {
+		took, err := takeScript.Run(ctx, d.rdb, []string{d.ownerKey(), d.leaseKey()}, sid).Int()
+		if err != nil || took != 1 {
+			continue
+		}
+		d.mu.Lock()
+		mine := d.owned[sid]
+		d.mu.Unlock()
+		if mine {
+			// Our own lease lapsed (we were cut off): claim it back; the
+			// session is still served here.
+			d.Claim(ctx, sid)
+			continue
+		}
+		d.log.Warn("a session's node stopped renewing its lease: ending the session", "session", sid)
+		if d.cfg.Orphaned != nil {
+			d.cfg.Orphaned(ctx, sid)
+		}
+	}
+}

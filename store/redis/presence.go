@@ -1,0 +1,327 @@
+package redis
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/chobilive/chobi/rooms"
+)
+
+// PresenceConfig tunes a Presence. Zero values take the defaults.
+type PresenceConfig struct {
+	Node string        // this node's id (required)
+	TTL  time.Duration // how long a node's entries outlive its last heartbeat; default 15s
+	Now  func() time.Time
+	Log  *slog.Logger
+}
+
+// Presence is rooms.Presence shared by the nodes of a cluster. Each node
+// keeps its own part (its users and their connections) in memory as well:
+// that copy answers when Redis is down, and rebuilds the node's part when
+// Redis comes back empty or the node's lease lapsed. A node's entries are
+// leased: when it stops heartbeating (crashed), any other node reaps them.
+type Presence struct {
+	rdb    *goredis.Client
+	prefix string
+	cfg    PresenceConfig
+	log    *slog.Logger
+
+	mu    sync.Mutex
+	local map[string]map[string]*localUser // session → user → this node's part
+	dirty map[string]bool                  // sessions whose Redis part must be rebuilt
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+type localUser struct {
+	name  string
+	role  rooms.Role
+	conns int
+}
+
+var _ rooms.Presence = (*Presence)(nil)
+
+// NewPresence starts the presence and its heartbeat (stopped by Stop).
+func NewPresence(rdb *goredis.Client, o Options, cfg PresenceConfig) (*Presence, error) {
+	if cfg.Node == "" || strings.ContainsAny(cfg.Node, "\n{}") {
+		return nil, fmt.Errorf("redis presence: a node id without newlines or braces is required, got %q", cfg.Node)
+	}
+	if cfg.TTL <= 0 {
+		cfg.TTL = 15 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	log := cfg.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	p := &Presence{
+		rdb: rdb, prefix: prefixOf(o), cfg: cfg, log: log.With("component", "presence"),
+		local: map[string]map[string]*localUser{}, dirty: map[string]bool{},
+		stop: make(chan struct{}), done: make(chan struct{}),
+	}
+	go p.heartbeatLoop()
+	return p, nil
+}
+
+// Stop stops the heartbeat. The node's entries are left to expire (a
+// draining node leaves its sessions first).
+func (p *Presence) Stop() {
+	select {
+	case <-p.stop:
+	default:
+		close(p.stop)
+	}
+	<-p.done
+}
+
+func (p *Presence) base(sid string) string   { return p.prefix + "pres:{" + sid + "}:" }
+func (p *Presence) leases() string           { return p.prefix + "pres:leases" }
+func (p *Presence) member(sid string) string { return sid + "\n" + p.cfg.Node }
+func (p *Presence) nowMs() int64             { return p.cfg.Now().UnixMilli() }
+func (p *Presence) ttlMs() int64             { return p.cfg.TTL.Milliseconds() }
+
+// failed marks a session for rebuilding and logs the Redis error once per
+// call; the caller answers from the node's own copy.
+func (p *Presence) failed(op, sid string, err error) {
+	p.mu.Lock()
+	p.dirty[sid] = true
+	p.mu.Unlock()
+	p.log.Warn("redis presence unavailable: answering from this node's copy", "op", op, "session", sid, "err", err)
+}
+
+func (p *Presence) Enter(ctx context.Context, sid string, m rooms.Member) (bool, int, error) {
+	p.mu.Lock()
+	room := p.local[sid]
+	if room == nil {
+		room = map[string]*localUser{}
+		p.local[sid] = room
+	}
+	u := room[m.UserID]
+	if u == nil {
+		u = &localUser{name: m.DisplayName, role: m.Role}
+		room[m.UserID] = u
+	}
+	u.conns++
+	localFirst := u.conns == 1
+	p.mu.Unlock()
+
+	info, _ := json.Marshal(map[string]string{"n": m.DisplayName, "r": string(m.Role)})
+	ctx, cancel := opCtx(ctx)
+	defer cancel()
+	res, err := enterScript.Run(ctx, p.rdb, nil, p.base(sid), p.leases(), p.member(sid), p.ttlMs(),
+		p.cfg.Node, m.UserID, string(info), string(m.Role), p.nowMs()).Int64Slice()
+	if err != nil {
+		p.failed("enter", sid, err)
+		return localFirst, p.localViewers(sid), nil
+	}
+	return res[0] == 1, int(res[1]), nil
+}
+
+func (p *Presence) Leave(ctx context.Context, sid, userID string, all bool) (bool, rooms.Role, int, error) {
+	p.mu.Lock()
+	var localRole rooms.Role
+	localLast := false
+	if u := p.local[sid][userID]; u != nil {
+		localRole = u.role
+		u.conns--
+		if all || u.conns <= 0 {
+			delete(p.local[sid], userID)
+			localLast = true
+			if len(p.local[sid]) == 0 {
+				delete(p.local, sid)
+			}
+		}
+	}
+	p.mu.Unlock()
+
+	allArg := "0"
+	if all {
+		allArg = "1"
+	}
+	ctx, cancel := opCtx(ctx)
+	defer cancel()
+	res, err := leaveScript.Run(ctx, p.rdb, nil, p.base(sid), p.cfg.Node, userID, allArg, p.nowMs()).Slice()
+	if err != nil {
+		p.failed("leave", sid, err)
+		return localLast, localRole, p.localViewers(sid), nil
+	}
+	last, _ := res[0].(int64)
+	role, _ := res[1].(string)
+	n, _ := res[2].(int64)
+	return last == 1, rooms.Role(role), int(n), nil
+}
+
+func (p *Presence) SetRole(ctx context.Context, sid, userID string, role rooms.Role) (int, error) {
+	p.mu.Lock()
+	if u := p.local[sid][userID]; u != nil {
+		u.role = role
+	}
+	p.mu.Unlock()
+	ctx, cancel := opCtx(ctx)
+	defer cancel()
+	n, err := setRoleScript.Run(ctx, p.rdb, nil, p.base(sid), userID, string(role), p.nowMs()).Int()
+	if err != nil {
+		p.failed("set role", sid, err)
+		return p.localViewers(sid), nil
+	}
+	return n, nil
+}
+
+func (p *Presence) Role(ctx context.Context, sid, userID string) (rooms.Role, error) {
+	ctx, cancel := opCtx(ctx)
+	defer cancel()
+	raw, err := p.rdb.HGet(ctx, p.base(sid)+"users", userID).Result()
+	switch {
+	case errors.Is(err, goredis.Nil):
+		return "", nil
+	case err != nil:
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if u := p.local[sid][userID]; u != nil {
+			return u.role, nil
+		}
+		return "", nil
+	}
+	var info struct{ R string }
+	if err := json.Unmarshal([]byte(raw), &info); err != nil {
+		return "", fmt.Errorf("presence of %s in %s: %w", userID, sid, err)
+	}
+	return rooms.Role(info.R), nil
+}
+
+func (p *Presence) ViewerCounts(ctx context.Context, ids ...string) ([]int, error) {
+	out := make([]int, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	ctx, cancel := opCtx(ctx)
+	defer cancel()
+	pipe := p.rdb.Pipeline()
+	cmds := make([]*goredis.StringCmd, len(ids))
+	for i, id := range ids {
+		cmds[i] = pipe.HGet(ctx, p.base(id)+"meta", "viewers")
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, goredis.Nil) {
+		for i, id := range ids {
+			out[i] = p.localViewers(id)
+		}
+		return out, nil
+	}
+	for i, c := range cmds {
+		out[i], _ = strconv.Atoi(c.Val())
+	}
+	return out, nil
+}
+
+func (p *Presence) Members(ctx context.Context, sid string) ([]rooms.Member, error) {
+	ctx, cancel := opCtx(ctx)
+	defer cancel()
+	all, err := p.rdb.HGetAll(ctx, p.base(sid)+"users").Result()
+	var out []rooms.Member
+	if err != nil {
+		p.mu.Lock()
+		for id, u := range p.local[sid] {
+			out = append(out, rooms.Member{UserID: id, DisplayName: u.name, Role: u.role})
+		}
+		p.mu.Unlock()
+	} else {
+		for id, raw := range all {
+			var info struct{ N, R string }
+			if json.Unmarshal([]byte(raw), &info) == nil {
+				out = append(out, rooms.Member{UserID: id, DisplayName: info.N, Role: rooms.Role(info.R)})
+			}
+		}
+	}
+	rooms.SortMembers(out)
+	return out, nil
+}
+
+func (p *Presence) Close(ctx context.Context, sid string) (int64, []string, error) {
+	p.Forget(sid)
+	ctx, cancel := opCtx(ctx)
+	defer cancel()
+	res, err := closeScript.Run(ctx, p.rdb, nil, p.base(sid), p.leases(), sid, p.nowMs()).Slice()
+	if err != nil {
+		return 0, nil, fmt.Errorf("closing presence of %s: %w", sid, err)
+	}
+	secs, _ := res[0].(int64)
+	users := make([]string, 0, len(res)-1)
+	for _, u := range res[1:] {
+		s, _ := u.(string)
+		users = append(users, s)
+	}
+	return secs, users, nil
+}
+
+// Forget drops this node's copy of a session that ended (possibly on
+// another node), so its heartbeat stops renewing the session's entries.
+func (p *Presence) Forget(sid string) {
+	p.mu.Lock()
+	delete(p.local, sid)
+	delete(p.dirty, sid)
+	p.mu.Unlock()
+}
+
+// localViewers counts the viewers this node has: the best answer while
+// Redis is unreachable.
+func (p *Presence) localViewers(sid string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, u := range p.local[sid] {
+		if rooms.IsViewer(u.role) {
+			n++
+		}
+	}
+	return n
+}
+
+// Observe keeps this node's copy in step with changes made through other
+// nodes, as the event bus delivers them: a session that ended is
+// forgotten, a role changed elsewhere is noted (so a rebuild does not
+// restore the old one), a removed user is dropped.
+func (p *Presence) Observe(e rooms.Event) {
+	switch e.Type {
+	case "session_ended":
+		p.Forget(e.SessionID)
+	case "role_changed", "removed":
+		if e.UserID == "" {
+			return
+		}
+		var body struct {
+			SessionID string `json:"sessionId"`
+			Role      string `json:"role"`
+		}
+		raw, err := json.Marshal(e.Payload)
+		if err != nil || json.Unmarshal(raw, &body) != nil {
+			return
+		}
+		sid := e.SessionID
+		if sid == "" {
+			sid = body.SessionID
+		}
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		u := p.local[sid][e.UserID]
+		if u == nil {
+			return
+		}
+		if e.Type == "removed" {
+			delete(p.local[sid], e.UserID)
+			return
+		}
+		u.role = rooms.Role(body.Role)
+	}
+}

@@ -1,0 +1,132 @@
+package redis
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+)
+
+// renewScript extends the leases of a node's sessions and returns the
+// members whose lease was gone (Redis restarted empty, or the lease lapsed
+// and was reaped): their part must be rebuilt.
+// KEYS: leases. ARGV: ttl, members...
+var renewScript = goredis.NewScript(nowMillisLua + `
+local expiry = nowms() + tonumber(ARGV[1])
+local missing = {}
+for i = 2, #ARGV do
+  if redis.call('ZSCORE', KEYS[1], ARGV[i]) then
+    redis.call('ZADD', KEYS[1], expiry, ARGV[i])
+  else
+    missing[#missing + 1] = ARGV[i]
+  end
+end
+return missing
+`)
+
+func (p *Presence) heartbeatLoop() {
+	defer close(p.done)
+	t := time.NewTicker(p.cfg.TTL / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), p.cfg.TTL/3)
+			p.Heartbeat(ctx)
+			cancel()
+		}
+	}
+}
+
+// Heartbeat renews this node's leases, rebuilds the parts Redis lost and
+// reaps the parts of nodes whose leases expired. The loop calls it every
+// TTL/3; tests call it to skip the wait.
+func (p *Presence) Heartbeat(ctx context.Context) {
+	p.mu.Lock()
+	sessions := make([]string, 0, len(p.local))
+	for sid := range p.local {
+		sessions = append(sessions, sid)
+	}
+	p.mu.Unlock()
+
+	rebuild := map[string]bool{}
+	if len(sessions) > 0 {
+		args := []any{p.ttlMs()}
+		for _, sid := range sessions {
+			args = append(args, p.member(sid))
+		}
+		missing, err := renewScript.Run(ctx, p.rdb, []string{p.leases()}, args...).StringSlice()
+		if err != nil {
+			p.log.Warn("renewing presence leases failed", "err", err)
+			return
+		}
+		for _, m := range missing {
+			rebuild[strings.SplitN(m, "\n", 2)[0]] = true
+		}
+	}
+	p.mu.Lock()
+	for sid := range p.dirty {
+		rebuild[sid] = true
+	}
+	p.mu.Unlock()
+	for sid := range rebuild {
+		if err := p.sync(ctx, sid); err != nil {
+			p.log.Warn("rebuilding presence failed", "session", sid, "err", err)
+			continue
+		}
+		p.log.Info("presence rebuilt in redis", "session", sid)
+	}
+	p.reap(ctx)
+}
+
+// sync replaces this node's part of a session in Redis by its own copy.
+func (p *Presence) sync(ctx context.Context, sid string) error {
+	p.mu.Lock()
+	args := []any{p.base(sid), p.leases(), p.member(sid), p.ttlMs(), p.cfg.Node, p.nowMs()}
+	for id, u := range p.local[sid] {
+		info := `{"n":` + jsonString(u.name) + `,"r":` + jsonString(string(u.role)) + `}`
+		args = append(args, id, info, string(u.role), u.conns)
+	}
+	delete(p.dirty, sid)
+	p.mu.Unlock()
+	if err := syncScript.Run(ctx, p.rdb, nil, args...).Err(); err != nil {
+		p.mu.Lock()
+		p.dirty[sid] = true
+		p.mu.Unlock()
+		return err
+	}
+	return nil
+}
+
+// reap removes the parts of nodes whose leases expired.
+func (p *Presence) reap(ctx context.Context) {
+	now, err := p.rdb.Time(ctx).Result()
+	if err != nil {
+		return
+	}
+	expired, err := p.rdb.ZRangeByScore(ctx, p.leases(), &goredis.ZRangeBy{
+		Min: "-inf", Max: formatMs(now.UnixMilli()), Count: 500,
+	}).Result()
+	if err != nil {
+		p.log.Warn("listing expired presence leases failed", "err", err)
+		return
+	}
+	for _, m := range expired {
+		sid, node, ok := strings.Cut(m, "\n")
+		if !ok {
+			p.rdb.ZRem(ctx, p.leases(), m)
+			continue
+		}
+		n, err := reapScript.Run(ctx, p.rdb, nil, p.base(sid), p.leases(), m, node, p.nowMs()).Int()
+		if err != nil {
+			p.log.Warn("reaping a node's presence failed", "session", sid, "node", node, "err", err)
+			continue
+		}
+		if n == 1 {
+			p.log.Info("reaped the presence of a node that stopped heartbeating", "session", sid, "node", node)
+		}
+	}
+}

@@ -1,0 +1,181 @@
+package redis_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chobilive/chobi/rooms"
+	"github.com/chobilive/chobi/rooms/presencetest"
+	chobiredis "github.com/chobilive/chobi/store/redis"
+)
+
+func TestPresenceSuite(t *testing.T) {
+	presencetest.Run(t, func(t *testing.T, clock *presencetest.Clock) func(int) rooms.Presence {
+		rdb, o := testRedis(t)
+		var mu sync.Mutex
+		nodes := map[int]*chobiredis.Presence{}
+		t.Cleanup(func() {
+			for _, p := range nodes {
+				p.Stop()
+			}
+		})
+		return func(i int) rooms.Presence {
+			mu.Lock()
+			defer mu.Unlock()
+			if p := nodes[i]; p != nil {
+				return p
+			}
+			p, err := chobiredis.NewPresence(rdb, o, chobiredis.PresenceConfig{Node: fmt.Sprintf("node%d", i), Now: clock.Now})
+			if err != nil {
+				t.Fatal(err)
+			}
+			nodes[i] = p
+			return p
+		}
+	})
+}
+
+// A node that stops heartbeating (killed) loses its users once its lease
+// expires; the users of live nodes stay.
+func TestPresenceReapsADeadNode(t *testing.T) {
+	ctx := context.Background()
+	rdb, o := testRedis(t)
+	ttl := 300 * time.Millisecond
+	a, err := chobiredis.NewPresence(rdb, o, chobiredis.PresenceConfig{Node: "a", TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Stop()
+	b, err := chobiredis.NewPresence(rdb, o, chobiredis.PresenceConfig{Node: "b", TTL: ttl})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Stop() // b "dies": nothing renews its lease any more
+	for _, u := range []string{"x", "y"} {
+		if _, _, err := b.Enter(ctx, "s1", rooms.Member{UserID: u, DisplayName: u, Role: rooms.RoleViewer}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// "y" is also present through node a: it must stay.
+	if _, _, err := a.Enter(ctx, "s1", rooms.Member{UserID: "y", DisplayName: "y", Role: rooms.RoleViewer}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := a.Enter(ctx, "s1", rooms.Member{UserID: "z", DisplayName: "z", Role: rooms.RoleViewer}); err != nil {
+		t.Fatal(err)
+	}
+	a.Heartbeat(ctx) // b's lease has not expired yet
+	if n, _ := a.ViewerCounts(ctx, "s1"); n[0] != 3 {
+		t.Fatalf("viewers before b's lease expired = %d, want 3", n[0])
+	}
+	time.Sleep(ttl + 100*time.Millisecond)
+	a.Heartbeat(ctx)
+	n, _ := a.ViewerCounts(ctx, "s1")
+	members, _ := a.Members(ctx, "s1")
+	if n[0] != 2 || len(members) != 2 {
+		t.Fatalf("after b's lease expired: viewers=%d members=%v, want y and z", n[0], members)
+	}
+	if r, _ := a.Role(ctx, "s1", "x"); r != "" {
+		t.Fatalf("x (only on the dead node) is still present as %q", r)
+	}
+	if left := keysUnder(t, rdb, o.Prefix+"pres:{s1}:node:b"); len(left) != 0 {
+		t.Fatalf("the dead node's keys remain: %v", left)
+	}
+	if _, _, err := a.Close(ctx, "s1"); err != nil {
+		t.Fatal(err)
+	}
+	if left := keysUnder(t, rdb, o.Prefix); len(left) != 0 {
+		t.Fatalf("keys left after the session closed: %v", left)
+	}
+}
+
+// When Redis loses everything (restarted without persistence), each node
+// rebuilds its part from its own copy on its next heartbeat; while Redis is
+// unreachable the node answers from that copy.
+func TestPresenceIsRebuiltAfterRedisLosesIt(t *testing.T) {
+	ctx := context.Background()
+	rdb, o := testRedis(t)
+	a, err := chobiredis.NewPresence(rdb, o, chobiredis.PresenceConfig{Node: "a", TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Stop()
+	b, err := chobiredis.NewPresence(rdb, o, chobiredis.PresenceConfig{Node: "b", TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Stop()
+	enter := func(p *chobiredis.Presence, u string, role rooms.Role) {
+		if _, _, err := p.Enter(ctx, "s", rooms.Member{UserID: u, DisplayName: "N" + u, Role: role}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	enter(a, "host", rooms.RoleHost)
+	enter(a, "v1", rooms.RoleViewer)
+	enter(b, "v1", rooms.RoleViewer)
+	enter(b, "v2", rooms.RoleViewer)
+	enter(b, "v2", rooms.RoleViewer)
+	if _, err := a.SetRole(ctx, "s", "v2", rooms.RoleCoHost); err != nil { // v2's socket is on b
+		t.Fatal(err)
+	}
+	// The bus brings b the role_changed event of its user.
+	b.Observe(rooms.Event{UserID: "v2", Type: "role_changed", Payload: map[string]any{"sessionId": "s", "role": "co-host"}})
+
+	if keys := keysUnder(t, rdb, o.Prefix); len(keys) == 0 {
+		t.Fatal("nothing in Redis")
+	} else if err := rdb.Del(ctx, keys...).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := a.ViewerCounts(ctx, "s"); n[0] != 0 {
+		t.Fatalf("viewers right after the loss = %d, want 0 (nothing rebuilt yet)", n[0])
+	}
+	a.Heartbeat(ctx)
+	b.Heartbeat(ctx)
+	n, _ := b.ViewerCounts(ctx, "s")
+	members, _ := a.Members(ctx, "s")
+	want := []rooms.Member{
+		{UserID: "host", DisplayName: "Nhost", Role: rooms.RoleHost},
+		{UserID: "v2", DisplayName: "Nv2", Role: rooms.RoleCoHost},
+		{UserID: "v1", DisplayName: "Nv1", Role: rooms.RoleViewer},
+	}
+	if n[0] != 1 || fmt.Sprint(members) != fmt.Sprint(want) {
+		t.Fatalf("rebuilt: viewers=%d members=%v\nwant 1 viewer, %v", n[0], members, want)
+	}
+	// Connection counts were rebuilt too: v2 has two connections on b.
+	if last, _, _, _ := b.Leave(ctx, "s", "v2", false); last {
+		t.Fatal("v2 left after one of its two connections closed")
+	}
+	if last, _, _, _ := b.Leave(ctx, "s", "v2", false); !last {
+		t.Fatal("v2 still present after both its connections closed")
+	}
+	// A second heartbeat changes nothing (no double counting).
+	a.Heartbeat(ctx)
+	b.Heartbeat(ctx)
+	if n, _ := a.ViewerCounts(ctx, "s"); n[0] != 1 {
+		t.Fatalf("viewers after another heartbeat = %d, want 1", n[0])
+	}
+}
+
+// Redis unreachable: presence answers from the node's own copy, then
+// catches up when Redis is back.
+func TestPresenceDegradesWithoutRedis(t *testing.T) {
+	ctx := context.Background()
+	rdb, o := testRedis(t)
+	down := chobiredis.NewClient(chobiredis.Options{Addr: "127.0.0.1:1", Prefix: o.Prefix})
+	defer down.Close()
+	p, err := chobiredis.NewPresence(down, o, chobiredis.PresenceConfig{Node: "a", TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop()
+	first, n, err := p.Enter(ctx, "s", rooms.Member{UserID: "u", DisplayName: "U", Role: rooms.RoleViewer})
+	if err != nil || !first || n != 1 {
+		t.Fatalf("Enter without Redis = %v %d %v, want true 1 nil (from the node's copy)", first, n, err)
+	}
+	if r, err := p.Role(ctx, "s", "u"); err != nil || r != rooms.RoleViewer {
+		t.Fatalf("Role without Redis = %q %v", r, err)
+	}
+	_ = rdb
+}
