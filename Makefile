@@ -50,13 +50,15 @@ test-e2e: build
 
 # deploy/: every YAML and JSON file parses and agrees with the server; the
 # static bin/chobi runs and serves every series the alerts and dashboard
-# read; promtool checks and unit-tests the rules (Debian's prometheus package,
-# installed when missing); systemd-analyze verifies the units.
+# read; promtool checks and unit-tests the rules; systemd-analyze verifies
+# the units; the README's production set-up runs here (the env file's
+# configuration on Postgres and Redis behind nginx with a test certificate:
+# https, wss). Debian's prometheus, nginx and caddy are installed when missing.
+DEPLOY_TOOLS := promtool:prometheus nginx:nginx caddy:caddy systemd-analyze:systemd
 test-deploy: build
-	@command -v promtool >/dev/null || { echo "make: installing Debian's prometheus package (promtool) for the deploy checks"; \
-		apt-get update -q && apt-get install -y -q --no-install-recommends prometheus; }
-	@command -v systemd-analyze >/dev/null || { echo "make: installing systemd (systemd-analyze) for the deploy checks"; \
-		apt-get update -q && apt-get install -y -q --no-install-recommends systemd; }
+	@missing=$$(for t in $(DEPLOY_TOOLS); do command -v $${t%%:*} >/dev/null || echo $${t#*:}; done); \
+	if [ -n "$$missing" ]; then echo "make: installing" $$missing "for the deploy checks"; \
+		apt-get update -q && apt-get install -y -q --no-install-recommends $$missing; fi
 	CHOBI_DEPLOY_CHECKS=1 CHOBI_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 ./deploy/
 
 clean:
