@@ -659,6 +659,43 @@ for (const [mi, mode] of MODES.entries()) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// users.deleteAccount (an extension, README: Data lifecycle): the confirmation and, for an
+// account with a password, the password are required; afterwards the token and the login are
+// dead and the profile is anonymous.
+
+describe('users.deleteAccount (extension)', () => {
+  for (const [mi, mode] of MODES.entries()) {
+    it(`users.deleteAccount via ${mode.name}`, T, async () => {
+      const username = `gone_${RUN}${mi}`;
+      const reg = await makeClient(mode).auth.register.mutate({ username, password: PASSWORD });
+      const me = makeClient(mode, reg.token);
+      await me.wallet.topUp.mutate({ amount: 25 });
+      await expectTRPCError(me.users.deleteAccount.mutate({ password: PASSWORD }), 'BAD_REQUEST',
+        { field: 'confirm', path: 'users.deleteAccount' });
+      await expectTRPCError(me.users.deleteAccount.mutate({ confirm: 'DELETE' }), 'BAD_REQUEST', { field: 'password' });
+      await expectTRPCError(me.users.deleteAccount.mutate({ confirm: 'DELETE', password: 'not-the-password' }), 'FORBIDDEN',
+        { field: 'password' });
+      assert.equal((await me.users.getProfile.query()).username, username, 'a refused deletion changes nothing');
+
+      const out = await me.users.deleteAccount.mutate({ confirm: 'DELETE', password: PASSWORD });
+      assert.equal(out.deleted, true);
+      assert.equal(out.userId, reg.user.id);
+      assert.deepEqual(out.forfeited, { coins: 25, diamonds: 0 }, 'the balance went to the platform');
+
+      await expectTRPCError(me.users.getProfile.query(), 'UNAUTHORIZED', { path: 'users.getProfile' });
+      await expectTRPCError(makeClient(mode).auth.login.mutate({ username, password: PASSWORD }), 'UNAUTHORIZED');
+      const guest = await makeClient(mode).auth.guest.mutate();
+      const seen = await makeClient(mode, guest.token).users.getProfile.query({ userId: reg.user.id });
+      assert.equal(seen.displayName, 'Deleted user');
+      assert.equal(seen.username, `deleted-${reg.user.id}`);
+      // A guest has no password: the confirmation is enough.
+      const g = await makeClient(mode, guest.token).users.deleteAccount.mutate({ confirm: 'DELETE' });
+      assert.equal(g.deleted, true);
+    });
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
 // Economy: gifts.getAvailableGifts / wallet.getBalance (and topUp, sendGift). Runs by default;
 // CHOBI_ECONOMY=0 skips it (for a server without the economy).
 
