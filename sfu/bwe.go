@@ -36,7 +36,10 @@ const (
 // catches up. A failed probe waits longer before the next (up to probeMax).
 func (p *Peer) fitLayers() {
 	defer p.wg.Done()
-	tick := time.NewTicker(probeInterval)
+	// Ticks every fitInterval, and every probeInterval only while probing:
+	// a hundred subscribers' fitters waking 50 times a second cost more
+	// than their fitting.
+	tick := time.NewTicker(fitInterval)
 	defer tick.Stop()
 	ups := map[*DownTrack]int{}
 	var (
@@ -55,6 +58,7 @@ func (p *Peer) fitLayers() {
 	stopProbe := func() {
 		if probe != nil {
 			probing.Add(-1)
+			tick.Reset(fitInterval)
 		}
 		probe, probeBits, owed = nil, 0, 0
 	}
@@ -75,7 +79,7 @@ func (p *Peer) fitLayers() {
 				owed -= paddingSize
 			}
 		}
-		if time.Since(lastFit) < fitInterval {
+		if time.Since(lastFit) < fitInterval-probeInterval { // a tick early is on time
 			continue
 		}
 		lastFit = time.Now()
@@ -155,6 +159,7 @@ func (p *Peer) fitLayers() {
 			if padding := probeRate - sending; padding > 0 {
 				if probing.Add(1) <= maxProbing {
 					probe, probeBits, probeStart = wantMore, padding, time.Now()
+					tick.Reset(probeInterval)
 				} else {
 					probing.Add(-1) // enough probes on this node: later
 				}

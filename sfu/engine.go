@@ -55,6 +55,7 @@ type Engine struct {
 	udpConn net.PacketConn
 	tcpLn   net.Listener
 	udpMux  ice.UDPMux
+	batch   *batchConn // the shared socket's batched writes (nil without it)
 	tcpMux  ice.TCPMux
 
 	mu    sync.Mutex
@@ -108,7 +109,12 @@ func NewEngine(cfg Config) (*Engine, error) {
 			return nil, fmt.Errorf("sfu: listen on UDP port %d: %w", cfg.UDPPort, err)
 		}
 		e.udpConn = conn
-		e.udpMux = webrtc.NewICEUDPMux(nil, conn)
+		if uc, ok := conn.(*net.UDPConn); ok {
+			e.batch = newBatchConn(uc)
+			e.udpMux = webrtc.NewICEUDPMux(nil, e.batch)
+		} else {
+			e.udpMux = webrtc.NewICEUDPMux(nil, conn)
+		}
 	}
 	if cfg.TCPPort != 0 && cfg.Net == nil {
 		port := max(cfg.TCPPort, 0)
@@ -235,7 +241,7 @@ func (e *Engine) Stats() Stats {
 	return Stats{
 		Rooms: n, Peers: e.stats.peers.Load(),
 		PacketsForwarded: e.stats.packetsForwarded.Load(), BytesForwarded: e.stats.bytesForwarded.Load(),
-		PacketsDropped: e.stats.packetsDropped.Load(), NegotiationFailures: e.stats.negotiationFailures.Load(),
+		PacketsDropped: e.stats.packetsDropped.Load() + e.batch.droppedCount(), NegotiationFailures: e.stats.negotiationFailures.Load(),
 		KeyframeRequests: e.stats.keyframeRequests.Load(), ProbePackets: e.stats.probePackets.Load(),
 		Retransmits: e.stats.retransmits.Load(), Replayed: e.stats.replayed.Load(),
 	}

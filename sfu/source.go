@@ -177,7 +177,7 @@ func (s *Source) readLoop(idx int, t *webrtc.TrackRemote) {
 	defer s.wg.Done()
 	buf := make([]byte, 1500)
 	var pkt rtp.Packet
-	stats := &s.room.engine.stats
+	stats, batch := &s.room.engine.stats, s.room.engine.batch
 	s.mu.Lock()
 	cache := s.caches[idx]
 	s.mu.Unlock()
@@ -198,6 +198,7 @@ func (s *Source) readLoop(idx int, t *webrtc.TrackRemote) {
 			cache.add(&pkt, isKeyframe(s.codec.MimeType, pkt.Payload))
 		}
 		var nSent, nDropped uint64
+		batch.begin() // the fan-out's datagrams leave together (batch.go)
 		for _, dt := range *s.downs.Load() {
 			switch dt.forward(idx, &pkt, now) {
 			case sent:
@@ -206,6 +207,7 @@ func (s *Source) readLoop(idx int, t *webrtc.TrackRemote) {
 				nDropped++
 			}
 		}
+		batch.end()
 		if nSent > 0 {
 			stats.packetsForwarded.Add(nSent)
 			stats.bytesForwarded.Add(nSent * uint64(len(pkt.Payload)))
