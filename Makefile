@@ -10,9 +10,10 @@ NODE_DIR := tests/trpc-client
 run:
 	$(GO) run ./cmd/chobi serve
 
-# Static (CGO_ENABLED=0: SQLite is pure Go), as the images and units ship it.
+# Static (CGO_ENABLED=0: SQLite is pure Go) and -trimpath, as the image builds it
+# (so make test-deploy's builds of the Docker context and the load tester reuse its cache).
 build:
-	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/chobi
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/chobi
 
 migrate:
 	$(GO) run ./cmd/chobi migrate
