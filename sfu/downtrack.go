@@ -154,6 +154,8 @@ func (d *DownTrack) start(sender *webrtc.RTPSender) {
 				switch p := p.(type) {
 				case *rtcp.TransportLayerNack:
 					d.resendLost(p)
+				case *rtcp.ReceiverEstimatedMaximumBitrate:
+					d.peer.noteREMB(p.Bitrate) // remb.go
 				case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
 					d.mu.Lock()
 					layer := d.target

@@ -57,7 +57,7 @@ func (r *Room) AddPeer(id string, sig Signaler) (*Peer, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := newPeer(r, id, sig, sub, est)
+	p := newPeer(r, id, sig, sub, withREMB(est)) // REMB caps GCC's estimate (remb.go)
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
