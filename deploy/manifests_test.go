@@ -63,6 +63,14 @@ func TestCompose(t *testing.T) {
 			t.Errorf("compose: chobi publishes %v, want %s (RTC_UDP_PORT=%s, RTC_TCP_PORT=%s)", ports, want, udp, tcp)
 		}
 	}
+	if turn := str(env["TURN_UDP_PORT"]); turn != "" {
+		relay := str(env["TURN_RELAY_PORT_RANGE"])
+		for _, want := range []string{turn + ":" + turn + "/udp", str(env["TURN_TCP_PORT"]) + ":" + str(env["TURN_TCP_PORT"]) + "/tcp", relay + ":" + relay + "/udp"} {
+			if !slices.Contains(ports, want) {
+				t.Errorf("compose: chobi publishes %v, want %s for the TURN relay", ports, want)
+			}
+		}
+	}
 	_, httpPort, _ := net.SplitHostPort(str(env["HTTP_ADDR"]))
 	if !slices.ContainsFunc(ports, func(p string) bool { return strings.HasSuffix(p, ":"+httpPort+":"+httpPort+"/tcp") }) {
 		t.Errorf("compose: chobi publishes %v, want the HTTP port %s", ports, httpPort)

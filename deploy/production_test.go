@@ -36,7 +36,8 @@ import (
 // of systemd/chobi.env.example (its placeholders filled), on the machine's
 // Postgres (a fresh database) and Redis, behind nginx with
 // deploy/proxy/nginx.conf and a test certificate; then the API over https,
-// the WebSocket over wss, /metrics kept off the proxy, http redirected.
+// the WebSocket over wss, /metrics kept off the proxy, http redirected,
+// the embedded TURN relay's credentials handed out with the public wss URL.
 // The Caddyfile is validated with caddy.
 func TestProductionBehindTLSProxy(t *testing.T) {
 	needChecks(t)
@@ -77,6 +78,11 @@ func TestProductionBehindTLSProxy(t *testing.T) {
 		"RTC_UDP_PORT":   "0",
 		"RTC_TCP_PORT":   "-1",
 		"CHOBI_DATA_DIR": t.TempDir(), // chobi.service: %S/chobi
+		// The embedded TURN relay on (its lines are commented out in the
+		// example), on a port of its own.
+		"TURN_ENABLED":   "true",
+		"TURN_UDP_PORT":  "-1",
+		"TURN_PUBLIC_IP": "127.0.0.1",
 	}
 	env := []string{"PATH=" + os.Getenv("PATH")}
 	active := activeEnv(t, "systemd/chobi.env.example")
@@ -196,9 +202,71 @@ func TestProductionBehindTLSProxy(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &guest); err != nil || guest.Result.Data.Token == "" {
 		t.Fatalf("auth.guest: no token in %s", body)
 	}
+	token := guest.Result.Data.Token
+
+	// A second guest goes live; the first joins and is given the public
+	// wss:// URL and its own TURN credentials.
+	_, body, _ = call("POST", "/api/trpc/auth.guest", "{}")
+	var host struct {
+		Result struct {
+			Data struct {
+				Token string `json:"token"`
+			} `json:"data"`
+		} `json:"result"`
+	}
+	json.Unmarshal([]byte(body), &host)
+	authCall := func(token, path, input string) string {
+		req, _ := http.NewRequestWithContext(ctx, "POST", "https://live.example.com/api/trpc/"+path, strings.NewReader(input))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %s %s", path, resp.Status, b)
+		}
+		return string(b)
+	}
+	var created struct {
+		Result struct {
+			Data struct {
+				ID string `json:"id"`
+			} `json:"data"`
+		} `json:"result"`
+	}
+	json.Unmarshal([]byte(authCall(host.Result.Data.Token, "streaming.createSession", `{"title":"Deploy check","type":"video","category":"music"}`)), &created)
+	var joined struct {
+		Result struct {
+			Data struct {
+				WSURL      string `json:"wsUrl"`
+				ICEServers []struct {
+					URLs       []string `json:"urls"`
+					Username   string   `json:"username"`
+					Credential string   `json:"credential"`
+				} `json:"iceServers"`
+			} `json:"data"`
+		} `json:"result"`
+	}
+	body = authCall(token, "streaming.joinSession", `{"sessionId":"`+created.Result.Data.ID+`"}`)
+	json.Unmarshal([]byte(body), &joined)
+	if got := joined.Result.Data.WSURL; got != active["PUBLIC_WS_URL"] {
+		t.Errorf("joinSession's wsUrl is %q, want PUBLIC_WS_URL %q", got, active["PUBLIC_WS_URL"])
+	}
+	turn := false
+	for _, s := range joined.Result.Data.ICEServers {
+		for _, u := range s.URLs {
+			turn = turn || (strings.HasPrefix(u, "turn:127.0.0.1:") && s.Username != "" && s.Credential != "")
+		}
+	}
+	if !turn {
+		t.Errorf("joinSession's iceServers have no turn:127.0.0.1 URL with credentials (TURN_ENABLED): %s", body)
+	}
 
 	// The socket over wss, through the proxy's Upgrade headers.
-	ws, _, err := websocket.Dial(ctx, "wss://live.example.com/ws?token="+url.QueryEscape(guest.Result.Data.Token),
+	ws, _, err := websocket.Dial(ctx, "wss://live.example.com/ws?token="+url.QueryEscape(token),
 		&websocket.DialOptions{HTTPClient: client, HTTPHeader: http.Header{"Origin": {"https://live.example.com"}}})
 	if err != nil {
 		t.Fatalf("wss://live.example.com/ws through nginx: %v", err)

@@ -124,7 +124,8 @@ func TestStaticBinaryServes(t *testing.T) {
 	port := freePort(t)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	env := []string{"PATH=" + os.Getenv("PATH"), "CHOBI_DATA_DIR=" + t.TempDir(),
-		fmt.Sprintf("HTTP_ADDR=127.0.0.1:%d", port), "RTC_UDP_PORT=0", "LOG_FORMAT=json", "SHUTDOWN_TIMEOUT=5s"}
+		fmt.Sprintf("HTTP_ADDR=127.0.0.1:%d", port), "RTC_UDP_PORT=0", "LOG_FORMAT=json", "SHUTDOWN_TIMEOUT=5s",
+		"TURN_ENABLED=true", "TURN_UDP_PORT=-1"} // the relay's series exist only when it runs
 	cmd := exec.Command(bin, "serve")
 	cmd.Env = env
 	var logs bytes.Buffer
