@@ -128,7 +128,8 @@ type trackStats struct {
 	received  uint64
 	bytes     uint64
 	jitter    float64 // in RTP units
-	lastTrans float64
+	lastAt    float64 // arrival of the last packet, in RTP units
+	lastTS    uint32
 }
 
 func (t *trackStats) packet(seq uint16, ts uint32, size int, at time.Time) {
@@ -137,11 +138,10 @@ func (t *trackStats) packet(seq uint16, ts uint32, size int, at time.Time) {
 	defer t.mu.Unlock()
 	t.received++
 	t.bytes += uint64(size)
-	transit := arrival - float64(ts)
 	if !t.started {
 		t.started = true
 		t.baseSeq, t.maxExt = uint32(seq), uint32(seq)
-		t.lastTrans = transit
+		t.lastAt, t.lastTS = arrival, ts
 		return
 	}
 	// Extend the sequence number around the highest seen.
@@ -154,8 +154,10 @@ func (t *trackStats) packet(seq uint16, ts uint32, size int, at time.Time) {
 	if int32(ext-t.maxExt) > 0 {
 		t.maxExt = ext
 	}
-	d := transit - t.lastTrans
-	t.lastTrans = transit
+	// The difference of transit times, with the RTP clock's difference
+	// taken modulo 2^32: timestamps start anywhere and wrap.
+	d := (arrival - t.lastAt) - float64(int32(ts-t.lastTS))
+	t.lastAt, t.lastTS = arrival, ts
 	t.jitter += (math.Abs(d) - t.jitter) / 16
 }
 
