@@ -55,7 +55,14 @@ type Config struct {
 	// allows every address. cmd/chobi restricts it to this node's own
 	// addresses, so the relay only ever reaches the SFU.
 	AllowPeer func(ip net.IP) bool
-	Logger    *slog.Logger
+	// PeerAliases maps a peer address as clients see it (the SFU's public
+	// NAT 1:1 IP in its candidates) to where this node receives it (a
+	// local address). The relay sends there instead, and shows replies as
+	// coming from the public address, so relaying to the node itself does
+	// not depend on the network looping traffic to its own public IP back
+	// in (hairpin NAT, which many clouds and container networks lack).
+	PeerAliases map[string]net.IP
+	Logger      *slog.Logger
 }
 
 // Stats are the relay's counters.
@@ -106,7 +113,13 @@ func Start(cfg Config) (*Server, error) {
 		gen = &turn.RelayAddressGeneratorPortRange{RelayAddress: cfg.RelayIP, Address: cfg.ListenHost,
 			MinPort: cfg.RelayPortMin, MaxPort: cfg.RelayPortMax}
 	}
-	gen = udpOnly{gen}
+	aliases := peerAliases{out: map[string]net.IP{}, back: map[string]net.IP{}}
+	for public, local := range cfg.PeerAliases {
+		if ip := net.ParseIP(public); ip != nil && local != nil {
+			aliases.out[ip.String()], aliases.back[local.String()] = local, ip
+		}
+	}
+	gen = udpOnly{gen, aliases}
 	perm := func(_ net.Addr, peer net.IP) bool {
 		if cfg.AllowPeer == nil || cfg.AllowPeer(peer) {
 			return true
@@ -282,7 +295,48 @@ func addrString(a net.Addr) string {
 // udpOnly refuses TCP relays (RFC 6062): media reaches the SFU over UDP,
 // and a TCP relay would let a client open connections to services on the
 // node.
-type udpOnly struct{ turn.RelayAddressGenerator }
+// It also applies the peer aliases to each relay socket.
+type udpOnly struct {
+	turn.RelayAddressGenerator
+	aliases peerAliases
+}
+
+func (g udpOnly) AllocatePacketConn(c turn.AllocateListenerConfig) (net.PacketConn, net.Addr, error) {
+	conn, addr, err := g.RelayAddressGenerator.AllocatePacketConn(c)
+	if err != nil || len(g.aliases.out) == 0 {
+		return conn, addr, err
+	}
+	return aliasConn{conn, g.aliases}, addr, nil
+}
+
+type peerAliases struct{ out, back map[string]net.IP }
+
+// aliasConn is a relay socket that sends to aliased peers at their local
+// address and reports their datagrams as from the public one (the address
+// the client's permissions and channels name).
+type aliasConn struct {
+	net.PacketConn
+	a peerAliases
+}
+
+func (c aliasConn) WriteTo(p []byte, addr net.Addr) (int, error) {
+	if ua, ok := addr.(*net.UDPAddr); ok {
+		if local, ok := c.a.out[ua.IP.String()]; ok {
+			addr = &net.UDPAddr{IP: local, Port: ua.Port}
+		}
+	}
+	return c.PacketConn.WriteTo(p, addr)
+}
+
+func (c aliasConn) ReadFrom(p []byte) (int, net.Addr, error) {
+	n, addr, err := c.PacketConn.ReadFrom(p)
+	if ua, ok := addr.(*net.UDPAddr); ok {
+		if public, ok := c.a.back[ua.IP.String()]; ok {
+			addr = &net.UDPAddr{IP: public, Port: ua.Port}
+		}
+	}
+	return n, addr, err
+}
 
 var errNoTCPRelay = errors.New("turnserver: TCP relays are not offered")
 

@@ -20,9 +20,14 @@ var secret = []byte("0123456789abcdef-test-secret")
 
 func start(t *testing.T, allow func(net.IP) bool) *turnserver.Server {
 	t.Helper()
+	return startWith(t, allow, nil)
+}
+
+func startWith(t *testing.T, allow func(net.IP) bool, aliases map[string]net.IP) *turnserver.Server {
+	t.Helper()
 	s, err := turnserver.Start(turnserver.Config{
 		Realm: "chobi.test", ListenHost: "127.0.0.1", RelayIP: net.IPv4(127, 0, 0, 1),
-		UDPPort: -1, TCPPort: -1, Secret: secret, AllowPeer: allow,
+		UDPPort: -1, TCPPort: -1, Secret: secret, AllowPeer: allow, PeerAliases: aliases,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
@@ -162,5 +167,43 @@ func TestStartRefusesBadConfig(t *testing.T) {
 			s.Close()
 			t.Errorf("%s: started", name)
 		}
+	}
+}
+
+// A peer known by a public address the network cannot reach from inside
+// (192.0.2.1, TEST-NET) is reached at its local alias, and its replies
+// come back to the client as from the public address.
+func TestPeerAliasesReachThePublicAddressLocally(t *testing.T) {
+	s := startWith(t, nil, map[string]net.IP{"192.0.2.1": net.IPv4(127, 0, 0, 1)})
+	user, pass := turnserver.Credentials(secret, "user-1", time.Minute, time.Now())
+	relay, _, err := allocate(t, s, user, pass, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	public := &net.UDPAddr{IP: net.IPv4(192, 0, 2, 1), Port: peer.LocalAddr().(*net.UDPAddr).Port}
+	if _, err := relay.WriteTo([]byte("ping"), public); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 100)
+	peer.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, from, err := peer.ReadFrom(buf)
+	if err != nil || string(buf[:n]) != "ping" {
+		t.Fatalf("the peer got %q, %v", buf[:n], err)
+	}
+	if _, err := peer.WriteTo([]byte("pong"), from); err != nil {
+		t.Fatal(err)
+	}
+	relay.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, src, err := relay.ReadFrom(buf)
+	if err != nil || string(buf[:n]) != "pong" {
+		t.Fatalf("the client got %q, %v", buf[:n], err)
+	}
+	if src.String() != public.String() {
+		t.Fatalf("the reply came from %v, want the public %v", src, public)
 	}
 }

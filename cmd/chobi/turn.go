@@ -42,6 +42,7 @@ type turnConfig struct {
 	AllowLoopbackTo  bool // relay to 127.0.0.1 (the SFU's loopback candidates)
 	RTCNATIPs        []string
 	RTCUDPHost       string
+	PeerNets         []*net.IPNet // TURN_PEER_CIDRS: more peers the relay may reach (other nodes)
 	secretFromConfig bool
 }
 
@@ -116,6 +117,14 @@ func loadTURNConfig(getenv func(string) string, c config) (turnConfig, error) {
 			t.RelayMin, t.RelayMax = uint16(a), uint16(b)
 		}
 	}
+	for _, c := range splitList(getenv("TURN_PEER_CIDRS")) {
+		_, n, err := net.ParseCIDR(c)
+		if err != nil {
+			bad("TURN_PEER_CIDRS must be a comma-separated list of networks like 10.0.0.0/16, got %q", c)
+			continue
+		}
+		t.PeerNets = append(t.PeerNets, n)
+	}
 	t.Secret = getenv("TURN_SECRET")
 	t.secretFromConfig = t.Secret != ""
 	if t.Secret != "" && len(t.Secret) < 16 {
@@ -160,7 +169,7 @@ func startTURN(cfg config, jwtSecret []byte, log *slog.Logger, reg prometheus.Re
 		Realm: t.Realm, ListenHost: t.ListenHost, RelayIP: t.PublicIP,
 		UDPPort: t.UDPPort, TCPPort: t.TCPPort, TLSPort: t.TLSPort, TLS: tlsCfg,
 		RelayPortMin: t.RelayMin, RelayPortMax: t.RelayMax, Secret: secret,
-		AllowPeer: ownAddresses(t, log), Logger: log,
+		AllowPeer: ownAddresses(t, log), PeerAliases: peerAliases(t), Logger: log,
 	})
 	if err != nil {
 		return nil, nil, err
@@ -233,8 +242,32 @@ func ownAddresses(t turnConfig, log *slog.Logger) func(net.IP) bool {
 		if ip.IsLoopback() {
 			return t.AllowLoopbackTo
 		}
+		for _, n := range t.PeerNets {
+			if n.Contains(ip) {
+				return true
+			}
+		}
 		return allowed[ip.String()]
 	}
+}
+
+// peerAliases send what clients relay to this node's public NAT 1:1
+// addresses to the address the SFU listens on, so the relay reaches the SFU
+// on the same machine without hairpin NAT (which container networks and
+// many clouds lack): RTC_UDP_HOST when the SFU is bound to one address,
+// else loopback (the SFU then listens on every address).
+func peerAliases(t turnConfig) map[string]net.IP {
+	local := net.IPv4(127, 0, 0, 1)
+	if ip := net.ParseIP(t.RTCUDPHost); ip != nil && !ip.IsUnspecified() {
+		local = ip
+	}
+	out := map[string]net.IP{}
+	for _, s := range t.RTCNATIPs {
+		if ip := net.ParseIP(s); ip != nil && !ip.Equal(local) {
+			out[ip.String()] = local
+		}
+	}
+	return out
 }
 
 // certReloader serves the TLS certificate from its files and reads them
