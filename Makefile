@@ -52,10 +52,13 @@ test-e2e: build
 # deploy/: every YAML and JSON file parses and agrees with the server; the
 # static bin/chobi runs and serves every series the alerts and dashboard
 # read; promtool checks and unit-tests the rules; systemd-analyze verifies
-# the units; the README's production set-up runs here (the env file's
-# configuration on Postgres and Redis behind nginx with a test certificate:
-# https, wss). Debian's prometheus, nginx and caddy are installed when missing.
-DEPLOY_TOOLS := promtool:prometheus nginx:nginx caddy:caddy systemd-analyze:systemd
+# the units; docker-compose validates the compose file and kubectl builds the
+# kustomization (neither needs a daemon or a cluster); the README's production
+# set-up runs here (the env file's configuration on Postgres and Redis behind
+# nginx with a test certificate: https, wss, TURN). The tools are installed
+# from Debian when missing.
+DEPLOY_TOOLS := promtool:prometheus nginx:nginx caddy:caddy systemd-analyze:systemd \
+	docker-compose:docker-compose kubectl:kubernetes-client
 test-deploy: build
 	@missing=$$(for t in $(DEPLOY_TOOLS); do command -v $${t%%:*} >/dev/null || echo $${t#*:}; done); \
 	if [ -n "$$missing" ]; then echo "make: installing" $$missing "for the deploy checks"; \

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -310,4 +311,61 @@ func TestSystemdAnalyze(t *testing.T) {
 		}
 		t.Logf("%s: %s", u, strings.TrimSpace(out[i:]))
 	}
+}
+
+// TestComposeConfig validates compose.yaml with docker-compose's own schema
+// (`config` needs no daemon): with env.example filled in it resolves, with
+// the secrets missing it refuses and names them.
+func TestComposeConfig(t *testing.T) {
+	needChecks(t)
+	dc := tool(t, "docker-compose", "make test-deploy installs it (apt-get install docker-compose)")
+	dir := t.TempDir()
+	env := envFile(t, "docker/env.example")
+	env["JWT_SECRET"], env["POSTGRES_PASSWORD"], env["PUBLIC_IP"] = strings.Repeat("s", 64), "pw", "203.0.113.10"
+	var filled strings.Builder
+	for _, line := range strings.Split(string(must(os.ReadFile("docker/env.example"))), "\n") {
+		if k, _, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(line, "#") {
+			line = k + "=" + env[k]
+		}
+		filled.WriteString(line + "\n")
+	}
+	envPath, empty := filepath.Join(dir, "env"), filepath.Join(dir, "empty")
+	os.WriteFile(envPath, []byte(filled.String()), 0o644)
+	os.WriteFile(empty, nil, 0o644)
+	compose := must(filepath.Abs("docker/compose.yaml"))
+
+	cmd := exec.Command(dc, "--env-file", envPath, "-f", compose, "config")
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("docker-compose config with env.example filled in: %v\n%s", err, out)
+	}
+	for _, want := range []string{"RTC_NAT_1TO1_IPS: 203.0.113.10", "published: 50000", "protocol: udp"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("docker-compose config: no %q in\n%s", want, out)
+		}
+	}
+	cmd = exec.Command(dc, "--env-file", empty, "-f", compose, "config")
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir}
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "set POSTGRES_PASSWORD") && !strings.Contains(string(out), "set JWT_SECRET") {
+		t.Errorf("docker-compose config without the secrets: %v, want a refusal naming them\n%s", err, out)
+	}
+}
+
+// TestKustomizeBuild builds deploy/k8s with kubectl's kustomize (offline).
+func TestKustomizeBuild(t *testing.T) {
+	needChecks(t)
+	kubectl := tool(t, "kubectl", "make test-deploy installs it (apt-get install kubernetes-client)")
+	out := run(t, ".", kubectl, "kustomize", "k8s")
+	objs, _ := k8sObjects(t)
+	if n := len(regexp.MustCompile(`(?m)^kind: `).FindAllString(out, -1)); n != len(objs)-1 {
+		t.Errorf("kubectl kustomize k8s: %d objects, want %d (every manifest but the example Secret)\n%s", n, len(objs)-1, out)
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }
