@@ -1,7 +1,10 @@
 package redis
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"log/slog"
 	"sync"
@@ -35,6 +38,9 @@ type Bus struct {
 	ps   *goredis.PubSub
 	stop chan struct{}
 	wg   sync.WaitGroup
+
+	flushMu sync.Mutex
+	flushes map[string]chan struct{} // markers this node is waiting to see come back
 }
 
 type wireEvent struct {
@@ -53,6 +59,7 @@ func NewBus(rdb *goredis.Client, o Options, node string, deliver func(context.Co
 	b := &Bus{
 		rdb: rdb, channel: prefixOf(o) + "events", node: node, deliver: deliver,
 		log: log.With("component", "bus"), queue: make(chan rooms.Event, 4096), stop: make(chan struct{}),
+		flushes: map[string]chan struct{}{},
 	}
 	b.ps = rdb.Subscribe(context.Background(), b.channel)
 	b.wg.Add(2)
@@ -106,6 +113,10 @@ func (b *Bus) publish() {
 				// for a timeout; the queue's later events go local too.
 				b.downUntil.Store(time.Now().Add(2 * time.Second).UnixMilli())
 				b.log.Warn("publishing to redis failed: delivering on this node only", "err", err)
+				if e.Type == flushType {
+					b.release(e.SessionID) // everything before it went local: flushed
+					continue
+				}
 				b.deliverLocally(context.Background(), e)
 			}
 		}
@@ -128,7 +139,20 @@ func (b *Bus) receive() {
 				b.log.Warn("ignoring a malformed event from redis", "err", err)
 				continue
 			}
-			b.deliver(context.Background(), rooms.Event{SessionID: w.SessionID, UserID: w.UserID, Type: w.Type, Payload: w.Payload})
+			if w.Type == flushType {
+				b.release(w.SessionID)
+				continue
+			}
+			// Payloads are JSON objects (the socket layer adds "type" to
+			// them); numbers stay exact as json.Number.
+			var payload map[string]any
+			dec := json.NewDecoder(bytes.NewReader(w.Payload))
+			dec.UseNumber()
+			if err := dec.Decode(&payload); err != nil {
+				b.log.Warn("ignoring an event whose payload is not an object", "type", w.Type, "err", err)
+				continue
+			}
+			b.deliver(context.Background(), rooms.Event{SessionID: w.SessionID, UserID: w.UserID, Type: w.Type, Payload: payload})
 		}
 	}
 }
@@ -142,9 +166,53 @@ func (b *Bus) Close() {
 	for {
 		select {
 		case e := <-b.queue:
-			b.deliverLocally(context.Background(), e)
+			if e.Type != flushType {
+				b.deliverLocally(context.Background(), e)
+			}
 		default:
 			return
 		}
+	}
+}
+
+// flushType marks a Flush: never an event type of rooms.
+const flushType = "\x00flush"
+
+// Flush waits until every event this node published before the call has
+// been delivered back to it (so to its sockets), or ctx ends: at shutdown,
+// the last session_ended must reach the sockets before they close.
+func (b *Bus) Flush(ctx context.Context) {
+	var id [8]byte
+	rand.Read(id[:])
+	marker := hex.EncodeToString(id[:])
+	ch := make(chan struct{})
+	b.flushMu.Lock()
+	b.flushes[marker] = ch
+	b.flushMu.Unlock()
+	defer func() {
+		b.flushMu.Lock()
+		delete(b.flushes, marker)
+		b.flushMu.Unlock()
+	}()
+	if time.Now().UnixMilli() < b.downUntil.Load() {
+		return // events go to this node's sockets directly: nothing in flight
+	}
+	select {
+	case b.queue <- rooms.Event{SessionID: marker, Type: flushType, Payload: map[string]any{}}:
+	case <-ctx.Done():
+		return
+	}
+	select {
+	case <-ch:
+	case <-ctx.Done():
+	}
+}
+
+func (b *Bus) release(marker string) {
+	b.flushMu.Lock()
+	defer b.flushMu.Unlock()
+	if ch := b.flushes[marker]; ch != nil {
+		close(ch)
+		delete(b.flushes, marker)
 	}
 }

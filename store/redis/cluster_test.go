@@ -92,6 +92,20 @@ func TestBusDeliversOnEveryNodeOnceInOrder(t *testing.T) {
 			time.Sleep(time.Millisecond) // the order between nodes is the order Redis saw
 		}
 	}
+	// Flush returns once this node's events have come back to it.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	buses[0].Flush(ctx)
+	buses[1].Flush(ctx)
+	timedOut := ctx.Err() != nil
+	cancel()
+	if timedOut {
+		t.Fatal("Flush did not return within 5s")
+	}
+	recv[1].mu.Lock()
+	if k := len(recv[1].events); k != n {
+		t.Fatalf("after both nodes flushed, node 1 holds %d of %d events", k, n)
+	}
+	recv[1].mu.Unlock()
 	deadline := time.Now().Add(5 * time.Second)
 	for _, g := range recv {
 		for {
@@ -109,11 +123,11 @@ func TestBusDeliversOnEveryNodeOnceInOrder(t *testing.T) {
 	for i, g := range recv {
 		g.mu.Lock()
 		for _, e := range g.events {
-			var p struct{ Seq int }
-			if err := json.Unmarshal(e.Payload.(json.RawMessage), &p); err != nil {
+			seq, err := e.Payload.(map[string]any)["seq"].(json.Number).Int64()
+			if err != nil {
 				t.Fatal(err)
 			}
-			orders[i] = append(orders[i], p.Seq)
+			orders[i] = append(orders[i], int(seq))
 		}
 		g.mu.Unlock()
 		if len(orders[i]) != n {
