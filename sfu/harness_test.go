@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -199,6 +200,7 @@ type client struct {
 	peer  *Peer
 	sig   *testSignaler
 	recv  *receiver
+	ready atomic.Pointer[Peer] // peer, for the signaler's goroutines
 }
 
 func join(t *testing.T, room *Room, id string) *client {
@@ -210,7 +212,16 @@ func join(t *testing.T, room *Room, id string) *client {
 func joinWith(t *testing.T, room *Room, id string, newPC func() *webrtc.PeerConnection) *client {
 	t.Helper()
 	c := &client{t: t, id: id, recv: newReceiver(), newPC: newPC}
-	c.sig = &testSignaler{t: t, sub: newPC(), peer: func() *Peer { return c.peer }}
+	// AddPeer may offer before it returns (a room with tracks already):
+	// the answering goroutine waits for the peer.
+	c.sig = &testSignaler{t: t, sub: newPC(), peer: func() *Peer {
+		for {
+			if p := c.ready.Load(); p != nil {
+				return p
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}}
 	c.sig.sub.OnTrack(c.recv.onTrack)
 	c.sig.sub.OnICECandidate(func(ic *webrtc.ICECandidate) {
 		if ic != nil {
@@ -222,6 +233,7 @@ func joinWith(t *testing.T, room *Room, id string, newPC func() *webrtc.PeerConn
 		t.Fatal(err)
 	}
 	c.peer = p
+	c.ready.Store(p)
 	return c
 }
 
