@@ -112,6 +112,41 @@ func (c *conn) writeLoop() {
 	}
 }
 
+// pingLoop pings the client every PingInterval: a client that vanished
+// without closing (a phone that lost its network) does not answer, and its
+// socket is closed after one more interval, so its place is released
+// after the reconnect grace instead of when TCP gives up minutes later.
+func (c *conn) pingLoop() {
+	t := time.NewTicker(c.srv.cfg.PingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.done:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), c.srv.cfg.PingInterval)
+			go func() {
+				select {
+				case <-c.done:
+					cancel() // the socket closed: stop waiting for the pong
+				case <-ctx.Done():
+				}
+			}()
+			err := c.ws.Ping(ctx)
+			cancel()
+			if err != nil {
+				select {
+				case <-c.done:
+				default:
+					c.srv.log.Info("closing a socket that stopped answering pings", "user", c.userID)
+					c.close(protocol.CloseSlowConsumer, "no pong")
+				}
+				return
+			}
+		}
+	}
+}
+
 func (c *conn) readLoop(ctx context.Context) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -24,6 +24,7 @@ type Config struct {
 	FramesPerSecond int           // default 50; more gets rate_limited errors, then close 4429
 	WriteTimeout    time.Duration // default 10s
 	ReconnectGrace  time.Duration // how long a dropped socket keeps its place; default 10s
+	PingInterval    time.Duration // keepalive: a socket that misses a pong for this long is closed; default 20s
 	// OriginPatterns are the browser origins allowed to connect; empty
 	// allows every origin (development).
 	OriginPatterns []string
@@ -76,6 +77,9 @@ func New(p Params) *Server {
 	if cfg.ReconnectGrace <= 0 {
 		cfg.ReconnectGrace = 10 * time.Second
 	}
+	if cfg.PingInterval <= 0 {
+		cfg.PingInterval = 20 * time.Second
+	}
 	log := p.Logger
 	if log == nil {
 		log = slog.Default()
@@ -111,11 +115,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ws.Close(websocket.StatusGoingAway, "server is shutting down")
 		return
 	}
-	s.wg.Add(2) // this handler's read loop and the write loop
+	s.wg.Add(3) // this handler's read loop, the write loop and the ping loop
 	defer s.wg.Done()
 	go func() {
 		defer s.wg.Done()
 		c.writeLoop()
+	}()
+	go func() {
+		defer s.wg.Done()
+		c.pingLoop()
 	}()
 	c.readLoop(r.Context()) // runs until the socket ends
 	s.remove(c)

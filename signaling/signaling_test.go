@@ -392,3 +392,32 @@ func TestHostDropEndsSessionAfterGrace(t *testing.T) {
 		t.Fatalf("session %s after the host dropped", got.Status)
 	}
 }
+
+// A client that vanishes without closing its socket (it no longer answers
+// pings) is closed after a ping interval and leaves the counts after the
+// reconnect grace; a client that reads keeps its socket.
+func TestVanishedClientIsReleasedByKeepalive(t *testing.T) {
+	s := newStack(t, signaling.Config{PingInterval: 100 * time.Millisecond, ReconnectGrace: 100 * time.Millisecond})
+	ctx := context.Background()
+	hostID, goneID := s.user(t, "host"), s.user(t, "gone")
+	sess, err := s.rooms.CreateSession(ctx, hostID, rooms.CreateParams{Title: "live", Type: "audio", Category: "talk"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := s.dial(t, hostID)
+	host.send(map[string]any{"type": "join_session", "id": "j", "sessionId": sess.ID})
+	host.next("session_joined")
+	gone := s.dial(t, goneID)
+	gone.send(map[string]any{"type": "join_session", "id": "j", "sessionId": sess.ID})
+	gone.next("session_joined")
+	// From now on "gone" reads nothing: pings go unanswered.
+	left := host.next("viewer_left")
+	if left["user"].(map[string]any)["id"] != goneID || left["viewerCount"] != float64(0) {
+		t.Fatalf("viewer_left = %v", left)
+	}
+	// The host, reading all along, still has its socket.
+	host.send(map[string]any{"type": "ping", "id": "still"})
+	if pong := host.next("pong"); pong["id"] != "still" {
+		t.Fatalf("pong = %v", pong)
+	}
+}
