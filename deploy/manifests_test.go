@@ -12,6 +12,30 @@ import (
 	"time"
 )
 
+// productionDrain is how long the server waits on SIGTERM for live sessions
+// in production when DRAIN_TIMEOUT is not set (cmd/chobi/cluster.go).
+const productionDrain = 10 * time.Minute
+
+// stopNeeds is how long a stop takes at most with env's settings:
+// DRAIN_TIMEOUT (or the production default) plus SHUTDOWN_TIMEOUT.
+func stopNeeds(t *testing.T, env map[string]string) time.Duration {
+	t.Helper()
+	drain := productionDrain
+	if d, ok := env["DRAIN_TIMEOUT"]; ok {
+		drain = seconds(t, "DRAIN_TIMEOUT", d)
+	}
+	return drain + seconds(t, "SHUTDOWN_TIMEOUT", env["SHUTDOWN_TIMEOUT"])
+}
+
+func strs(v any) map[string]string {
+	out := map[string]string{}
+	m, _ := v.(map[string]any)
+	for k, v := range m {
+		out[k] = fmt.Sprint(v)
+	}
+	return out
+}
+
 func seconds(t *testing.T, where, s string) time.Duration {
 	t.Helper()
 	d, err := time.ParseDuration(s)
@@ -91,8 +115,8 @@ func TestCompose(t *testing.T) {
 			t.Errorf("compose: chobi depends on %s with condition %v, want service_healthy", dep, got)
 		}
 	}
-	if seconds(t, "stop_grace_period", str(dig(chobi, "stop_grace_period"))) <= seconds(t, "SHUTDOWN_TIMEOUT", str(env["SHUTDOWN_TIMEOUT"])) {
-		t.Errorf("compose: stop_grace_period %v does not cover SHUTDOWN_TIMEOUT %v", dig(chobi, "stop_grace_period"), env["SHUTDOWN_TIMEOUT"])
+	if grace, need := seconds(t, "stop_grace_period", str(dig(chobi, "stop_grace_period"))), stopNeeds(t, strs(env)); grace <= need {
+		t.Errorf("compose: stop_grace_period %v does not cover DRAIN_TIMEOUT + SHUTDOWN_TIMEOUT (%v)", grace, need)
 	}
 	// Each ${VAR} compose reads is explained in env.example.
 	b, err := os.ReadFile("docker/compose.yaml")
@@ -226,15 +250,12 @@ func TestKubernetes(t *testing.T) {
 			t.Errorf("deployment: %s is GET %v on %v, want %s on http", probe, got, port, path)
 		}
 	}
-	// Termination: the pod gets the preStop pause, SHUTDOWN_TIMEOUT and any
-	// DRAIN_TIMEOUT before the kill, with margin.
+	// Termination: the pod gets the preStop pause, DRAIN_TIMEOUT and
+	// SHUTDOWN_TIMEOUT before the kill, with margin.
 	need := time.Duration(num(dig(c, "lifecycle", "preStop", "sleep", "seconds")))*time.Second +
-		seconds(t, "SHUTDOWN_TIMEOUT", str(cm["SHUTDOWN_TIMEOUT"])) + 5*time.Second
-	if d, ok := cm["DRAIN_TIMEOUT"]; ok {
-		need += seconds(t, "DRAIN_TIMEOUT", str(d))
-	}
+		stopNeeds(t, strs(cm)) + 5*time.Second
 	if grace := time.Duration(num(dig(spec, "terminationGracePeriodSeconds"))) * time.Second; grace < need {
-		t.Errorf("deployment: terminationGracePeriodSeconds %v, want at least %v (preStop + SHUTDOWN_TIMEOUT [+ DRAIN_TIMEOUT] + 5s)", grace, need)
+		t.Errorf("deployment: terminationGracePeriodSeconds %v, want at least %v (preStop + DRAIN_TIMEOUT + SHUTDOWN_TIMEOUT + 5s)", grace, need)
 	}
 	// Unprivileged, read-only root, data directory mounted.
 	if dig(spec, "securityContext", "runAsNonRoot") != true || dig(c, "securityContext", "allowPrivilegeEscalation") != false ||
@@ -305,8 +326,8 @@ func TestSystemdUnit(t *testing.T) {
 	if amb := strings.Join(u["AmbientCapabilities"], ""); amb != "" && !low {
 		t.Errorf("chobi.service: AmbientCapabilities=%s, but every port in chobi.env.example is above 1023", amb)
 	}
-	if seconds(t, "TimeoutStopSec", one("TimeoutStopSec")) <= seconds(t, "SHUTDOWN_TIMEOUT", env["SHUTDOWN_TIMEOUT"]) {
-		t.Errorf("chobi.service: TimeoutStopSec %s does not cover SHUTDOWN_TIMEOUT %s", one("TimeoutStopSec"), env["SHUTDOWN_TIMEOUT"])
+	if stop, need := seconds(t, "TimeoutStopSec", one("TimeoutStopSec")), stopNeeds(t, activeEnv(t, "systemd/chobi.env.example")); stop <= need {
+		t.Errorf("chobi.service: TimeoutStopSec %v does not cover DRAIN_TIMEOUT + SHUTDOWN_TIMEOUT (%v)", stop, need)
 	}
 	if env["CHOBI_ENV"] != "production" || len(env["JWT_SECRET"]) >= 32 {
 		t.Errorf("chobi.env.example: CHOBI_ENV=%s, JWT_SECRET=%s: want production and a placeholder the server refuses", env["CHOBI_ENV"], env["JWT_SECRET"])
