@@ -1,0 +1,20 @@
+package main
+
+import (
+	"context"
+	"time"
+
+	"github.com/chobilive/chobi/store"
+)
+
+// activeUsers tells the token verifier whether a user still exists and was
+// not deleted, so a deleted account's tokens stop working at once on the
+// API and the WebSocket, not when they expire (JWT_EXPIRES_IN). One
+// primary-key lookup per authenticated request.
+func activeUsers(st *store.Store) func(userID string) (bool, error) {
+	return func(userID string) (bool, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return st.UserActive(ctx, userID)
+	}
+}
