@@ -43,8 +43,10 @@ type config struct {
 	RTCDisabled     bool
 	LogLevel        slog.Level
 	LogFormat       string
-	HostShare       float64    // a gift's share credited to its recipient as diamonds
-	TURN            turnConfig // the embedded TURN relay (turn.go)
+	HostShare       float64         // a gift's share credited to its recipient as diamonds
+	TURN            turnConfig      // the embedded TURN relay (turn.go)
+	Retention       retentionConfig // how long chat, notifications, ... are kept (retention.go)
+	Cluster         clusterConfig   // node id, leases, draining (cluster.go)
 }
 
 func (c config) production() bool { return c.Env == "production" }
@@ -176,7 +178,13 @@ func loadConfig(getenv func(string) string) (config, error) {
 	if c.HostShare, err = economy.ParseHostShare(get("HOST_SHARE", "0.5")); err != nil {
 		bad("HOST_SHARE %v", err)
 	}
+	if c.Cluster, err = loadClusterConfig(getenv, c.production()); err != nil {
+		bad("%v", err)
+	}
 	if c.TURN, err = loadTURNConfig(getenv, c); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Retention, err = loadRetentionConfig(getenv); err != nil {
 		errs = append(errs, err)
 	}
 	return c, errors.Join(errs...)

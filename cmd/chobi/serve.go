@@ -18,6 +18,7 @@ import (
 	"github.com/chobilive/chobi/sfu"
 	"github.com/chobilive/chobi/signaling"
 	"github.com/chobilive/chobi/store"
+	chobiredis "github.com/chobilive/chobi/store/redis"
 	"github.com/chobilive/chobi/web"
 	"github.com/chobilive/chobi/web/api"
 	"github.com/chobilive/chobi/web/auth"
@@ -64,10 +65,16 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 
 	var rdb *redis.Client
 	if cfg.RedisAddr != "" {
-		rdb = redis.NewClient(&redis.Options{Addr: cfg.RedisAddr, Password: cfg.RedisPassword, DB: cfg.RedisDB})
+		rdb = chobiredis.NewClient(chobiredis.Options{Addr: cfg.RedisAddr, Password: cfg.RedisPassword, DB: cfg.RedisDB})
 		defer rdb.Close()
-		log.Info("redis configured", "addr", cfg.RedisAddr)
+		log.Info("redis configured: presence, directory, events and rate limits are shared through it",
+			"addr", cfg.RedisAddr, "node", cfg.Cluster.NodeID)
 	}
+	clu, err := startCluster(rdb, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer clu.stop()
 
 	defer startPprof(log)() // PPROF_ADDR: admin-only profiling on loopback (pprof.go)
 	reg := prometheus.NewRegistry()
@@ -76,6 +83,8 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewDBStatsCollector(st.DB(), string(st.Dialect())),
 	)
+
+	defer startRetention(cfg, st, log, reg)() // RETENTION_* (retention.go)
 
 	var media *sfu.Engine
 	if !cfg.RTCDisabled {
@@ -100,18 +109,22 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	// Rooms publish events to the sockets; the socket server needs rooms:
 	// the sink is bound once both exist.
 	var sockets *signaling.Server
-	roomSvc := rooms.NewService(rooms.Params{Store: st, Logger: log, Media: media, Sink: rooms.SinkFunc(func(ctx context.Context, e rooms.Event) {
-		sockets.Publish(ctx, e)
-	})})
+	deliver := func(ctx context.Context, e rooms.Event) { sockets.Publish(ctx, e) }
+	roomSvc := rooms.NewService(rooms.Params{
+		Store: st, Logger: log, Media: media, Sink: clu.sink(deliver),
+		Presence: clu.roomsPresence(), Directory: clu.roomsDirectory(),
+		ChatLimiter: clu.chatLimiter(rooms.DefaultChatPerUser, rooms.DefaultChatWindow),
+	})
 	econ, err := newEconomy(cfg, st, roomSvc, log)
 	if err != nil {
 		return err
 	}
 	tokens := auth.NewTokens(secret, cfg.JWTExpiresIn)
+	tokens.RequireActive(activeUsers(st)) // deleted accounts' tokens are refused (accounts.go)
 	apiSvc := api.New(api.Params{
 		Store: st, Rooms: roomSvc, Tokens: tokens, Logger: log,
 		ICEServers: cfg.ICEServers, ICEServersFor: turnICE, Production: cfg.production(),
-		Economy: econ, Wallets: econ,
+		Economy: econ, Wallets: econ, Limits: clu.apiLimits(),
 	})
 	sockets = signaling.New(signaling.Params{
 		Config:        signaling.Config{OriginPatterns: originPatterns(cfg), ReconnectGrace: cfg.ReconnectGrace},
@@ -135,6 +148,9 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		API: apiSvc, Logger: log, Registry: reg,
 		Routes: map[string]http.Handler{"GET /ws": sockets},
 		Ready: func(ctx context.Context) error {
+			if roomSvc.Draining() {
+				return errors.New("draining: this node takes no new sessions")
+			}
 			if err := st.Ping(ctx); err != nil {
 				return fmt.Errorf("database: %w", err)
 			}
@@ -157,6 +173,11 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	if err := clu.bind(roomSvc, nodeWSURL(cfg, ln.Addr(), log), deliver); err != nil {
+		ln.Close()
+		return err
+	}
+	clu.registerMetrics(reg)
 	served := make(chan error, 1)
 	go func() { served <- httpSrv.Serve(ln) }()
 	log.Info("chobi is serving", "addr", ln.Addr().String(), "env", cfg.Env, "database", st.Dialect(),
@@ -167,9 +188,14 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		return fmt.Errorf("http server stopped: %w", err)
 	case <-ctx.Done():
 	}
+	drain(roomSvc, cfg.Cluster.DrainTimeout, log)
 	log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
+	// Sessions still live end cleanly: everyone present, on every node,
+	// gets session_ended before the sockets close.
+	roomSvc.EndHosted(shutdownCtx)
+	clu.flush(shutdownCtx)
 	// Sockets are hijacked connections that http.Server.Shutdown does not
 	// wait for: close them first, telling clients the server is going away.
 	sockets.Close()

@@ -64,18 +64,20 @@ func startServer(t *testing.T, e env) string {
 }
 
 // relayPeer is a client that speaks the socket protocol with pion
-// PeerConnections restricted to relayed candidates.
+// PeerConnections restricted to relayed candidates (or, with anyPath, on
+// any candidate: the cluster tests).
 type relayPeer struct {
-	t      *testing.T
-	ws     *websocket.Conn
-	sess   string
-	ice    []webrtc.ICEServer
-	sub    *webrtc.PeerConnection
-	mu     sync.Mutex
-	pub    *webrtc.PeerConnection
-	frames chan map[string]any
-	video  int
-	wg     sync.WaitGroup
+	t       *testing.T
+	anyPath bool
+	ws      *websocket.Conn
+	sess    string
+	ice     []webrtc.ICEServer
+	sub     *webrtc.PeerConnection
+	mu      sync.Mutex
+	pub     *webrtc.PeerConnection
+	frames  chan map[string]any
+	video   int
+	wg      sync.WaitGroup
 }
 
 func (p *relayPeer) pc() *webrtc.PeerConnection {
@@ -86,8 +88,12 @@ func (p *relayPeer) pc() *webrtc.PeerConnection {
 	if err := m.RegisterDefaultCodecs(); err != nil {
 		p.t.Fatal(err)
 	}
+	policy := webrtc.ICETransportPolicyRelay
+	if p.anyPath {
+		policy = webrtc.ICETransportPolicyAll
+	}
 	pc, err := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(s)).NewPeerConnection(webrtc.Configuration{
-		ICEServers: p.ice, ICETransportPolicy: webrtc.ICETransportPolicyRelay,
+		ICEServers: p.ice, ICETransportPolicy: policy,
 	})
 	if err != nil {
 		p.t.Fatal(err)
@@ -105,7 +111,7 @@ func (p *relayPeer) trickle(pc *webrtc.PeerConnection, target string) {
 		if c == nil {
 			return
 		}
-		if c.Typ != webrtc.ICECandidateTypeRelay {
+		if !p.anyPath && c.Typ != webrtc.ICECandidateTypeRelay {
 			p.t.Errorf("a %s candidate was gathered under the relay policy", c.Typ)
 		}
 		p.send(map[string]any{"type": "ice_candidate", "sessionId": p.sess, "target": target, "candidate": c.ToJSON()})
@@ -116,11 +122,19 @@ func (p *relayPeer) trickle(pc *webrtc.PeerConnection, target string) {
 // iceServers (the user's own TURN credentials) from session_joined.
 func joinRelayed(t *testing.T, base, token, sessionID string) *relayPeer {
 	t.Helper()
+	return joinPeer(t, base, token, sessionID, false)
+}
+
+// joinPeer connects a socket to base (http:// or ws://) and joins the
+// session; anyPath lifts the relay-only restriction.
+func joinPeer(t *testing.T, base, token, sessionID string, anyPath bool) *relayPeer {
+	t.Helper()
+	base = strings.TrimSuffix(base, "/ws")
 	ws, _, err := websocket.Dial(context.Background(), strings.Replace(base, "http", "ws", 1)+"/ws?token="+token, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &relayPeer{t: t, ws: ws, sess: sessionID, frames: make(chan map[string]any, 256)}
+	p := &relayPeer{t: t, anyPath: anyPath, ws: ws, sess: sessionID, frames: make(chan map[string]any, 256)}
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
@@ -139,7 +153,7 @@ func joinRelayed(t *testing.T, base, token, sessionID string) *relayPeer {
 	p.send(map[string]any{"type": "join_session", "id": "j", "sessionId": sessionID})
 	joined := p.next("session_joined")
 	raw, _ := json.Marshal(joined["iceServers"])
-	if err := json.Unmarshal(raw, &p.ice); err != nil || len(p.ice) == 0 {
+	if err := json.Unmarshal(raw, &p.ice); err != nil || (!anyPath && len(p.ice) == 0) {
 		t.Fatalf("session_joined iceServers = %s", raw)
 	}
 	p.sub = p.pc()
@@ -237,6 +251,52 @@ func (p *relayPeer) videoPackets() int {
 	return p.video
 }
 
+// publishVP8 opens the publisher PC with one VP8 track and sends a small
+// keyframe every 20 ms until the returned stop is called.
+func (p *relayPeer) publishVP8(sessionID string) (stop func()) {
+	p.t.Helper()
+	track, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "cam", "host")
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.mu.Lock()
+	p.pub = p.pc()
+	p.mu.Unlock()
+	p.trickle(p.pub, "publisher")
+	if _, err := p.pub.AddTrack(track); err != nil {
+		p.t.Fatal(err)
+	}
+	offer, err := p.pub.CreateOffer(nil)
+	if err == nil {
+		err = p.pub.SetLocalDescription(offer)
+	}
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.send(map[string]any{"type": "publish_offer", "id": "pub", "sessionId": sessionID, "sdp": offer.SDP})
+	p.next("publish_answer")
+
+	// The host's frames: VP8 keyframes every 20 ms, until the test ends.
+	done := make(chan struct{})
+	var writer sync.WaitGroup
+	writer.Add(1)
+	go func() {
+		defer writer.Done()
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for n := uint16(1); ; n++ {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+			track.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, Marker: true, SequenceNumber: n, Timestamp: uint32(n) * 3000},
+				Payload: []byte{0x10, 0x00, 0x9d, 0x01, 0x2a, 0x10, 0x00, 0x10, 0x00, 1, 2, 3, 4}})
+		}
+	}()
+	return func() { close(done); writer.Wait() }
+}
+
 func relayedPair(t *testing.T, pc *webrtc.PeerConnection) {
 	t.Helper()
 	for _, s := range pc.GetStats() {
@@ -290,46 +350,7 @@ func TestMediaFlowsThroughTheEmbeddedTURNRelay(t *testing.T) {
 		t.Fatalf("session_joined gave the host %q", u)
 	}
 
-	track, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "cam", "host")
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.mu.Lock()
-	h.pub = h.pc()
-	h.mu.Unlock()
-	h.trickle(h.pub, "publisher")
-	if _, err := h.pub.AddTrack(track); err != nil {
-		t.Fatal(err)
-	}
-	offer, err := h.pub.CreateOffer(nil)
-	if err == nil {
-		err = h.pub.SetLocalDescription(offer)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.send(map[string]any{"type": "publish_offer", "id": "pub", "sessionId": sessionID, "sdp": offer.SDP})
-	h.next("publish_answer")
-
-	// The host's frames: VP8 keyframes every 20 ms, until the test ends.
-	stop := make(chan struct{})
-	var writer sync.WaitGroup
-	writer.Add(1)
-	go func() {
-		defer writer.Done()
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
-		for n := uint16(1); ; n++ {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
-			track.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, Marker: true, SequenceNumber: n, Timestamp: uint32(n) * 3000},
-				Payload: []byte{0x10, 0x00, 0x9d, 0x01, 0x2a, 0x10, 0x00, 0x10, 0x00, 1, 2, 3, 4}})
-		}
-	}()
-	defer func() { close(stop); writer.Wait() }()
+	defer h.publishVP8(sessionID)()
 
 	// Serve both sockets' signaling (trickled candidates, the offer) while
 	// media starts flowing.

@@ -1,0 +1,292 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/chobilive/chobi/rooms"
+	chobiredis "github.com/chobilive/chobi/store/redis"
+	"github.com/chobilive/chobi/web/api"
+)
+
+// clusterConfig is how the node takes part in a cluster (when Redis is
+// configured) and how it drains.
+type clusterConfig struct {
+	NodeID       string        // NODE_ID; default <hostname>-<random>
+	Lease        time.Duration // NODE_LEASE: a dead node's sessions end within it
+	RedisPrefix  string        // REDIS_PREFIX: key and channel prefix
+	DrainTimeout time.Duration // DRAIN_TIMEOUT: how long SIGTERM waits for live sessions to end
+}
+
+func loadClusterConfig(getenv func(string) string, production bool) (clusterConfig, error) {
+	var errs []error
+	get := func(name, def string) string {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			return v
+		}
+		return def
+	}
+	c := clusterConfig{NodeID: get("NODE_ID", ""), RedisPrefix: get("REDIS_PREFIX", "chobi:")}
+	if c.NodeID == "" {
+		host, _ := os.Hostname()
+		var b [3]byte
+		rand.Read(b[:])
+		// A restarted node is a new node: its old leases lapse as a dead one's.
+		c.NodeID = strings.Trim(host+"-"+hex.EncodeToString(b[:]), "-")
+	}
+	if strings.ContainsAny(c.NodeID, "\n{} ") {
+		errs = append(errs, fmt.Errorf("NODE_ID must not contain spaces, newlines or braces, got %q", c.NodeID))
+	}
+	var err error
+	if c.Lease, err = parseDuration(get("NODE_LEASE", "15s")); err != nil || c.Lease < 300*time.Millisecond {
+		errs = append(errs, fmt.Errorf("NODE_LEASE must be a duration of at least 300ms, like 15s, got %q", getenv("NODE_LEASE")))
+	}
+	// Production waits for live sessions by default (a rolling deploy must
+	// not cut a stream); development stops at once.
+	def := "0s"
+	if production {
+		def = "10m"
+	}
+	if c.DrainTimeout, err = parseDuration(get("DRAIN_TIMEOUT", def)); err != nil || c.DrainTimeout < 0 {
+		errs = append(errs, fmt.Errorf("DRAIN_TIMEOUT must be a duration like 10m or 0s, got %q", getenv("DRAIN_TIMEOUT")))
+	}
+	return c, errors.Join(errs...)
+}
+
+// cluster is the node's shared state in Redis. Its zero value (no Redis)
+// leaves every part in memory.
+type cluster struct {
+	rdb       *goredis.Client
+	presence  *chobiredis.Presence
+	directory *chobiredis.Directory
+	bus       *chobiredis.Bus
+	opts      chobiredis.Options
+	cfg       clusterConfig
+	log       *slog.Logger
+}
+
+// startCluster connects the node's shared state. rdb nil: a single node.
+func startCluster(rdb *goredis.Client, cfg config, log *slog.Logger) (*cluster, error) {
+	c := &cluster{rdb: rdb, cfg: cfg.Cluster, log: log}
+	if rdb == nil {
+		return c, nil
+	}
+	c.opts = chobiredis.Options{Addr: cfg.RedisAddr, Password: cfg.RedisPassword, DB: cfg.RedisDB, Prefix: cfg.Cluster.RedisPrefix}
+	p, err := chobiredis.NewPresence(rdb, c.opts, chobiredis.PresenceConfig{Node: cfg.Cluster.NodeID, TTL: cfg.Cluster.Lease, Log: log})
+	if err != nil {
+		return nil, err
+	}
+	c.presence = p
+	return c, nil
+}
+
+// nodeWSURL is the URL other nodes send this node's clients to.
+func nodeWSURL(cfg config, ln net.Addr, log *slog.Logger) string {
+	if cfg.PublicWSURL != "" {
+		return cfg.PublicWSURL
+	}
+	host, port, _ := net.SplitHostPort(ln.String())
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	url := "ws://" + net.JoinHostPort(host, port) + "/ws"
+	log.Warn("PUBLIC_WS_URL is not set: other nodes will send this node's clients to a guessed URL; set it on every node of a cluster",
+		"guess", url)
+	return url
+}
+
+// bind starts the directory and the event bus once the rooms service and
+// the socket server exist: the directory ends the sessions of dead nodes
+// through rooms, the bus delivers every node's events to this node's
+// sockets. deliver is the local delivery (the socket server's Publish).
+func (c *cluster) bind(roomSvc *rooms.Service, wsURL string, deliver func(context.Context, rooms.Event)) error {
+	if c.rdb == nil {
+		return nil
+	}
+	d, err := chobiredis.NewDirectory(c.rdb, c.opts, chobiredis.DirectoryConfig{
+		Node: c.cfg.NodeID, WSURL: wsURL, TTL: c.cfg.Lease, Log: c.log,
+		Orphaned: roomSvc.InterruptSession, Lost: roomSvc.SessionLost,
+	})
+	if err != nil {
+		return err
+	}
+	c.directory = d
+	c.bus = chobiredis.NewBus(c.rdb, c.opts, c.cfg.NodeID, func(ctx context.Context, e rooms.Event) {
+		c.presence.Observe(e)
+		roomSvc.Observe(ctx, e)
+		deliver(ctx, e)
+	}, c.log)
+	c.log.Info("cluster joined", "node", c.cfg.NodeID, "ws_url", wsURL, "lease", c.cfg.Lease)
+	return nil
+}
+
+// roomsPresence is the Presence for rooms: Redis's, or nil (in memory).
+func (c *cluster) roomsPresence() rooms.Presence {
+	if c.presence == nil {
+		return nil
+	}
+	return c.presence
+}
+
+// directoryOrNil hands rooms the directory through a late-bound shim: rooms
+// is built before the directory (which calls back into rooms).
+type lateDirectory struct{ c *cluster }
+
+func (l lateDirectory) Claim(ctx context.Context, id string) error {
+	if l.c.directory == nil {
+		return nil
+	}
+	return l.c.directory.Claim(ctx, id)
+}
+
+func (l lateDirectory) Release(ctx context.Context, id string) {
+	if l.c.directory != nil {
+		l.c.directory.Release(ctx, id)
+	}
+}
+
+func (l lateDirectory) Locate(ctx context.Context, id string) (string, bool, error) {
+	if l.c.directory == nil {
+		return "", true, nil
+	}
+	return l.c.directory.Locate(ctx, id)
+}
+
+func (c *cluster) roomsDirectory() rooms.Directory {
+	if c.rdb == nil {
+		return nil
+	}
+	return lateDirectory{c}
+}
+
+// chatLimiter is the chat limit in Redis, or nil (in memory).
+func (c *cluster) chatLimiter(n int, per time.Duration) interface{ Allow(string) bool } {
+	if c.rdb == nil {
+		return nil
+	}
+	return chobiredis.NewLimiter(c.rdb, c.opts, "chat", n, per, c.log)
+}
+
+// apiLimits makes the API's limiters in Redis, or nil (in memory).
+func (c *cluster) apiLimits() func(string, int, time.Duration) api.Limiter {
+	if c.rdb == nil {
+		return nil
+	}
+	return func(name string, n int, per time.Duration) api.Limiter {
+		return chobiredis.NewLimiter(c.rdb, c.opts, name, n, per, c.log)
+	}
+}
+
+// sink is where rooms publish events: the bus (every node), or deliver
+// (this node's sockets) without Redis.
+func (c *cluster) sink(deliver func(context.Context, rooms.Event)) rooms.Sink {
+	return rooms.SinkFunc(func(ctx context.Context, e rooms.Event) {
+		if c.bus != nil {
+			c.bus.Publish(ctx, e)
+			return
+		}
+		deliver(ctx, e)
+	})
+}
+
+// registerMetrics exports the cluster's health.
+func (c *cluster) registerMetrics(reg *prometheus.Registry) {
+	if c.rdb == nil {
+		return
+	}
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "chobi_cluster_events_local_only_total",
+		Help: "Room events delivered to this node's sockets only, because Redis was unreachable.",
+	}, func() float64 {
+		if c.bus == nil {
+			return 0
+		}
+		return float64(c.bus.LocalOnly())
+	}))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "chobi_cluster_sessions_owned", Help: "Live sessions placed on this node in the cluster directory.",
+	}, func() float64 {
+		if c.directory == nil {
+			return 0
+		}
+		return float64(c.directory.Owned())
+	}))
+}
+
+// stop leaves the cluster: the bus and heartbeats stop; the node's key is
+// removed so nobody is sent here any more.
+func (c *cluster) stop() {
+	if c.bus != nil {
+		c.bus.Close()
+	}
+	if c.directory != nil {
+		c.directory.Stop()
+	}
+	if c.presence != nil {
+		c.presence.Stop()
+	}
+}
+
+// drain stops new sessions (readiness fails, so load balancers stop
+// sending new clients) and waits up to timeout for the node's live
+// sessions to end; a second SIGINT/SIGTERM stops waiting.
+func drain(roomSvc *rooms.Service, timeout time.Duration, log *slog.Logger) {
+	roomSvc.Drain()
+	live := roomSvc.HostedSessions()
+	if live == 0 || timeout <= 0 {
+		return
+	}
+	log.Info("draining: no new sessions; waiting for the live ones to end", "live", live, "timeout", timeout)
+	again := make(chan os.Signal, 1)
+	signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(again)
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	lastLog := time.Now()
+	for {
+		select {
+		case <-again:
+			log.Warn("second signal: ending the live sessions now", "live", roomSvc.HostedSessions())
+			return
+		case <-deadline.C:
+			log.Warn("drain timeout: ending the live sessions now", "live", roomSvc.HostedSessions())
+			return
+		case <-tick.C:
+			n := roomSvc.HostedSessions()
+			if n == 0 {
+				log.Info("drained: every session has ended")
+				return
+			}
+			if time.Since(lastLog) >= 10*time.Second {
+				log.Info("draining", "live", n)
+				lastLog = time.Now()
+			}
+		}
+	}
+}
+
+// flush waits (a few seconds at most) until the events this node
+// published have reached its sockets through Redis.
+func (c *cluster) flush(ctx context.Context) {
+	if c.bus == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	c.bus.Flush(ctx)
+}

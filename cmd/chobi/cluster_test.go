@@ -1,0 +1,477 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+)
+
+// The cluster tests run real chobi processes on loopback sharing the
+// machine's Postgres (a schema of their own) and a redis-server of their
+// own (so they can kill and restart it without disturbing other tests).
+
+// testRedisServer starts redis-server on a free port; restart brings it
+// back empty on the same port, as a Redis without persistence restarts.
+type testRedisServer struct {
+	t    *testing.T
+	port int
+	cmd  *exec.Cmd
+	done chan error
+}
+
+func startRedisServer(t *testing.T) *testRedisServer {
+	t.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		if os.Getenv("CHOBI_REQUIRE_SERVICES") == "1" {
+			t.Fatal("redis-server is not installed but CHOBI_REQUIRE_SERVICES=1: the cluster tests must run")
+		}
+		t.Skip("!!! THE CLUSTER TESTS DID NOT RUN !!! redis-server is not installed (apt-get install redis-server)")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &testRedisServer{t: t, port: ln.Addr().(*net.TCPAddr).Port}
+	ln.Close()
+	r.start()
+	t.Cleanup(r.kill)
+	return r
+}
+
+func (r *testRedisServer) start() {
+	r.t.Helper()
+	r.cmd = exec.Command("redis-server", "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", r.t.TempDir())
+	if err := r.cmd.Start(); err != nil {
+		r.t.Fatal(err)
+	}
+	r.done = make(chan error, 1)
+	go func(c *exec.Cmd, done chan error) { done <- c.Wait() }(r.cmd, r.done)
+	rdb := goredis.NewClient(&goredis.Options{Addr: r.addr()})
+	defer rdb.Close()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if rdb.Ping(context.Background()).Err() == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatal("redis-server did not start")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (r *testRedisServer) kill() {
+	if r.cmd != nil && r.cmd.Process != nil {
+		r.cmd.Process.Kill()
+		<-r.done
+		r.cmd = nil
+	}
+}
+
+func (r *testRedisServer) addr() string { return "127.0.0.1:" + strconv.Itoa(r.port) }
+
+func (r *testRedisServer) client() *goredis.Client {
+	c := goredis.NewClient(&goredis.Options{Addr: r.addr()})
+	r.t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// clusterEnv is the environment shared by the nodes: one Postgres schema,
+// one Redis, one JWT secret.
+func clusterEnv(t *testing.T, r *testRedisServer) env {
+	t.Helper()
+	var pg env
+	for _, e := range testEngines(t) {
+		if e.name == "postgres" {
+			pg = e.env
+		}
+	}
+	if pg == nil {
+		t.Skip("!!! THE CLUSTER TESTS DID NOT RUN !!! they need Postgres: set CHOBI_TEST_POSTGRES_URL")
+	}
+	return env{
+		"DATABASE_URL": pg["DATABASE_URL"], "REDIS_HOST": "127.0.0.1", "REDIS_PORT": strconv.Itoa(r.port),
+		"JWT_SECRET": "cluster-test-secret-0123456789abcdef", "NODE_LEASE": "1500ms",
+		"RTC_UDP_PORT": "0", "LOG_LEVEL": "info", "RECONNECT_GRACE": "1s",
+	}
+}
+
+func clusterBinary(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := filepath.Join(t.TempDir(), "chobi")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func startNode(t *testing.T, bin string, e env, id string) *binary {
+	t.Helper()
+	return startBinary(t, bin, e.with("NODE_ID", id, "CHOBI_DATA_DIR", t.TempDir()))
+}
+
+func wsURLOf(b *binary) string { return strings.Replace(b.url, "http://", "ws://", 1) + "/ws" }
+
+// collect reads a socket's frames for d and returns those of type typ.
+func (p *relayPeer) collect(typ string, d time.Duration) []map[string]any {
+	var out []map[string]any
+	deadline := time.After(d)
+	for {
+		select {
+		case m, ok := <-p.frames:
+			if !ok {
+				return out
+			}
+			p.handle(m)
+			if m["type"] == typ {
+				out = append(out, m)
+			}
+		case <-deadline:
+			return out
+		}
+	}
+}
+
+func activeViewers(t *testing.T, c *apiClient, sessionID string) (found bool, viewers int) {
+	t.Helper()
+	out, err := c.queryList("streaming.getActiveSessions", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range out {
+		if s["id"] == sessionID {
+			return true, int(s["viewerCount"].(float64))
+		}
+	}
+	return false, 0
+}
+
+// Two nodes: events cross them once and in order, joinSession anywhere
+// sends media to the session's node, presence counts both, and a node
+// killed with SIGKILL has its sessions ended for everyone within the lease.
+func TestClusterEventsMediaAndANodeDying(t *testing.T) {
+	bin := clusterBinary(t)
+	r := startRedisServer(t)
+	e := clusterEnv(t, r)
+	a, b := startNode(t, bin, e, "node-a"), startNode(t, bin, e, "node-b")
+	ca, cb := &apiClient{base: a.url}, &apiClient{base: b.url}
+	host, fan, fan2 := ca.guest(t, "Host"), cb.guest(t, "Fan on B"), ca.guest(t, "Fan on A")
+
+	sess, err := ca.call("streaming.createSession", host.Token, map[string]any{"title": "cluster", "type": "video", "category": "music", "isPrivate": false})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sid := sess["id"].(string)
+	if sess["wsUrl"] != wsURLOf(a) {
+		t.Fatalf("createSession on A: wsUrl %v, want A's %s", sess["wsUrl"], wsURLOf(a))
+	}
+	joined, err := cb.call("streaming.joinSession", fan.Token, map[string]any{"sessionId": sid, "role": "viewer"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if joined["wsUrl"] != wsURLOf(a) {
+		t.Fatalf("joinSession on node B: wsUrl %v, want node A's %s", joined["wsUrl"], wsURLOf(a))
+	}
+
+	// Media flows on A, where joinSession on B sent the viewer.
+	h := joinPeer(t, a.url, host.Token, sid, true)
+	stop := h.publishVP8(sid)
+	defer stop()
+	v := joinPeer(t, joined["wsUrl"].(string), fan.Token, sid, true)
+	for deadline := time.Now().Add(30 * time.Second); v.videoPackets() < 20; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the viewer received %d video packets from node A in 30s", v.videoPackets())
+		}
+		select {
+		case m, ok := <-v.frames:
+			if ok {
+				v.handle(m)
+			}
+		case m, ok := <-h.frames:
+			if ok {
+				h.handle(m)
+			}
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+
+	// A second socket of the fan, on node B: it gets the session's events;
+	// its media is refused with wrong_node, naming node A.
+	onB := joinPeer(t, b.url, fan.Token, sid, true)
+	if m := onB.next("error"); m["code"] != "wrong_node" || !strings.Contains(m["message"].(string), wsURLOf(a)) {
+		t.Fatalf("media of a session on A asked on B: %v, want wrong_node naming %s", m, wsURLOf(a))
+	}
+	other := joinPeer(t, a.url, fan2.Token, sid, true) // another viewer, on A
+
+	// Presence spans the nodes: the fan (two sockets, two nodes) counts once.
+	if found, n := activeViewers(t, cb, sid); !found || n != 2 {
+		t.Fatalf("getActiveSessions on B: found=%v viewers=%d, want the session with 2 viewers", found, n)
+	}
+
+	// Chat and gifts sent through node A reach the socket on node B once,
+	// in order.
+	const messages = 5
+	for i := range messages {
+		if _, err := ca.call("chat.sendMessage", host.Token, map[string]any{"sessionId": sid, "message": fmt.Sprint("m", i), "type": "text"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := ca.call("wallet.topUp", fan2.Token, map[string]any{"amount": 100}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		if _, err := ca.call("gifts.sendGift", fan2.Token, map[string]any{"sessionId": sid, "giftId": "gift_rose", "recipientId": host.User.ID,
+			"quantity": 1, "idempotencyKey": fmt.Sprint("g", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	gifts := 0
+	deadline := time.After(10 * time.Second)
+	for len(got) < messages || gifts < 2 {
+		select {
+		case m := <-onB.frames:
+			onB.handle(m)
+			switch m["type"] {
+			case "new_message":
+				got = append(got, m["message"].(map[string]any)["message"].(string))
+			case "gift_animation":
+				gifts++
+			}
+		case <-deadline:
+			t.Fatalf("on node B after 10s: messages %v, %d gift animations", got, gifts)
+		}
+	}
+	extra := onB.collect("new_message", 500*time.Millisecond)
+	if fmt.Sprint(got) != "[m0 m1 m2 m3 m4]" || len(extra) != 0 {
+		t.Fatalf("node B's socket got messages %v then %d more, want m0..m4 once in order", got, len(extra))
+	}
+	if more := onB.collect("gift_animation", 200*time.Millisecond); len(more) != 0 {
+		t.Fatalf("gift animations duplicated on node B: %d more", len(more))
+	}
+
+	// SIGKILL node A: within the lease the session leaves the list, the
+	// socket on B gets session_ended, Redis holds nothing of it.
+	killed := time.Now()
+	a.kill(t)
+	ended := onB.next("session_ended")
+	took := time.Since(killed)
+	if ended["sessionId"] != sid || ended["reason"] != "interrupted" {
+		t.Fatalf("session_ended on B = %v", ended)
+	}
+	t.Logf("node A killed: session_ended reached node B after %v (lease 1.5s)", took.Round(time.Millisecond))
+	if took > 3*time.Second+500*time.Millisecond {
+		t.Fatalf("session_ended took %v, more than the lease (1.5s) plus two heartbeats", took)
+	}
+	if found, _ := activeViewers(t, cb, sid); found {
+		t.Fatal("the dead node's session is still in getActiveSessions")
+	}
+	db, err := sql.Open("pgx", e["DATABASE_URL"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var status, reason string
+	if err := db.QueryRow(`SELECT status, end_reason FROM live_sessions WHERE id = $1`, sid).Scan(&status, &reason); err != nil {
+		t.Fatal(err)
+	}
+	if status != "ended" || reason != "interrupted" {
+		t.Fatalf("Postgres: status %q reason %q, want ended/interrupted", status, reason)
+	}
+	rdb := r.client()
+	time.Sleep(200 * time.Millisecond)
+	keys, _ := rdb.Keys(context.Background(), "*").Result()
+	for _, k := range keys {
+		if strings.HasPrefix(k, "chobi:rl:") {
+			// Rate-limit buckets expire with their window on their own.
+			if ttl, _ := rdb.PTTL(context.Background(), k).Result(); ttl <= 0 || ttl > time.Minute {
+				t.Fatalf("rate-limit bucket %q has TTL %v", k, ttl)
+			}
+			continue
+		}
+		if strings.Contains(k, sid) || strings.Contains(k, "node-a") {
+			t.Fatalf("Redis still holds %q after node A died (all keys: %v)", k, keys)
+		}
+	}
+	other.close()
+	v.close()
+	h.close()
+	onB.close()
+}
+
+// Redis restarted empty under load: the nodes keep serving their rooms
+// (chat on a node reaches that node's sockets), report not ready, and when
+// Redis is back they reconnect and rebuild presence and the directory.
+func TestClusterSurvivesARedisRestart(t *testing.T) {
+	bin := clusterBinary(t)
+	r := startRedisServer(t)
+	e := clusterEnv(t, r)
+	a, b := startNode(t, bin, e, "node-a"), startNode(t, bin, e, "node-b")
+	ca, cb := &apiClient{base: a.url}, &apiClient{base: b.url}
+	host := ca.guest(t, "Host")
+	sess, err := ca.call("streaming.createSession", host.Token, map[string]any{"title": "restart", "type": "audio", "category": "talk", "isPrivate": false})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sid := sess["id"].(string)
+	var viewers []*relayPeer
+	for i := range 6 {
+		node, c := a, ca
+		if i%2 == 1 {
+			node, c = b, cb
+		}
+		v := c.guest(t, fmt.Sprint("viewer ", i))
+		p := joinPeer(t, node.url, v.Token, sid, true)
+		if i%2 == 1 {
+			p.next("error") // wrong_node: media is on A
+		}
+		viewers = append(viewers, p)
+	}
+	if _, n := activeViewers(t, cb, sid); n != 6 {
+		t.Fatalf("viewers before the restart = %d, want 6", n)
+	}
+
+	r.kill()
+	// Not ready while Redis is gone; the room still works on each node.
+	waitReady(t, a.url, http.StatusServiceUnavailable)
+	if _, err := ca.call("chat.sendMessage", host.Token, map[string]any{"sessionId": sid, "message": "during", "type": "text"}); err != nil {
+		t.Fatalf("chat on node A while Redis is down: %v", err)
+	}
+	if got := viewers[0].collect("new_message", 3*time.Second); len(got) != 1 {
+		t.Fatalf("a socket on node A got %d messages while Redis was down, want 1 (local delivery)", len(got))
+	}
+
+	r.start() // empty, same port
+	waitReady(t, a.url, http.StatusOK)
+	waitReady(t, b.url, http.StatusOK)
+	// Within a lease the nodes rebuild what Redis lost.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, n := activeViewers(t, cb, sid)
+		joined, _ := cb.call("streaming.joinSession", host.Token, map[string]any{"sessionId": sid, "role": "viewer"})
+		if n == 6 && joined != nil && joined["wsUrl"] == wsURLOf(a) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after Redis came back: %d viewers, joinSession on B says %v; want 6 and node A's URL", n, joined)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	// Events cross nodes again: a message through B reaches A's sockets.
+	if _, err := cb.call("chat.sendMessage", host.Token, map[string]any{"sessionId": sid, "message": "after", "type": "text"}); err != nil {
+		t.Fatal(err)
+	}
+	got := viewers[0].collect("new_message", 3*time.Second)
+	if len(got) != 1 || got[0]["message"].(map[string]any)["message"] != "after" {
+		t.Fatalf("node A's socket got %v after Redis came back, want the message sent through B once", got)
+	}
+	for _, v := range viewers {
+		v.close()
+	}
+}
+
+// SIGTERM drains: the node refuses new sessions and reports not ready, the
+// live session goes on until its host ends it, then the node exits.
+func TestClusterDrainsOnSIGTERM(t *testing.T) {
+	bin := clusterBinary(t)
+	r := startRedisServer(t)
+	e := clusterEnv(t, r).with("DRAIN_TIMEOUT", "60s")
+	a := startNode(t, bin, e, "node-a")
+	ca := &apiClient{base: a.url}
+	host := ca.guest(t, "Host")
+	sess, err := ca.call("streaming.createSession", host.Token, map[string]any{"title": "drain", "type": "audio", "category": "talk", "isPrivate": false})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sid := sess["id"].(string)
+	viewer := joinPeer(t, a.url, ca.guest(t, "V").Token, sid, true)
+
+	a.cmd.Process.Signal(os.Interrupt)
+	waitReady(t, a.url, http.StatusServiceUnavailable)
+	if _, err := ca.call("streaming.createSession", host.Token, map[string]any{"title": "new", "type": "audio", "category": "talk", "isPrivate": false}); err == nil ||
+		!strings.Contains(err.Error(), "SERVICE_UNAVAILABLE") {
+		t.Fatalf("createSession while draining: %v, want SERVICE_UNAVAILABLE", err)
+	}
+	// The live session still works.
+	if _, err := ca.call("chat.sendMessage", host.Token, map[string]any{"sessionId": sid, "message": "still here", "type": "text"}); err != nil {
+		t.Fatalf("chat while draining: %v", err)
+	}
+	select {
+	case err := <-a.done:
+		t.Fatalf("the node exited while its session was live: %v", err)
+	case <-time.After(500 * time.Millisecond):
+	}
+	if _, err := ca.call("streaming.endSession", host.Token, map[string]any{"sessionId": sid}); err != nil {
+		t.Fatal(err)
+	}
+	viewer.next("session_ended")
+	select {
+	case err := <-a.done:
+		a.done <- err
+		if err != nil {
+			t.Fatalf("the drained node exited with %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the node did not exit after its last session ended")
+	}
+	viewer.close()
+	keys, _ := r.client().Keys(context.Background(), "chobi:node:*").Result()
+	if len(keys) != 0 {
+		t.Fatalf("the drained node is still registered: %v", keys)
+	}
+}
+
+func waitReady(t *testing.T, base string, want int) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := http.Get(base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == want {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s/readyz did not become %d", base, want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// queryList runs a query whose result is an array.
+func (c *apiClient) queryList(path, token string) ([]map[string]any, error) {
+	req, _ := http.NewRequest(http.MethodGet, c.base+"/api/trpc/"+path, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Result struct {
+			Data []map[string]any `json:"data"`
+		} `json:"result"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != 200 {
+		return nil, fmt.Errorf("%s: HTTP %d: %v", path, resp.StatusCode, err)
+	}
+	return out.Result.Data, nil
+}
