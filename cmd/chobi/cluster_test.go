@@ -475,3 +475,31 @@ func (c *apiClient) queryList(path, token string) ([]map[string]any, error) {
 	}
 	return out.Result.Data, nil
 }
+
+func TestClusterConfig(t *testing.T) {
+	base := env{"CHOBI_DATA_DIR": t.TempDir()}
+	c, err := loadConfig(base.getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Cluster.Lease != 15*time.Second || c.Cluster.DrainTimeout != 0 || c.Cluster.RedisPrefix != "chobi:" || c.Cluster.NodeID == "" {
+		t.Fatalf("development defaults: %+v", c.Cluster)
+	}
+	other, _ := loadConfig(base.getenv)
+	if other.Cluster.NodeID == c.Cluster.NodeID {
+		t.Fatalf("two starts got the same node id %q: a restarted node must be a new node", c.Cluster.NodeID)
+	}
+	prod := base.with("CHOBI_ENV", "production", "JWT_SECRET", prodSecret, "DATABASE_URL", "postgres://x@127.0.0.1/db")
+	if c, err := loadConfig(prod.getenv); err != nil || c.Cluster.DrainTimeout != 10*time.Minute {
+		t.Fatalf("production DRAIN_TIMEOUT = %v (%v), want 10m", c.Cluster.DrainTimeout, err)
+	}
+	c, err = loadConfig(base.with("NODE_ID", "edge-1", "NODE_LEASE", "5s", "DRAIN_TIMEOUT", "90s", "REDIS_PREFIX", "app2:").getenv)
+	if err != nil || c.Cluster != (clusterConfig{NodeID: "edge-1", Lease: 5 * time.Second, DrainTimeout: 90 * time.Second, RedisPrefix: "app2:"}) {
+		t.Fatalf("explicit settings: %+v %v", c.Cluster, err)
+	}
+	for _, bad := range [][2]string{{"NODE_LEASE", "100ms"}, {"NODE_LEASE", "soon"}, {"DRAIN_TIMEOUT", "-1s"}, {"NODE_ID", "a b"}, {"NODE_ID", "x{y}"}} {
+		if _, err := loadConfig(base.with(bad[0], bad[1]).getenv); err == nil || !strings.Contains(err.Error(), bad[0]) {
+			t.Errorf("%s=%q: err = %v, want one naming %s", bad[0], bad[1], err, bad[0])
+		}
+	}
+}
