@@ -47,6 +47,8 @@ type DownTrack struct {
 	hdrs [maxLayers]rtp.Header // forward's rewritten header per layer, written only by that layer's read loop
 	vp8  vp8Munger             // VP8 picture id and TL0PICIDX continuity across switches (vp8.go)
 
+	stripRED bool // a RED source to a subscriber without RED: only each packet's primary Opus goes (audio.go)
+
 	sent   *[sentSize]sentPacket // video: what each recent sequence number carried, for NACKs (nack.go)
 	rtxHdr rtp.Header            // the RTCP loop's, for retransmissions
 	rtxBuf []byte
@@ -80,10 +82,16 @@ func (d *DownTrack) Kind() webrtc.RTPCodecType { return d.src.kind }
 // matches the source's, or fails when the subscriber cannot take it.
 func (d *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
 	codec, ok := matchCodec(d.src.codec, ctx.CodecParameters())
+	stripRED := false
+	if !ok {
+		codec, ok = redFallback(d.src.codec, ctx.CodecParameters()) // audio.go
+		stripRED = ok
+	}
 	if !ok {
 		return webrtc.RTPCodecParameters{}, webrtc.ErrUnsupportedCodec
 	}
 	d.mu.Lock()
+	d.stripRED = stripRED
 	d.bound, d.writer, d.ssrc, d.pt = true, ctx.WriteStream(), uint32(ctx.SSRC()), uint8(codec.PayloadType)
 	for _, ext := range ctx.HeaderExtensions() {
 		if ext.URI == sdp.AudioLevelURI && d.src.level.id != 0 {
@@ -231,6 +239,13 @@ func (d *DownTrack) forward(layer int, pkt *rtp.Packet, now time.Time) outcome {
 		d.mu.Unlock()
 		return skipped // before the PeerConnection connects, writes would be lost
 	}
+	payload := pkt.Payload
+	if d.stripRED { // audio.go
+		if payload = redPrimary(payload); payload == nil {
+			d.mu.Unlock()
+			return skipped // malformed
+		}
+	}
 	replayFrom, replaying := uint16(0), false
 	if layer != d.current && layer == d.target && !d.started {
 		// The first packet of a video down-track: start with the cached
@@ -310,7 +325,7 @@ func (d *DownTrack) forward(layer int, pkt *rtp.Packet, now time.Time) outcome {
 		return skipped
 	}
 
-	_, err := w.WriteRTP(hdr, pkt.Payload)
+	_, err := w.WriteRTP(hdr, payload)
 	vp8Undo.undo(pkt.Payload) // the next down-track reads the publisher's ids
 	if err != nil {
 		return dropped

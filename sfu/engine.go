@@ -169,7 +169,7 @@ func (e *Engine) settings() (webrtc.SettingEngine, error) {
 // video), returned.
 func (e *Engine) newPeerConnection(subscriber bool) (*webrtc.PeerConnection, cc.BandwidthEstimator, error) {
 	m := &webrtc.MediaEngine{}
-	if err := m.RegisterDefaultCodecs(); err != nil {
+	if err := registerCodecs(m); err != nil { // pion's defaults and Opus RED (audio.go)
 		return nil, nil, err
 	}
 	// RFC 6464 audio levels feed active-speaker detection and are forwarded.

@@ -138,6 +138,9 @@ func (r *Room) addLayer(p *Peer, t *webrtc.TrackRemote, receiver *webrtc.RTPRece
 	}
 	r.mu.Unlock()
 	src.startLayer(t)
+	if isNew {
+		r.log.Debug("source published", "source", key, "kind", src.kind.String(), "codec", src.codec.MimeType, "layers", src.rids)
+	}
 	if isNew && src.kind == webrtc.RTPCodecTypeVideo && len(src.rids) > 1 {
 		r.startDynacast()
 	}

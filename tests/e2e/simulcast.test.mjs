@@ -21,6 +21,8 @@ setTimeout(() => {
 }, 3 * 60 * 1000).unref();
 
 const S = {};
+// The server's debug log names each published source's codec (RED below).
+process.env.LOG_LEVEL ||= 'debug';
 
 before(async () => {
   S.server = await new Server().start();
@@ -147,11 +149,18 @@ test('a viewer asking low and one asking high get different resolutions from a C
     // Dynacast: with one viewer on q and one wishing for f, nobody needs h
     // (unless the high viewer's estimate holds it there): the server says
     // so with publish_layers and the host's page pauses that encoding.
-    const told = await waitFor(() => S.layerMessages.at(-1), { timeout: 10000, message: 'a publish_layers message at the host' });
+    // (A message listing all three resumes what an earlier one paused.)
+    const told = await waitFor(() => {
+      const last = S.layerMessages.at(-1);
+      return last && last.active.length < 3 ? last : false;
+    }, { timeout: 12000, message: 'publish_layers pausing a layer at the host' }).catch((e) => {
+      t.diagnostic(`publish_layers: ${S.layerMessages.map((m) => `[${m.active}] at ${((m.at - t0) / 1000).toFixed(1)}s`).join(' → ')}`);
+      throw e;
+    });
     const hostVideo = await host.evaluate(() => window.chobi.live.publisher.pc.getSenders().find((s) => s.track?.kind === 'video').track.id);
     assert.equal(told.trackId, hostVideo, 'publish_layers names the host\'s own video track');
     assert.equal(told.sessionId, sessionId);
-    assert.ok(told.active.includes('q') && told.active.length < 3, `some layer paused, q kept (${told.active})`);
+    assert.ok(S.layerMessages.every((m) => m.active.includes('q')), 'q is never paused');
     const applied = await waitFor(async () => {
       const last = S.layerMessages.at(-1);
       const enc = await host.evaluate(() => window.chobi.live.publisher.pc.getSenders().find((s) => s.track?.kind === 'video')
@@ -175,6 +184,34 @@ test('a viewer asking low and one asking high get different resolutions from a C
         t.diagnostic(`h paused: its frame count stayed at ${h1} for 1.5 s`);
       }
     }
+
+    // Audio: the page prefers Opus RED and takes Opus DTX (usedtx=1 in the
+    // answer it applies). Chromium's getStats names the inner codec (opus)
+    // for RED, so what was sent is read from the negotiation and from the
+    // server's log of the source; the low viewer's Chromium negotiates RED
+    // too, gets it forwarded as it came, and plays it.
+    const audioSection = (sdp) => sdp.split('\r\n').slice(sdp.split('\r\n').findIndex((l) => l.startsWith('m=audio')));
+    const firstCodec = (sdp) => {
+      const lines = audioSection(sdp);
+      const pt = lines[0].split(' ')[3];
+      return lines.find((l) => l.startsWith(`a=rtpmap:${pt} `))?.split(' ')[1];
+    };
+    const [pubAnswer, subAnswer] = await Promise.all([
+      host.evaluate(() => window.chobi.live.publisher.pc.remoteDescription.sdp),
+      S.low.page.evaluate(() => window.chobi.live.subscriber.pc.localDescription.sdp),
+    ]);
+    assert.equal(firstCodec(pubAnswer), 'red/48000/2', 'the host sends Opus RED (first in the negotiated audio codecs)');
+    assert.match(audioSection(pubAnswer).join('\n'), /a=fmtp:111 [^\n]*usedtx=1/, 'the host applies usedtx=1');
+    assert.ok(audioSection(subAnswer).some((l) => /^a=rtpmap:\d+ red\/48000\/2/.test(l)), 'the low viewer negotiates RED');
+    assert.match(S.server.logTail(1e6), /source published.*kind=audio codec=audio\/red/, 'the server receives RED');
+    const energy = () => S.low.page.evaluate(async () => {
+      let e = 0;
+      (await window.chobi.live.subscriber.pc.getStats()).forEach((s) => { if (s.type === 'inbound-rtp' && s.kind === 'audio') e += s.totalAudioEnergy || 0; });
+      return e;
+    });
+    const heard = await waitFor(async () => { const e = await energy(); return e > 0 ? e : false; },
+      { timeout: 15000, message: 'audio energy at the low viewer' });
+    t.diagnostic(`audio: Opus RED from the host (with DTX), forwarded as RED, played at the low viewer (energy ${heard.toFixed(3)})`);
   } catch (e) {
     for (const b of [S.host, S.low, S.high]) {
       try { await shot(b.page, `FAILED-${b.name}`); } catch { /* closed */ }
