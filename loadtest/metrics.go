@@ -121,15 +121,15 @@ type trackStats struct {
 	video bool
 	clock float64 // RTP clock rate
 
-	mu        sync.Mutex
-	started   bool
-	baseSeq   uint32
-	maxExt    uint32 // extended highest sequence number
-	received  uint64
-	bytes     uint64
-	jitter    float64 // in RTP units
-	lastAt    float64 // arrival of the last packet, in RTP units
-	lastTS    uint32
+	mu       sync.Mutex
+	started  bool
+	baseSeq  uint32
+	maxExt   uint32 // extended highest sequence number
+	received uint64
+	bytes    uint64
+	jitter   float64 // in RTP units
+	lastAt   float64 // arrival of the last packet, in RTP units
+	lastTS   uint32
 }
 
 func (t *trackStats) packet(seq uint16, ts uint32, size int, at time.Time) {
