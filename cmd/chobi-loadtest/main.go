@@ -23,6 +23,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
+	"strings"
 	"syscall"
 	"time"
 
@@ -46,6 +47,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		maxV      = fs.Int("find-max", 500, "stop the search at this many viewers (-find)")
 		maxLoss   = fs.Float64("max-loss", 1, "loss bound in percent (-find)")
 		maxP99    = fs.Float64("max-p99", 200, "end-to-end latency p99 bound in ms (-find)")
+		serverEnv = fs.String("server-env", "", "with -spawn: extra NAME=value settings for the server's environment, comma-separated (e.g. GOGC=50)")
 		pprofAddr = fs.String("pprof", "", "with -spawn: serve the server's pprof on this loopback address (PPROF_ADDR) and save a CPU profile of the steady state")
 		profSecs  = fs.Duration("profile", 15*time.Second, "with -pprof: length of the CPU profile taken when the steady state begins")
 	)
@@ -86,7 +88,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 
 	if *spawn != "" {
-		srv, err := loadtest.Spawn(ctx, loadtest.SpawnOptions{Bin: *spawn, Dir: *outDir, PprofAddr: *pprofAddr})
+		srv, err := loadtest.Spawn(ctx, loadtest.SpawnOptions{Bin: *spawn, Dir: *outDir, PprofAddr: *pprofAddr, Env: splitEnv(*serverEnv)})
 		if err != nil {
 			fmt.Fprintln(stderr, "chobi-loadtest:", err)
 			return 1
@@ -174,4 +176,15 @@ func fetch(ctx context.Context, url, path string) error {
 		return err
 	}
 	return f.Close()
+}
+
+// splitEnv splits -server-env's comma-separated NAME=value list.
+func splitEnv(s string) []string {
+	var out []string
+	for _, kv := range strings.Split(s, ",") {
+		if kv = strings.TrimSpace(kv); kv != "" {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
