@@ -71,6 +71,8 @@ func (p *Peer) fitLayers() {
 		}
 		if probe != nil {
 			owed += probeBits / 8 * probeInterval.Seconds()
+			batch := p.room.engine.batch
+			batch.begin() // the tick's padding leaves in one sendmmsg (batch.go)
 			for owed >= paddingSize {
 				if !probe.writePadding(paddingSize) {
 					stopProbe()
@@ -78,6 +80,7 @@ func (p *Peer) fitLayers() {
 				}
 				owed -= paddingSize
 			}
+			batch.end()
 		}
 		if time.Since(lastFit) < fitInterval-probeInterval { // a tick early is on time
 			continue
