@@ -10,10 +10,13 @@ import (
 // a 1 Mb/s layer, so a 2 s group of pictures and the NACK window fit.
 const cacheSize = 512
 
-// maxReplay bounds the packets a new subscriber is sent at once from the
-// cache (the group of pictures since the last keyframe): beyond it the
-// burst costs more than waiting for a fresh keyframe.
-const maxReplay = 400
+// maxReplayBytes bounds what a new subscriber is sent at once from the
+// cache (the group of pictures since the last keyframe): about 0.4 s at
+// the initial bandwidth estimate, 1 s of a 1 Mb/s layer. A larger burst
+// would queue at a slow subscriber's link and read as congestion; such a
+// subscriber starts on a lower layer's smaller group of pictures instead,
+// or waits for a keyframe (forward).
+const maxReplayBytes = 128 << 10
 
 // layerCache keeps the last packets of one video layer of a source, as
 // received. It is shared by all the source's down-tracks: a NACK is
@@ -31,6 +34,8 @@ type layerCache struct {
 	keySeq uint16 // the first packet of the newest keyframe
 	hasKey bool
 	any    bool
+	// gopBytes are the payload bytes from the newest keyframe on.
+	gopBytes int
 }
 
 type cachedPacket struct {
@@ -55,9 +60,30 @@ func (c *layerCache) add(pkt *rtp.Packet, keyframe bool) {
 		c.newest, c.any = seq, true
 	}
 	if keyframe && (!c.hasKey || int16(seq-c.keySeq) > 0) {
-		c.keySeq, c.hasKey = seq, true
+		c.keySeq, c.hasKey, c.gopBytes = seq, true, 0
 	}
+	c.gopBytes += len(pkt.Payload)
 	c.mu.Unlock()
+}
+
+// replayable tells whether the cache holds a group of pictures a new
+// subscriber can start with: its keyframe still cached, within
+// maxReplayBytes. Any goroutine.
+func (c *layerCache) replayable() bool {
+	if c == nil {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.replayableLocked()
+}
+
+func (c *layerCache) replayableLocked() bool {
+	if !c.hasKey || c.gopBytes > maxReplayBytes || c.newest-c.keySeq >= cacheSize {
+		return false
+	}
+	slot := &c.pkts[c.keySeq%cacheSize]
+	return slot.valid && slot.seq == c.keySeq
 }
 
 // copyOut copies a cached packet into buf for a retransmission.
@@ -71,19 +97,14 @@ func (c *layerCache) copyOut(seq uint16, buf []byte) (ts uint32, marker bool, pa
 	return slot.ts, slot.marker, append(buf[:0], slot.payload...), true
 }
 
-// gopStart is the first packet of the newest keyframe when every packet
-// from it up to (not including) seq is replayable: still cached and no
-// more than maxReplay of them. Called from the layer's read loop only.
+// gopStart is the first packet of the newest keyframe when the group of
+// pictures up to (not including) seq can be replayed. Called from the
+// layer's read loop only (the cache's one writer: no lock to read).
 func (c *layerCache) gopStart(seq uint16) (uint16, bool) {
-	if !c.hasKey {
+	if !c.replayableLocked() || int16(seq-c.keySeq) < 0 {
 		return 0, false
 	}
-	n := seq - c.keySeq
-	if int16(n) < 0 || n > maxReplay {
-		return 0, false
-	}
-	slot := &c.pkts[c.keySeq%cacheSize]
-	return c.keySeq, slot.valid && slot.seq == c.keySeq
+	return c.keySeq, true
 }
 
 // at is a cached packet, or nil; for the read loop only.

@@ -247,10 +247,12 @@ func (d *DownTrack) forward(layer int, pkt *rtp.Packet, now time.Time) outcome {
 		}
 	}
 	replayFrom, replaying := uint16(0), false
-	if layer != d.current && layer == d.target && !d.started {
+	if layer != d.current && layer <= d.target && !d.started {
 		// The first packet of a video down-track: start with the cached
-		// group of pictures when it is there.
-		if c := d.src.caches[layer]; c != nil {
+		// group of pictures of the target layer, or of a lower one when the
+		// target's is too large to send at once (the switch up follows at
+		// the target's next keyframe, asked for below).
+		if c := d.src.caches[layer].Load(); c != nil && (layer == d.target || !d.src.caches[d.target].Load().replayable()) {
 			replayFrom, replaying = c.gopStart(pkt.SequenceNumber)
 		}
 		if replaying {

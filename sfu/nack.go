@@ -62,7 +62,7 @@ func (d *DownTrack) resend(seq uint16) {
 		w.WriteRTP(h, nil)
 		return
 	}
-	c := d.src.caches[r.layer]
+	c := d.src.caches[r.layer].Load()
 	if c == nil {
 		return
 	}
@@ -90,7 +90,7 @@ func (d *DownTrack) resend(seq uint16) {
 // and plays on live rather than that far behind. Called from the layer's
 // read loop. False if nothing could be sent (SRTP not started yet).
 func (d *DownTrack) replay(layer int, from uint16, live *rtp.Packet, liveTS uint32, seqOff uint16) bool {
-	c := d.src.caches[layer]
+	c := d.src.caches[layer].Load()
 	frames := uint32(0) // distinct timestamps before the live packet's
 	prev, first := uint32(0), true
 	for seq := from; seq != live.SequenceNumber; seq++ {

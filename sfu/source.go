@@ -40,9 +40,9 @@ type Source struct {
 	downs atomic.Pointer[[]*DownTrack]
 
 	// caches keep each video layer's recent packets for NACKs and for
-	// starting new down-tracks (cache.go); set before the layer's read loop
-	// starts, nil for audio.
-	caches [maxLayers]*layerCache
+	// starting new down-tracks (cache.go); set when the layer starts (other
+	// layers' read loops look at it), nil for audio.
+	caches [maxLayers]atomic.Pointer[layerCache]
 
 	level audioLevel // audio sources: the publisher's RFC 6464 levels
 
@@ -107,7 +107,7 @@ func (s *Source) startLayer(t *webrtc.TrackRemote) {
 	}
 	s.layers[idx] = t
 	if s.kind == webrtc.RTPCodecTypeVideo {
-		s.caches[idx] = &layerCache{}
+		s.caches[idx].Store(&layerCache{})
 	}
 	s.wg.Add(1)
 	s.mu.Unlock()
@@ -179,7 +179,7 @@ func (s *Source) readLoop(idx int, t *webrtc.TrackRemote) {
 	var pkt rtp.Packet
 	stats, batch := &s.room.engine.stats, s.room.engine.batch
 	s.mu.Lock()
-	cache := s.caches[idx]
+	cache := s.caches[idx].Load()
 	s.mu.Unlock()
 	for {
 		n, _, err := t.Read(buf)
