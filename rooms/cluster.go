@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 )
 
 // Directory places sessions on the nodes of a cluster: a session lives (its
@@ -189,4 +190,89 @@ func (h *hosted) has(id string) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.ids[id]
+}
+
+// adopt makes this node serve a live session nobody serves (its node, or
+// this process before a restart, crashed) when its host comes back here.
+func (s *Service) adopt(ctx context.Context, sessionID string) {
+	if s.hosted.has(sessionID) {
+		return
+	}
+	if s.dir != nil {
+		url, local, err := s.dir.Locate(ctx, sessionID)
+		if err != nil || !local || url != "" {
+			return // served elsewhere (or unknown while Redis is down)
+		}
+		if err := s.dir.Claim(ctx, sessionID); err != nil {
+			s.log.WarnContext(ctx, "adopting a session failed", "session", sessionID, "err", err)
+			return
+		}
+	}
+	s.hosted.add(sessionID)
+	s.log.InfoContext(ctx, "the host came back to a session nobody served: served here now", "session", sessionID)
+}
+
+// Orphans finds live sessions that no node serves: their node (or this
+// process, before a crash and restart) died without ending them. A session
+// must be seen unserved by two sweeps at least grace apart, so a node that
+// is only slow to renew its lease keeps it, and a host who reconnects
+// within the grace adopts it instead.
+type Orphans struct {
+	svc   *Service
+	grace time.Duration
+	mu    sync.Mutex
+	seen  map[string]time.Time // unserved since
+}
+
+// NewOrphans sweeps for s with the given grace.
+func (s *Service) NewOrphans(grace time.Duration) *Orphans {
+	return &Orphans{svc: s, grace: grace, seen: map[string]time.Time{}}
+}
+
+// Sweep interrupts the sessions unserved for longer than the grace and
+// returns how many.
+func (o *Orphans) Sweep(ctx context.Context) int {
+	s := o.svc
+	ids, err := s.store.LiveSessionIDs(ctx)
+	if err != nil {
+		s.log.WarnContext(ctx, "listing live sessions for the orphan sweep failed", "err", err)
+		return 0
+	}
+	now := time.Now()
+	live := map[string]bool{}
+	var due []string
+	for _, id := range ids {
+		live[id] = true
+		served := s.hosted.has(id)
+		if !served && s.dir != nil {
+			url, local, err := s.dir.Locate(ctx, id)
+			if err != nil {
+				return 0 // Redis unreachable: nothing can be known, sweep later
+			}
+			served = !local || url != ""
+		}
+		o.mu.Lock()
+		switch first, ok := o.seen[id]; {
+		case served:
+			delete(o.seen, id)
+		case !ok:
+			o.seen[id] = now
+		case now.Sub(first) >= o.grace:
+			delete(o.seen, id)
+			due = append(due, id)
+		}
+		o.mu.Unlock()
+	}
+	o.mu.Lock()
+	for id := range o.seen {
+		if !live[id] {
+			delete(o.seen, id)
+		}
+	}
+	o.mu.Unlock()
+	for _, id := range due {
+		s.log.WarnContext(ctx, "a live session nobody serves: ending it", "session", id)
+		s.InterruptSession(ctx, id)
+	}
+	return len(due)
 }

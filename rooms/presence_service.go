@@ -38,6 +38,7 @@ func (s *Service) Enter(ctx context.Context, userID, sessionID string) (Entered,
 	}
 	if userID == sess.HostID {
 		role = RoleHost
+		s.adopt(ctx, sessionID)
 	}
 	user, err := s.store.User(ctx, userID)
 	if err != nil {

@@ -108,6 +108,8 @@ type SessionStore interface {
 	EndSession(ctx context.Context, id string, endedAt time.Time, viewerSeconds int64) (Session, error)
 	// InterruptSession ends a live session whose node died, marking it so.
 	InterruptSession(ctx context.Context, id string, endedAt time.Time, viewerSeconds int64) (Session, error)
+	// LiveSessionIDs lists every live session, private ones included.
+	LiveSessionIDs(ctx context.Context) ([]string, error)
 	Participant(ctx context.Context, sessionID, userID string) (Participant, error)
 	SetParticipant(ctx context.Context, p Participant) error
 	// MarkWatched records that a user watched; the first time it counts

@@ -376,6 +376,11 @@ func TestSessions(t *testing.T) {
 		if r := must(s.EndReason(ctx, gaming.ID))(t); r != "interrupted" {
 			t.Fatalf("end reason = %q, want interrupted", r)
 		}
+		// Every live session, the private one included, oldest first.
+		if ids := must(s.LiveSessionIDs(ctx))(t); fmt.Sprint(ids) != fmt.Sprint([]string{private.ID, videoMusic.ID}) &&
+			fmt.Sprint(ids) != fmt.Sprint([]string{videoMusic.ID, private.ID}) {
+			t.Fatalf("LiveSessionIDs = %v, want %s and %s", ids, private.ID, videoMusic.ID)
+		}
 		ok(t, errOnly(s.InterruptSession(ctx, music.ID, endAt, 1)))
 		if r := must(s.EndReason(ctx, music.ID))(t); r != "" {
 			t.Fatalf("interrupting an ended session changed its reason to %q", r)

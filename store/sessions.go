@@ -97,6 +97,24 @@ func (s *Store) InterruptSession(ctx context.Context, id string, endedAt time.Ti
 	return s.Session(ctx, id)
 }
 
+// LiveSessionIDs implements rooms.SessionStore.
+func (s *Store) LiveSessionIDs(ctx context.Context) ([]string, error) {
+	rows, err := s.query(ctx, `SELECT id FROM live_sessions WHERE status = 'live' ORDER BY created_at`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
+}
+
 // EndReason is why a session ended: "" (ended by its host, or still live)
 // or "interrupted".
 func (s *Store) EndReason(ctx context.Context, id string) (string, error) {

@@ -29,9 +29,10 @@ type clusterConfig struct {
 	Lease        time.Duration // NODE_LEASE: a dead node's sessions end within it
 	RedisPrefix  string        // REDIS_PREFIX: key and channel prefix
 	DrainTimeout time.Duration // DRAIN_TIMEOUT: how long SIGTERM waits for live sessions to end
+	OrphanGrace  time.Duration // ORPHAN_GRACE: a live session nobody serves is ended after it
 }
 
-func loadClusterConfig(getenv func(string) string, production bool) (clusterConfig, error) {
+func loadClusterConfig(getenv func(string) string, production, clustered bool) (clusterConfig, error) {
 	var errs []error
 	get := func(name, def string) string {
 		if v := strings.TrimSpace(getenv(name)); v != "" {
@@ -63,7 +64,37 @@ func loadClusterConfig(getenv func(string) string, production bool) (clusterConf
 	if c.DrainTimeout, err = parseDuration(get("DRAIN_TIMEOUT", def)); err != nil || c.DrainTimeout < 0 {
 		errs = append(errs, fmt.Errorf("DRAIN_TIMEOUT must be a duration like 10m or 0s, got %q", getenv("DRAIN_TIMEOUT")))
 	}
+	if c.OrphanGrace, err = parseDuration(get("ORPHAN_GRACE", "60s")); err != nil || c.OrphanGrace < time.Second {
+		errs = append(errs, fmt.Errorf("ORPHAN_GRACE must be a duration of at least 1s, like 60s, got %q", getenv("ORPHAN_GRACE")))
+	} else if clustered && c.Lease > 0 && c.OrphanGrace < 2*c.Lease {
+		errs = append(errs, fmt.Errorf("ORPHAN_GRACE (%v) must be at least twice NODE_LEASE (%v): a node slow to renew must not lose its sessions", c.OrphanGrace, c.Lease))
+	}
 	return c, errors.Join(errs...)
+}
+
+// sweepOrphans ends, every half grace, the live sessions no node serves
+// (left by a crash); it stops when stop is closed.
+func sweepOrphans(roomSvc *rooms.Service, grace time.Duration, log *slog.Logger) (stop func()) {
+	o := roomSvc.NewOrphans(grace)
+	done, quit := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(grace / 2)
+		defer t.Stop()
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), grace/2)
+			if n := o.Sweep(ctx); n > 0 {
+				log.Warn("ended live sessions that no node served", "count", n)
+			}
+			cancel()
+			select {
+			case <-quit:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() { close(quit); <-done }
 }
 
 // cluster is the node's shared state in Redis. Its zero value (no Redis)

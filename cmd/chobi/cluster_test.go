@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -494,12 +495,63 @@ func TestClusterConfig(t *testing.T) {
 		t.Fatalf("production DRAIN_TIMEOUT = %v (%v), want 10m", c.Cluster.DrainTimeout, err)
 	}
 	c, err = loadConfig(base.with("NODE_ID", "edge-1", "NODE_LEASE", "5s", "DRAIN_TIMEOUT", "90s", "REDIS_PREFIX", "app2:").getenv)
-	if err != nil || c.Cluster != (clusterConfig{NodeID: "edge-1", Lease: 5 * time.Second, DrainTimeout: 90 * time.Second, RedisPrefix: "app2:"}) {
+	if err != nil || c.Cluster != (clusterConfig{NodeID: "edge-1", Lease: 5 * time.Second, DrainTimeout: 90 * time.Second, RedisPrefix: "app2:", OrphanGrace: time.Minute}) {
 		t.Fatalf("explicit settings: %+v %v", c.Cluster, err)
 	}
-	for _, bad := range [][2]string{{"NODE_LEASE", "100ms"}, {"NODE_LEASE", "soon"}, {"DRAIN_TIMEOUT", "-1s"}, {"NODE_ID", "a b"}, {"NODE_ID", "x{y}"}} {
+	for _, bad := range [][2]string{{"NODE_LEASE", "100ms"}, {"NODE_LEASE", "soon"}, {"DRAIN_TIMEOUT", "-1s"}, {"NODE_ID", "a b"}, {"NODE_ID", "x{y}"}, {"ORPHAN_GRACE", "10ms"}} {
 		if _, err := loadConfig(base.with(bad[0], bad[1]).getenv); err == nil || !strings.Contains(err.Error(), bad[0]) {
 			t.Errorf("%s=%q: err = %v, want one naming %s", bad[0], bad[1], err, bad[0])
 		}
 	}
+	// On a cluster the grace must outlast two leases; alone, it need not.
+	if _, err := loadConfig(base.with("ORPHAN_GRACE", "20s", "REDIS_HOST", "127.0.0.1").getenv); err == nil || !strings.Contains(err.Error(), "ORPHAN_GRACE") {
+		t.Errorf("ORPHAN_GRACE=20s with the default 15s lease on a cluster: err = %v", err)
+	}
+	if _, err := loadConfig(base.with("ORPHAN_GRACE", "2s").getenv); err != nil {
+		t.Errorf("ORPHAN_GRACE=2s on a single node: %v", err)
+	}
+}
+
+// A node that crashed leaves its sessions live in the database; after a
+// restart they are ended once nobody served them for ORPHAN_GRACE, except
+// the one whose host came back and re-joined (it is served again).
+func TestOrphanedSessionsEndAfterACrash(t *testing.T) {
+	bin := clusterBinary(t)
+	e := env{"CHOBI_DATA_DIR": t.TempDir(), "RTC_DISABLED": "true", "ORPHAN_GRACE": "2s", "LOG_LEVEL": "info"}
+	n := startBinary(t, bin, e)
+	c := &apiClient{base: n.url}
+	gone, back := c.guest(t, "Gone host"), c.guest(t, "Returning host")
+	create := func(token, title string) string {
+		s, err := c.call("streaming.createSession", token, map[string]any{"title": title, "type": "audio", "category": "talk", "isPrivate": false})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s["id"].(string)
+	}
+	abandoned, resumed := create(gone.Token, "abandoned"), create(back.Token, "resumed")
+	n.kill(t)
+
+	n = startBinary(t, bin, e)
+	c.base = n.url
+	host := joinPeer(t, n.url, back.Token, resumed, true) // session_joined: present, as host
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		foundAbandoned, _ := activeViewers(t, c, abandoned)
+		if !foundAbandoned {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the abandoned session is still live 15s after the restart (ORPHAN_GRACE 2s)")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	time.Sleep(2500 * time.Millisecond) // past another grace: the adopted session stays
+	if found, _ := activeViewers(t, c, resumed); !found {
+		t.Fatalf("the session whose host came back was ended:\n%s", n.log)
+	}
+	s, err := c.query("streaming.getSession?input="+url.QueryEscape(`{"sessionId":"`+abandoned+`"}`), back.Token)
+	if err != nil || s["status"] != "ended" {
+		t.Fatalf("the abandoned session: %v %v", s, err)
+	}
+	host.close()
 }

@@ -178,7 +178,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	if c.HostShare, err = economy.ParseHostShare(get("HOST_SHARE", "0.5")); err != nil {
 		bad("HOST_SHARE %v", err)
 	}
-	if c.Cluster, err = loadClusterConfig(getenv, c.production()); err != nil {
+	if c.Cluster, err = loadClusterConfig(getenv, c.production(), c.RedisAddr != ""); err != nil {
 		bad("%v", err)
 	}
 	if c.TURN, err = loadTURNConfig(getenv, c); err != nil {

@@ -178,6 +178,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		return err
 	}
 	clu.registerMetrics(reg)
+	defer sweepOrphans(roomSvc, cfg.Cluster.OrphanGrace, log)()
 	served := make(chan error, 1)
 	go func() { served <- httpSrv.Serve(ln) }()
 	log.Info("chobi is serving", "addr", ln.Addr().String(), "env", cfg.Env, "database", st.Dialect(),
