@@ -392,3 +392,12 @@ func NotificationPayload(d Delivered, n Notice) map[string]any {
 func (s *Service) PushNotification(ctx context.Context, userID string, notification map[string]any) {
 	s.sink.Publish(ctx, Event{UserID: userID, Type: "notification", Payload: map[string]any{"notification": notification}})
 }
+
+// EventSignOut is the event that closes every socket of a user, on every
+// node (the account was deleted); the socket layer closes them with 4401.
+const EventSignOut = "sign_out"
+
+// SignOut disconnects a user's sockets everywhere.
+func (s *Service) SignOut(ctx context.Context, userID string) {
+	s.sink.Publish(ctx, Event{UserID: userID, Type: EventSignOut, Payload: map[string]any{}})
+}

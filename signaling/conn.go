@@ -27,6 +27,7 @@ type conn struct {
 	userID string
 	out    chan []byte
 	done   chan struct{}
+	closed chan struct{} // the close handshake is over (ws.Close returned)
 
 	closeOnce sync.Once
 	mu        sync.Mutex // guards sessions
@@ -41,7 +42,7 @@ type conn struct {
 func newConn(s *Server, ws *websocket.Conn, userID string) *conn {
 	return &conn{
 		id: fmt.Sprintf("c%d", connSeq.Add(1)), srv: s, ws: ws, userID: userID,
-		out: make(chan []byte, s.cfg.QueueSize), done: make(chan struct{}),
+		out: make(chan []byte, s.cfg.QueueSize), done: make(chan struct{}), closed: make(chan struct{}),
 		sessions: map[string]bool{},
 	}
 }
@@ -90,8 +91,19 @@ func (c *conn) close(code websocket.StatusCode, reason string) {
 		c.srv.wg.Add(1)
 		go func() {
 			defer c.srv.wg.Done()
+			defer close(c.closed)
 			c.ws.Close(code, reason)
 		}()
+	})
+}
+
+// abort drops a socket without the close handshake: for a peer that no
+// longer answers, waiting for its close frame would only hold its place.
+func (c *conn) abort() {
+	c.closeOnce.Do(func() {
+		close(c.done)
+		c.ws.CloseNow()
+		close(c.closed)
 	})
 }
 
@@ -138,8 +150,8 @@ func (c *conn) pingLoop() {
 				select {
 				case <-c.done:
 				default:
-					c.srv.log.Info("closing a socket that stopped answering pings", "user", c.userID)
-					c.close(protocol.CloseSlowConsumer, "no pong")
+					c.srv.log.Info("dropping a socket that stopped answering pings", "user", c.userID)
+					c.abort()
 				}
 				return
 			}
@@ -151,9 +163,11 @@ func (c *conn) readLoop(ctx context.Context) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {
-		// End the blocking Read when the socket is closed from our side.
+		// End the blocking Read once a close from our side is over. Not
+		// sooner: cancelling a Read drops the connection at once, and the
+		// client would see a network error instead of our close code.
 		select {
-		case <-c.done:
+		case <-c.closed:
 			cancel()
 		case <-ctx.Done():
 		}

@@ -223,6 +223,12 @@ func (s *Server) Publish(ctx context.Context, e rooms.Event) {
 		}
 	}
 	switch e.Type {
+	case rooms.EventSignOut:
+		s.mu.Unlock()
+		for _, c := range targets {
+			c.close(protocol.CloseUnauthorized, "signed out: the account was deleted")
+		}
+		return
 	case "session_ended":
 		// Everyone present is told, then the session is over for their sockets.
 		for _, c := range targets {

@@ -16,6 +16,7 @@ import (
 	"github.com/chobilive/chobi/rooms"
 	"github.com/chobilive/chobi/sfu"
 	"github.com/chobilive/chobi/signaling"
+	"github.com/chobilive/chobi/signaling/protocol"
 	"github.com/chobilive/chobi/store"
 )
 
@@ -419,5 +420,29 @@ func TestVanishedClientIsReleasedByKeepalive(t *testing.T) {
 	host.send(map[string]any{"type": "ping", "id": "still"})
 	if pong := host.next("pong"); pong["id"] != "still" {
 		t.Fatalf("pong = %v", pong)
+	}
+}
+
+// SignOut (a deleted account) closes every socket of the user with 4401;
+// other users keep theirs.
+func TestSignOutClosesTheUsersSockets(t *testing.T) {
+	s := newStack(t, signaling.Config{})
+	goneID, otherID := s.user(t, "gone"), s.user(t, "other")
+	a, b := s.dial(t, goneID), s.dial(t, goneID)
+	other := s.dial(t, otherID)
+	for _, c := range []*client{a, b, other} {
+		c.send(map[string]any{"type": "ping", "id": "p"})
+		c.next("pong")
+	}
+	s.rooms.SignOut(context.Background(), goneID)
+	for i, c := range []*client{a, b} {
+		_, _, err := c.ws.Read(context.Background())
+		if code := websocket.CloseStatus(err); code != protocol.CloseUnauthorized {
+			t.Fatalf("socket %d of the signed-out user: %v (code %d), want close 4401", i, err, code)
+		}
+	}
+	other.send(map[string]any{"type": "ping", "id": "q"})
+	if pong := other.next("pong"); pong["id"] != "q" {
+		t.Fatalf("the other user's socket: %v", pong)
 	}
 }

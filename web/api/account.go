@@ -90,6 +90,9 @@ func (a *API) deleteAccount(ctx context.Context, in deleteAccountInput) (deleteA
 	}
 	a.Logger.InfoContext(ctx, "account deleted", "user", u.ID, "forfeited_coins", d.Forfeited.Coins,
 		"forfeited_diamonds", d.Forfeited.Diamonds, "chat_messages", d.ChatMessages, "videos", d.Videos)
+	// Its open sockets, on every node, are closed: the tokens they were
+	// opened with are dead now.
+	a.Rooms.SignOut(ctx, u.ID)
 	out.Deleted, out.UserID = true, u.ID
 	out.Forfeited.Coins, out.Forfeited.Diamonds = d.Forfeited.Coins, d.Forfeited.Diamonds
 	return out, nil
