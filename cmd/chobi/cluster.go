@@ -233,8 +233,20 @@ func (c *cluster) sink(deliver func(context.Context, rooms.Event)) rooms.Sink {
 	})
 }
 
-// registerMetrics exports the cluster's health.
-func (c *cluster) registerMetrics(reg *prometheus.Registry) {
+// registerMetrics exports the node's share of the sessions, its draining
+// state and, on a cluster, the cluster's health.
+func (c *cluster) registerMetrics(reg *prometheus.Registry, roomSvc *rooms.Service) {
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "chobi_sessions_hosted", Help: "Live sessions this node serves (created here, or adopted).",
+	}, func() float64 { return float64(roomSvc.HostedSessions()) }))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "chobi_draining", Help: "1 while the node drains (SIGTERM received: no new sessions).",
+	}, func() float64 {
+		if roomSvc.Draining() {
+			return 1
+		}
+		return 0
+	}))
 	if c.rdb == nil {
 		return
 	}

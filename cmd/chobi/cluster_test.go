@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -408,6 +409,9 @@ func TestClusterDrainsOnSIGTERM(t *testing.T) {
 		!strings.Contains(err.Error(), "SERVICE_UNAVAILABLE") {
 		t.Fatalf("createSession while draining: %v, want SERVICE_UNAVAILABLE", err)
 	}
+	if m := metricsText(t, a.url); !strings.Contains(m, "\nchobi_draining 1\n") || !strings.Contains(m, "\nchobi_sessions_hosted 1\n") {
+		t.Fatalf("/metrics while draining one session:\n%s", grepLines(m, "chobi_draining"))
+	}
 	// The live session still works.
 	if _, err := ca.call("chat.sendMessage", host.Token, map[string]any{"sessionId": sid, "message": "still here", "type": "text"}); err != nil {
 		t.Fatalf("chat while draining: %v", err)
@@ -554,4 +558,15 @@ func TestOrphanedSessionsEndAfterACrash(t *testing.T) {
 		t.Fatalf("the abandoned session: %v %v", s, err)
 	}
 	host.close()
+}
+
+func metricsText(t *testing.T, base string) string {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }

@@ -177,7 +177,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		ln.Close()
 		return err
 	}
-	clu.registerMetrics(reg)
+	clu.registerMetrics(reg, roomSvc)
 	defer sweepOrphans(roomSvc, cfg.Cluster.OrphanGrace, log)()
 	served := make(chan error, 1)
 	go func() { served <- httpSrv.Serve(ln) }()
