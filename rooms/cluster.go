@@ -125,29 +125,31 @@ func (s *Service) EndHosted(ctx context.Context) {
 // InterruptSession ends a live session whose node died (the directory
 // found its lease expired): it is marked interrupted, its presence is
 // cleared and everyone present, on any node, gets session_ended.
-func (s *Service) InterruptSession(ctx context.Context, sessionID string) {
+func (s *Service) InterruptSession(ctx context.Context, sessionID string) error {
+	sess, err := s.store.Session(ctx, sessionID)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("loading interrupted session %s: %w", sessionID, err)
+	}
+	if sess.Status != StatusLive {
+		return nil
+	}
 	viewerSeconds, _, err := s.presence.Close(ctx, sessionID)
 	if err != nil {
 		s.log.WarnContext(ctx, "clearing an interrupted session's presence failed", "session", sessionID, "err", err)
 	}
-	sess, err := s.store.Session(ctx, sessionID)
-	if err != nil {
-		s.log.ErrorContext(ctx, "loading an interrupted session failed", "session", sessionID, "err", err)
-		return
-	}
-	if sess.Status != StatusLive {
-		return
-	}
 	ended, err := s.store.InterruptSession(ctx, sessionID, s.now(), viewerSeconds)
 	if err != nil {
-		s.log.ErrorContext(ctx, "marking a session interrupted failed", "session", sessionID, "err", err)
-		return
+		return fmt.Errorf("marking session %s interrupted: %w", sessionID, err)
 	}
 	s.log.WarnContext(ctx, "session interrupted: its node stopped", "session", sessionID)
 	s.sink.Publish(ctx, Event{SessionID: sessionID, Type: "session_ended", Payload: map[string]any{
 		"sessionId": sessionID, "stats": EndStats(ended, s.now()), "reason": "interrupted",
 	}})
 	s.closeMedia(sessionID)
+	return nil
 }
 
 // SessionLost is called when this node's lease on a session it serves was
@@ -272,7 +274,9 @@ func (o *Orphans) Sweep(ctx context.Context) int {
 	o.mu.Unlock()
 	for _, id := range due {
 		s.log.WarnContext(ctx, "a live session nobody serves: ending it", "session", id)
-		s.InterruptSession(ctx, id)
+		if err := s.InterruptSession(ctx, id); err != nil {
+			s.log.WarnContext(ctx, "ending an orphaned session failed: retrying on the next sweep", "session", id, "err", err)
+		}
 	}
 	return len(due)
 }

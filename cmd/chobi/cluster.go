@@ -110,13 +110,16 @@ type cluster struct {
 }
 
 // startCluster connects the node's shared state. rdb nil: a single node.
-func startCluster(rdb *goredis.Client, cfg config, log *slog.Logger) (*cluster, error) {
+// live says whether a session is still live (the store).
+func startCluster(rdb *goredis.Client, cfg config, live func(context.Context, string) (bool, error), log *slog.Logger) (*cluster, error) {
 	c := &cluster{rdb: rdb, cfg: cfg.Cluster, log: log}
 	if rdb == nil {
 		return c, nil
 	}
 	c.opts = chobiredis.Options{Addr: cfg.RedisAddr, Password: cfg.RedisPassword, DB: cfg.RedisDB, Prefix: cfg.Cluster.RedisPrefix}
-	p, err := chobiredis.NewPresence(rdb, c.opts, chobiredis.PresenceConfig{Node: cfg.Cluster.NodeID, TTL: cfg.Cluster.Lease, Log: log})
+	p, err := chobiredis.NewPresence(rdb, c.opts, chobiredis.PresenceConfig{
+		Node: cfg.Cluster.NodeID, TTL: cfg.Cluster.Lease, Log: log, Live: live,
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -269,17 +272,18 @@ func (c *cluster) registerMetrics(reg *prometheus.Registry, roomSvc *rooms.Servi
 	}))
 }
 
-// stop leaves the cluster: the bus and heartbeats stop; the node's key is
-// removed so nobody is sent here any more.
+// stop leaves the cluster: the heartbeats stop (the node's key is removed
+// so nobody is sent here any more), then the bus, last, so an event the
+// heartbeats publish (a dead node's session ended) still goes out.
 func (c *cluster) stop() {
-	if c.bus != nil {
-		c.bus.Close()
-	}
 	if c.directory != nil {
 		c.directory.Stop()
 	}
 	if c.presence != nil {
 		c.presence.Stop()
+	}
+	if c.bus != nil {
+		c.bus.Close()
 	}
 }
 

@@ -295,9 +295,31 @@ func TestClusterEventsMediaAndANodeDying(t *testing.T) {
 	if status != "ended" || reason != "interrupted" {
 		t.Fatalf("Postgres: status %q reason %q, want ended/interrupted", status, reason)
 	}
+	// Nothing of the session or of node A is left: not as keys (the
+	// closed session's tombstone expires after two leases), nor as members
+	// of the shared lease sets.
 	rdb := r.client()
-	time.Sleep(200 * time.Millisecond)
-	keys, _ := rdb.Keys(context.Background(), "*").Result()
+	bg := context.Background()
+	var keys []string
+	for deadline := time.Now().Add(6 * time.Second); ; {
+		keys, _ = rdb.Keys(bg, "*"+sid+"*").Result()
+		if len(keys) == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for _, set := range []string{"chobi:pres:leases", "chobi:dir:leases"} {
+		members, _ := rdb.ZRange(bg, set, 0, -1).Result()
+		for _, m := range members {
+			if strings.Contains(m, sid) || strings.Contains(m, "node-a") {
+				t.Fatalf("%s still holds %q", set, m)
+			}
+		}
+	}
+	if owner, _ := rdb.HGetAll(bg, "chobi:dir:owner").Result(); len(owner) != 0 {
+		t.Fatalf("the directory still places sessions: %v", owner)
+	}
+	keys, _ = rdb.Keys(bg, "*").Result()
 	for _, k := range keys {
 		if strings.HasPrefix(k, "chobi:rl:") {
 			// Rate-limit buckets expire with their window on their own.
@@ -361,16 +383,20 @@ func TestClusterSurvivesARedisRestart(t *testing.T) {
 	r.start() // empty, same port
 	waitReady(t, a.url, http.StatusOK)
 	waitReady(t, b.url, http.StatusOK)
+	// A viewer joins at once, before the nodes' next heartbeat: its node
+	// finds its part gone and rebuilds all of it, not just the newcomer.
+	late := joinPeer(t, a.url, ca.guest(t, "late viewer").Token, sid, true)
+	viewers = append(viewers, late)
 	// Within a lease the nodes rebuild what Redis lost.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		_, n := activeViewers(t, cb, sid)
 		joined, _ := cb.call("streaming.joinSession", host.Token, map[string]any{"sessionId": sid, "role": "viewer"})
-		if n == 6 && joined != nil && joined["wsUrl"] == wsURLOf(a) {
+		if n == 7 && joined != nil && joined["wsUrl"] == wsURLOf(a) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("after Redis came back: %d viewers, joinSession on B says %v; want 6 and node A's URL", n, joined)
+			t.Fatalf("after Redis came back: %d viewers, joinSession on B says %v; want 7 and node A's URL", n, joined)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}

@@ -70,7 +70,13 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		log.Info("redis configured: presence, directory, events and rate limits are shared through it",
 			"addr", cfg.RedisAddr, "node", cfg.Cluster.NodeID)
 	}
-	clu, err := startCluster(rdb, cfg, log)
+	clu, err := startCluster(rdb, cfg, func(ctx context.Context, id string) (bool, error) {
+		sess, err := st.Session(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			return false, nil
+		}
+		return err == nil && sess.Status == rooms.StatusLive, err
+	}, log)
 	if err != nil {
 		return err
 	}

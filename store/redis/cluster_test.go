@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -22,8 +23,13 @@ func TestDirectoryPlacesAndReapsSessions(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, err := chobiredis.NewDirectory(rdb, o, chobiredis.DirectoryConfig{
-		Node: "b", WSURL: "ws://b/ws", TTL: time.Hour,
-		Orphaned: func(_ context.Context, sid string) { mu.Lock(); orphans = append(orphans, sid); mu.Unlock() },
+		Node: "b", WSURL: "ws://b/ws", TTL: 300 * time.Millisecond,
+		Orphaned: func(_ context.Context, sid string) error {
+			mu.Lock()
+			orphans = append(orphans, sid)
+			mu.Unlock()
+			return nil
+		},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -170,5 +176,123 @@ func TestLimiterHoldsAcrossNodes(t *testing.T) {
 	b.Reset("u1")
 	if !a.Allow("u1") {
 		t.Fatal("refused after Reset")
+	}
+}
+
+// Every node loses Redis for longer than the lease (a partition, a
+// failover) while Redis keeps its data: when it comes back, each node
+// renews its own leases before anyone reaps, so no live session is ended.
+func TestDirectoryOutageLongerThanTheLeaseEndsNothing(t *testing.T) {
+	ctx := context.Background()
+	rdb, o := testRedis(t)
+	proxy := newCutProxy(t, rdb.Options().Addr)
+	var mu sync.Mutex
+	var orphans []string
+	var dirs []*chobiredis.Directory
+	for _, node := range []string{"a", "b"} {
+		c := chobiredis.NewClient(chobiredis.Options{Addr: proxy.addr(), DB: rdb.Options().DB, Prefix: o.Prefix})
+		defer c.Close()
+		d, err := chobiredis.NewDirectory(c, o, chobiredis.DirectoryConfig{
+			Node: node, WSURL: "ws://" + node + "/ws", TTL: 300 * time.Millisecond,
+			Orphaned: func(_ context.Context, sid string) error {
+				mu.Lock()
+				orphans = append(orphans, sid)
+				mu.Unlock()
+				return nil
+			},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Stop()
+		if err := d.Claim(ctx, "s-"+node); err != nil {
+			t.Fatal(err)
+		}
+		dirs = append(dirs, d)
+	}
+	time.Sleep(400 * time.Millisecond) // both healthy for a lease
+	proxy.cut()
+	time.Sleep(time.Second) // every lease lapses
+	proxy.restore()
+	time.Sleep(2 * time.Second) // breakers close, heartbeats renew, reapers may run
+	mu.Lock()
+	defer mu.Unlock()
+	if len(orphans) != 0 {
+		t.Fatalf("sessions ended after an outage every node shared: %v", orphans)
+	}
+	if url, local, _ := dirs[0].Locate(ctx, "s-b"); local || url != "ws://b/ws" {
+		t.Fatalf("s-b located at %q (local=%v) after the outage, want node b", url, local)
+	}
+}
+
+// Redis hangs (accepts, never answers): events go to this node's sockets
+// directly, in the order they were published, without each waiting for a
+// timeout.
+func TestBusKeepsOrderWhenRedisHangs(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held []net.Conn
+	var hmu sync.Mutex
+	accepted := make(chan struct{})
+	go func() {
+		defer close(accepted)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			hmu.Lock()
+			held = append(held, c) // never answered
+			hmu.Unlock()
+		}
+	}()
+	defer func() {
+		ln.Close()
+		<-accepted
+		hmu.Lock()
+		for _, c := range held {
+			c.Close()
+		}
+		hmu.Unlock()
+	}()
+	rdb := chobiredis.NewClient(chobiredis.Options{Addr: ln.Addr().String()})
+	defer rdb.Close()
+	var mu sync.Mutex
+	var got []int
+	bus := chobiredis.NewBus(rdb, chobiredis.Options{}, "n", func(_ context.Context, e rooms.Event) {
+		mu.Lock()
+		got = append(got, e.Payload.(map[string]any)["seq"].(int))
+		mu.Unlock()
+	}, nil)
+	start := time.Now()
+	for i := range 30 {
+		bus.Publish(context.Background(), rooms.Event{SessionID: "s", Type: "chat_message", Payload: map[string]any{"seq": i}})
+	}
+	for {
+		mu.Lock()
+		n := len(got)
+		mu.Unlock()
+		if n == 30 {
+			break
+		}
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("%d of 30 events delivered in 10s", n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	took := time.Since(start)
+	bus.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	for i, s := range got {
+		if s != i {
+			t.Fatalf("delivered out of order: %v", got)
+		}
+	}
+	t.Logf("30 events delivered directly in %v while Redis hung", took.Round(time.Millisecond))
+	if took > 4*time.Second {
+		t.Fatalf("took %v: events waited for timeouts one by one", took)
 	}
 }

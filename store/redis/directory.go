@@ -18,8 +18,9 @@ type DirectoryConfig struct {
 	TTL   time.Duration // lease of a node and of its sessions; default 15s
 	Log   *slog.Logger
 	// Orphaned is called (from the directory's loop, on one node only) for a
-	// session whose node stopped renewing its lease: the node died.
-	Orphaned func(ctx context.Context, sessionID string)
+	// session whose node stopped renewing its lease: the node died. On an
+	// error the session is put back with an expired lease, to be retried.
+	Orphaned func(ctx context.Context, sessionID string) error
 	// Lost is called for a session of this node whose lease was gone at
 	// renewal (Redis restarted empty, or this node was cut off longer than
 	// the lease and another node may have ended it). The callee decides
@@ -39,8 +40,9 @@ type Directory struct {
 	cfg    DirectoryConfig
 	log    *slog.Logger
 
-	mu    sync.Mutex
-	owned map[string]bool
+	mu           sync.Mutex
+	owned        map[string]bool
+	healthySince time.Time // when Redis last started answering the heartbeat
 
 	stop chan struct{}
 	done chan struct{}
@@ -196,6 +198,7 @@ func (d *Directory) beatNode(ctx context.Context) error {
 func (d *Directory) Heartbeat(ctx context.Context) {
 	if err := d.beatNode(ctx); err != nil {
 		d.log.Warn("directory heartbeat failed", "err", err)
+		d.healthy(false)
 		return
 	}
 	d.mu.Lock()
@@ -208,6 +211,7 @@ func (d *Directory) Heartbeat(ctx context.Context) {
 		missing, err := renewScript.Run(ctx, d.rdb, []string{d.leaseKey()}, args...).StringSlice()
 		if err != nil {
 			d.log.Warn("renewing session leases failed", "err", err)
+			d.healthy(false)
 			return
 		}
 		for _, sid := range missing {
@@ -219,7 +223,27 @@ func (d *Directory) Heartbeat(ctx context.Context) {
 			}
 		}
 	}
-	d.reap(ctx)
+	if d.healthy(true) {
+		d.reap(ctx)
+	}
+}
+
+// healthy records whether this heartbeat reached Redis and reports
+// whether Redis has answered for a whole TTL. Only then may this node end
+// other nodes' sessions: after an outage (a partition, a failover) every
+// lease may have lapsed, and each node must first renew its own.
+func (d *Directory) healthy(ok bool) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	now := time.Now()
+	switch {
+	case !ok:
+		d.healthySince = time.Time{}
+		return false
+	case d.healthySince.IsZero():
+		d.healthySince = now
+	}
+	return now.Sub(d.healthySince) >= d.cfg.TTL
 }
 
 // takeScript removes an expired session lease; exactly one node gets 1.
@@ -258,8 +282,18 @@ func (d *Directory) reap(ctx context.Context) {
 			continue
 		}
 		d.log.Warn("a session's node stopped renewing its lease: ending the session", "session", sid)
-		if d.cfg.Orphaned != nil {
-			d.cfg.Orphaned(ctx, sid)
+		if d.cfg.Orphaned == nil {
+			continue
+		}
+		// Its own time, not what is left of the heartbeat's.
+		octx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		err = d.cfg.Orphaned(octx, sid)
+		cancel()
+		if err != nil {
+			d.log.Warn("ending a dead node's session failed: retrying on a later heartbeat", "session", sid, "err", err)
+			rctx, cancel := opCtx(ctx)
+			d.rdb.ZAdd(rctx, d.leaseKey(), goredis.Z{Score: 0, Member: sid})
+			cancel()
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -22,6 +23,9 @@ type PresenceConfig struct {
 	TTL  time.Duration // how long a node's entries outlive its last heartbeat; default 15s
 	Now  func() time.Time
 	Log  *slog.Logger
+	// Live says whether a session is still live (the store); a node's part
+	// of a session that ended is dropped rather than rebuilt. nil: rebuild.
+	Live func(ctx context.Context, sessionID string) (bool, error)
 }
 
 // Presence is rooms.Presence shared by the nodes of a cluster. Each node
@@ -35,9 +39,16 @@ type Presence struct {
 	cfg    PresenceConfig
 	log    *slog.Logger
 
+	// ops serialises, per session (striped), a change of the local copy
+	// with its script, and a rebuild with its snapshot: a rebuild never
+	// interleaves with an entry or a leave of the same session.
+	ops [64]sync.Mutex
+
 	mu    sync.Mutex
 	local map[string]map[string]*localUser // session → user → this node's part
 	dirty map[string]bool                  // sessions whose Redis part must be rebuilt
+	// healthySince is when Redis last started answering the heartbeat.
+	healthySince time.Time
 
 	stop chan struct{}
 	done chan struct{}
@@ -101,9 +112,47 @@ func (p *Presence) failed(op, sid string, err error) {
 	p.log.Warn("redis presence unavailable: answering from this node's copy", "op", op, "session", sid, "err", err)
 }
 
+func (p *Presence) lock(sid string) func() {
+	h := fnv.New32a()
+	h.Write([]byte(sid))
+	l := &p.ops[h.Sum32()%uint32(len(p.ops))]
+	l.Lock()
+	return l.Unlock
+}
+
+// status is a script's answer when it changed nothing: "closed" (the
+// session ended) or "lost" (this node's part is gone from Redis).
+func status(res any) (string, bool) {
+	s, ok := res.(string)
+	return s, ok
+}
+
+// recover handles a stale answer: a closed session is forgotten, a lost
+// part rebuilt at once from the local copy (which already holds the
+// change). The caller holds the session's lock.
+func (p *Presence) recover(ctx context.Context, sid, st string) {
+	if st == "closed" {
+		p.Forget(sid)
+		return
+	}
+	if err := p.sync(ctx, sid); err != nil {
+		p.failed("rebuild", sid, err)
+	}
+}
+
+func (p *Presence) viewersOf(ctx context.Context, sid string) int {
+	n, err := p.rdb.HGet(ctx, p.base(sid)+"meta", "viewers").Int()
+	if err != nil && !errors.Is(err, goredis.Nil) {
+		return p.localViewers(sid)
+	}
+	return n
+}
+
 func (p *Presence) Enter(ctx context.Context, sid string, m rooms.Member) (bool, int, error) {
+	defer p.lock(sid)()
 	p.mu.Lock()
 	room := p.local[sid]
+	hadPart := len(room) > 0
 	if room == nil {
 		room = map[string]*localUser{}
 		p.local[sid] = room
@@ -121,16 +170,35 @@ func (p *Presence) Enter(ctx context.Context, sid string, m rooms.Member) (bool,
 	ctx, cancel := opCtx(ctx)
 	defer cancel()
 	res, err := enterScript.Run(ctx, p.rdb, nil, p.base(sid), p.leases(), p.member(sid), p.ttlMs(),
-		p.cfg.Node, m.UserID, string(info), string(m.Role), p.nowMs()).Int64Slice()
+		p.cfg.Node, m.UserID, string(info), string(m.Role), p.nowMs(), flag(hadPart)).Result()
 	if err != nil {
 		p.failed("enter", sid, err)
 		return localFirst, p.localViewers(sid), nil
 	}
-	return res[0] == 1, int(res[1]), nil
+	if st, ok := status(res); ok {
+		p.recover(ctx, sid, st)
+		return localFirst, p.viewersOf(ctx, sid), nil
+	}
+	vals, _ := res.([]any)
+	if len(vals) != 2 {
+		return localFirst, p.localViewers(sid), fmt.Errorf("presence enter: unexpected reply %v", res)
+	}
+	first, _ := vals[0].(int64)
+	n, _ := vals[1].(int64)
+	return first == 1, int(n), nil
+}
+
+func flag(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
 }
 
 func (p *Presence) Leave(ctx context.Context, sid, userID string, all bool) (bool, rooms.Role, int, error) {
+	defer p.lock(sid)()
 	p.mu.Lock()
+	hadPart := len(p.local[sid]) > 0
 	var localRole rooms.Role
 	localLast := false
 	if u := p.local[sid][userID]; u != nil {
@@ -152,10 +220,19 @@ func (p *Presence) Leave(ctx context.Context, sid, userID string, all bool) (boo
 	}
 	ctx, cancel := opCtx(ctx)
 	defer cancel()
-	res, err := leaveScript.Run(ctx, p.rdb, nil, p.base(sid), p.cfg.Node, userID, allArg, p.nowMs()).Slice()
+	raw, err := leaveScript.Run(ctx, p.rdb, nil, p.base(sid), p.cfg.Node, userID, allArg, p.nowMs(),
+		p.leases(), p.member(sid), flag(hadPart)).Result()
 	if err != nil {
 		p.failed("leave", sid, err)
 		return localLast, localRole, p.localViewers(sid), nil
+	}
+	if st, ok := status(raw); ok {
+		p.recover(ctx, sid, st)
+		return localLast, localRole, p.viewersOf(ctx, sid), nil
+	}
+	res, _ := raw.([]any)
+	if len(res) != 3 {
+		return localLast, localRole, p.localViewers(sid), fmt.Errorf("presence leave: unexpected reply %v", raw)
 	}
 	last, _ := res[0].(int64)
 	role, _ := res[1].(string)
@@ -164,6 +241,7 @@ func (p *Presence) Leave(ctx context.Context, sid, userID string, all bool) (boo
 }
 
 func (p *Presence) SetRole(ctx context.Context, sid, userID string, role rooms.Role) (int, error) {
+	defer p.lock(sid)()
 	p.mu.Lock()
 	if u := p.local[sid][userID]; u != nil {
 		u.role = role
@@ -249,10 +327,11 @@ func (p *Presence) Members(ctx context.Context, sid string) ([]rooms.Member, err
 }
 
 func (p *Presence) Close(ctx context.Context, sid string) (int64, []string, error) {
+	defer p.lock(sid)()
 	p.Forget(sid)
 	ctx, cancel := opCtx(ctx)
 	defer cancel()
-	res, err := closeScript.Run(ctx, p.rdb, nil, p.base(sid), p.leases(), sid, p.nowMs()).Slice()
+	res, err := closeScript.Run(ctx, p.rdb, nil, p.base(sid), p.leases(), sid, p.nowMs(), 2*p.ttlMs()).Slice()
 	if err != nil {
 		return 0, nil, fmt.Errorf("closing presence of %s: %w", sid, err)
 	}

@@ -53,7 +53,8 @@ func (p *Presence) Heartbeat(ctx context.Context) {
 	p.mu.Unlock()
 
 	rebuild := map[string]bool{}
-	if len(sessions) > 0 {
+	ok := p.rdb.Ping(ctx).Err() == nil
+	if ok && len(sessions) > 0 {
 		args := []any{p.ttlMs()}
 		for _, sid := range sessions {
 			args = append(args, p.member(sid))
@@ -61,6 +62,7 @@ func (p *Presence) Heartbeat(ctx context.Context) {
 		missing, err := renewScript.Run(ctx, p.rdb, []string{p.leases()}, args...).StringSlice()
 		if err != nil {
 			p.log.Warn("renewing presence leases failed", "err", err)
+			p.healthy(false)
 			return
 		}
 		for _, m := range missing {
@@ -73,16 +75,54 @@ func (p *Presence) Heartbeat(ctx context.Context) {
 	}
 	p.mu.Unlock()
 	for sid := range rebuild {
-		if err := p.sync(ctx, sid); err != nil {
-			p.log.Warn("rebuilding presence failed", "session", sid, "err", err)
-			continue
-		}
-		p.log.Info("presence rebuilt in redis", "session", sid)
+		p.rebuild(ctx, sid)
 	}
-	p.reap(ctx)
+	if p.healthy(ok) {
+		p.reap(ctx)
+	}
+}
+
+// rebuild puts this node's part of a session back, unless the session
+// ended meanwhile (this node missed its session_ended): then the part is
+// dropped.
+func (p *Presence) rebuild(ctx context.Context, sid string) {
+	defer p.lock(sid)()
+	if p.cfg.Live != nil {
+		if live, err := p.cfg.Live(ctx, sid); err == nil && !live {
+			p.Forget(sid)
+			if err := p.sync(ctx, sid); err != nil { // empty: drops the part
+				p.log.Warn("dropping an ended session's presence failed", "session", sid, "err", err)
+			}
+			return
+		}
+	}
+	if err := p.sync(ctx, sid); err != nil {
+		p.log.Warn("rebuilding presence failed", "session", sid, "err", err)
+		return
+	}
+	p.log.Info("presence rebuilt in redis", "session", sid)
+}
+
+// healthy records whether this heartbeat reached Redis and reports
+// whether Redis has answered for a whole TTL: only then may this node
+// reap others' parts. Right after an outage every node must first renew
+// its own leases (they may have expired while nobody could renew them).
+func (p *Presence) healthy(ok bool) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := time.Now()
+	switch {
+	case !ok:
+		p.healthySince = time.Time{}
+		return false
+	case p.healthySince.IsZero():
+		p.healthySince = now
+	}
+	return now.Sub(p.healthySince) >= p.cfg.TTL
 }
 
 // sync replaces this node's part of a session in Redis by its own copy.
+// The caller holds the session's lock.
 func (p *Presence) sync(ctx context.Context, sid string) error {
 	p.mu.Lock()
 	args := []any{p.base(sid), p.leases(), p.member(sid), p.ttlMs(), p.cfg.Node, p.nowMs()}
@@ -92,11 +132,15 @@ func (p *Presence) sync(ctx context.Context, sid string) error {
 	}
 	delete(p.dirty, sid)
 	p.mu.Unlock()
-	if err := syncScript.Run(ctx, p.rdb, nil, args...).Err(); err != nil {
+	res, err := syncScript.Run(ctx, p.rdb, nil, args...).Result()
+	if err != nil {
 		p.mu.Lock()
 		p.dirty[sid] = true
 		p.mu.Unlock()
 		return err
+	}
+	if st, ok := status(res); ok && st == "closed" {
+		p.Forget(sid) // ended while this node was cut off
 	}
 	return nil
 }

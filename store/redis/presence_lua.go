@@ -9,6 +9,7 @@ import goredis "github.com/redis/go-redis/v9"
 //	node:<id>   HASH user → connections on that node
 //	nodes       SET  nodes that have (had) connections in the session
 //	meta        HASH viewers, vms (viewer-milliseconds), last (ms of the last change)
+//	closed      STRING, for 2×TTL after the session closed: late writers are refused
 //
 // and the lease of each (session, node) pair is a member "<sid>\n<node>" of
 // the ZSET "<prefix>pres:leases" scored by its expiry (Redis clock, ms).
@@ -66,25 +67,43 @@ end
 local function lease(leases, member, ttl)
   redis.call('ZADD', leases, nowms() + ttl, member)
 end
--- dropnode removes everything a node contributed to the session.
-local function dropnode(node, now)
+-- dropnode removes everything a node contributed to the session; when
+-- nobody is left from any node, the session's keys go too.
+local function dropnode(node, now, cleanup)
   local nk = base .. 'node:' .. node
   local flat = redis.call('HGETALL', nk)
   for i = 1, #flat, 2 do drop(node, flat[i], tonumber(flat[i + 1]), now) end
   redis.call('DEL', nk)
   redis.call('SREM', base .. 'nodes', node)
+  if cleanup and redis.call('SCARD', base .. 'nodes') == 0 and redis.call('HLEN', base .. 'users') == 0 then
+    redis.call('DEL', base .. 'meta', base .. 'conns', base .. 'users', base .. 'nodes')
+  end
+end
+-- stale: the session closed, or this node's part was lost (Redis restarted
+-- empty, or the lease lapsed and was reaped) while the node had users in it:
+-- the caller rebuilds the whole part rather than add to a partial one.
+local function stale(leases, member, expectlease)
+  if redis.call('EXISTS', base .. 'closed') == 1 then return 'closed' end
+  if expectlease == '1' and not redis.call('ZSCORE', leases, member) then return 'lost' end
+  return nil
 end
 `
 
-// ARGV: base, leases, member, ttl, node, user, info, role, now
+// ARGV: base, leases, member, ttl, node, user, info, role, now, expectlease.
+// Returns {first, viewers}, or a status string (stale).
 var enterScript = goredis.NewScript(presenceLuaPrelude + `
+local st = stale(ARGV[2], ARGV[3], ARGV[10])
+if st then return st end
 lease(ARGV[2], ARGV[3], tonumber(ARGV[4]))
 local first = add(ARGV[5], ARGV[6], ARGV[7], ARGV[8], 1, tonumber(ARGV[9]))
 return {first and 1 or 0, viewers()}
 `)
 
-// ARGV: base, node, user, all, now. Returns {last, role, viewers}.
+// ARGV: base, node, user, all, now, leases, member, expectlease.
+// Returns {last, role, viewers}, or a status string (stale).
 var leaveScript = goredis.NewScript(presenceLuaPrelude + `
+local st = stale(ARGV[6], ARGV[7], ARGV[8])
+if st then return st end
 local user, now = ARGV[3], tonumber(ARGV[5])
 local role = roleof(user)
 local left = false
@@ -115,9 +134,10 @@ end
 return viewers()
 `)
 
-// ARGV: base, leases, sid, now. Returns {viewer-seconds, users...}.
+// ARGV: base, leases, sid, now, tombstone ms. Returns {viewer-seconds, users...}.
 var closeScript = goredis.NewScript(presenceLuaPrelude + `
 local sid, now = ARGV[3], tonumber(ARGV[4])
+redis.call('SET', base .. 'closed', '1', 'PX', ARGV[5])
 if redis.call('EXISTS', base .. 'meta') == 0 then return {0} end
 acc(now)
 local vms = tonumber(redis.call('HGET', base .. 'meta', 'vms') or '0')
@@ -137,7 +157,13 @@ return out
 // connection count. A role already in Redis (changed through another node)
 // wins over the node's copy.
 // ARGV: base, leases, member, ttl, node, now, then (user, info, role, n)...
+// Returns viewers, or 'closed'.
 var syncScript = goredis.NewScript(presenceLuaPrelude + `
+if redis.call('EXISTS', base .. 'closed') == 1 then
+  dropnode(ARGV[5], tonumber(ARGV[6]), true)
+  redis.call('ZREM', ARGV[2], ARGV[3])
+  return 'closed'
+end
 local node, now = ARGV[5], tonumber(ARGV[6])
 local keep = {}
 local i = 7
@@ -146,7 +172,7 @@ while i <= #ARGV do
   if cur then keep[ARGV[i]] = cur end
   i = i + 4
 end
-dropnode(node, now)
+dropnode(node, now, #ARGV < 7)
 i = 7
 while i <= #ARGV do
   local user, info, role, n = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
@@ -170,6 +196,6 @@ local score = redis.call('ZSCORE', ARGV[2], ARGV[3])
 if not score then return 0 end
 if tonumber(score) > nowms() then return 0 end
 redis.call('ZREM', ARGV[2], ARGV[3])
-dropnode(ARGV[4], tonumber(ARGV[5]))
+dropnode(ARGV[4], tonumber(ARGV[5]), true)
 return 1
 `)

@@ -44,7 +44,7 @@ func TestPresenceReapsADeadNode(t *testing.T) {
 	ctx := context.Background()
 	rdb, o := testRedis(t)
 	ttl := 300 * time.Millisecond
-	a, err := chobiredis.NewPresence(rdb, o, chobiredis.PresenceConfig{Node: "a", TTL: time.Hour})
+	a, err := chobiredis.NewPresence(rdb, o, chobiredis.PresenceConfig{Node: "a", TTL: ttl})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,8 +86,20 @@ func TestPresenceReapsADeadNode(t *testing.T) {
 	if _, _, err := a.Close(ctx, "s1"); err != nil {
 		t.Fatal(err)
 	}
-	if left := keysUnder(t, rdb, o.Prefix); len(left) != 0 {
+	// Only the tombstone that refuses late writers remains, and it expires.
+	left := keysUnder(t, rdb, o.Prefix)
+	if len(left) != 1 || left[0] != o.Prefix+"pres:{s1}:closed" {
 		t.Fatalf("keys left after the session closed: %v", left)
+	}
+	if got := rdb.PTTL(ctx, left[0]).Val(); got <= 0 || got > 2*ttl {
+		t.Fatalf("the tombstone's TTL is %v, want at most %v", got, 2*ttl)
+	}
+	// A late writer (a node that missed session_ended) is refused.
+	if _, _, err := a.Enter(ctx, "s1", rooms.Member{UserID: "late", DisplayName: "late", Role: rooms.RoleViewer}); err != nil {
+		t.Fatal(err)
+	}
+	if left := keysUnder(t, rdb, o.Prefix); len(left) != 1 {
+		t.Fatalf("a late entry re-created the closed session's keys: %v", left)
 	}
 }
 
@@ -131,6 +143,12 @@ func TestPresenceIsRebuiltAfterRedisLosesIt(t *testing.T) {
 	if n, _ := a.ViewerCounts(ctx, "s"); n[0] != 0 {
 		t.Fatalf("viewers right after the loss = %d, want 0 (nothing rebuilt yet)", n[0])
 	}
+	// Someone joins through b before any heartbeat: b finds its part gone
+	// and rebuilds all of it at once (not just the newcomer).
+	enter(b, "v3", rooms.RoleViewer)
+	if n, _ := a.ViewerCounts(ctx, "s"); n[0] != 2 {
+		t.Fatalf("viewers after a join on b right after the loss = %d, want 2 (v1 and v3, b's part rebuilt)", n[0])
+	}
 	a.Heartbeat(ctx)
 	b.Heartbeat(ctx)
 	n, _ := b.ViewerCounts(ctx, "s")
@@ -139,9 +157,10 @@ func TestPresenceIsRebuiltAfterRedisLosesIt(t *testing.T) {
 		{UserID: "host", DisplayName: "Nhost", Role: rooms.RoleHost},
 		{UserID: "v2", DisplayName: "Nv2", Role: rooms.RoleCoHost},
 		{UserID: "v1", DisplayName: "Nv1", Role: rooms.RoleViewer},
+		{UserID: "v3", DisplayName: "Nv3", Role: rooms.RoleViewer},
 	}
-	if n[0] != 1 || fmt.Sprint(members) != fmt.Sprint(want) {
-		t.Fatalf("rebuilt: viewers=%d members=%v\nwant 1 viewer, %v", n[0], members, want)
+	if n[0] != 2 || fmt.Sprint(members) != fmt.Sprint(want) {
+		t.Fatalf("rebuilt: viewers=%d members=%v\nwant 2 viewers, %v", n[0], members, want)
 	}
 	// Connection counts were rebuilt too: v2 has two connections on b.
 	if last, _, _, _ := b.Leave(ctx, "s", "v2", false); last {
@@ -153,8 +172,8 @@ func TestPresenceIsRebuiltAfterRedisLosesIt(t *testing.T) {
 	// A second heartbeat changes nothing (no double counting).
 	a.Heartbeat(ctx)
 	b.Heartbeat(ctx)
-	if n, _ := a.ViewerCounts(ctx, "s"); n[0] != 1 {
-		t.Fatalf("viewers after another heartbeat = %d, want 1", n[0])
+	if n, _ := a.ViewerCounts(ctx, "s"); n[0] != 2 {
+		t.Fatalf("viewers after another heartbeat = %d, want 2", n[0])
 	}
 }
 
@@ -163,19 +182,34 @@ func TestPresenceIsRebuiltAfterRedisLosesIt(t *testing.T) {
 func TestPresenceDegradesWithoutRedis(t *testing.T) {
 	ctx := context.Background()
 	rdb, o := testRedis(t)
-	down := chobiredis.NewClient(chobiredis.Options{Addr: "127.0.0.1:1", Prefix: o.Prefix})
-	defer down.Close()
-	p, err := chobiredis.NewPresence(down, o, chobiredis.PresenceConfig{Node: "a", TTL: time.Hour})
+	proxy := newCutProxy(t, rdb.Options().Addr)
+	via := chobiredis.NewClient(chobiredis.Options{Addr: proxy.addr(), DB: rdb.Options().DB, Prefix: o.Prefix})
+	defer via.Close()
+	p, err := chobiredis.NewPresence(via, o, chobiredis.PresenceConfig{Node: "a", TTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.Stop()
-	first, n, err := p.Enter(ctx, "s", rooms.Member{UserID: "u", DisplayName: "U", Role: rooms.RoleViewer})
-	if err != nil || !first || n != 1 {
-		t.Fatalf("Enter without Redis = %v %d %v, want true 1 nil (from the node's copy)", first, n, err)
+	viewer := func(id string) rooms.Member { return rooms.Member{UserID: id, DisplayName: id, Role: rooms.RoleViewer} }
+	if _, _, err := p.Enter(ctx, "s", viewer("u1")); err != nil {
+		t.Fatal(err)
 	}
-	if r, err := p.Role(ctx, "s", "u"); err != nil || r != rooms.RoleViewer {
+	proxy.cut()
+	first, n, err := p.Enter(ctx, "s", viewer("u2"))
+	if err != nil || !first || n != 2 {
+		t.Fatalf("Enter without Redis = %v %d %v, want true 2 nil (from the node's copy)", first, n, err)
+	}
+	if r, err := p.Role(ctx, "s", "u2"); err != nil || r != rooms.RoleViewer {
 		t.Fatalf("Role without Redis = %q %v", r, err)
 	}
-	_ = rdb
+	if c, _ := p.ViewerCounts(ctx, "s"); c[0] != 2 {
+		t.Fatalf("ViewerCounts without Redis = %v, want [2]", c)
+	}
+	proxy.restore()
+	time.Sleep(1100 * time.Millisecond) // the client's breaker stays open a second
+	p.Heartbeat(ctx)
+	direct, err := rdb.HGet(ctx, o.Prefix+"pres:{s}:meta", "viewers").Int()
+	if err != nil || direct != 2 {
+		t.Fatalf("viewers in Redis after it came back = %d (%v), want 2: u2 joined while it was unreachable", direct, err)
+	}
 }
