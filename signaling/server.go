@@ -257,6 +257,26 @@ func (s *Server) Connections() int {
 	return len(s.conns)
 }
 
+// LeaveAll takes every open socket out of its sessions (the users leave
+// the counts, the others are told) before a graceful stop: in a cluster,
+// other nodes' sessions must not count this node's viewers until a lease
+// expires. The sockets stay open; Close closes them.
+func (s *Server) LeaveAll(ctx context.Context) {
+	s.mu.Lock()
+	type membership struct{ userID, sessionID string }
+	var all []membership
+	for c := range s.conns {
+		for _, id := range c.takeSessions() {
+			removeFrom(s.bySession, id, c)
+			all = append(all, membership{c.userID, id})
+		}
+	}
+	s.mu.Unlock()
+	for _, m := range all {
+		s.p.Rooms.Leave(ctx, m.userID, m.sessionID)
+	}
+}
+
 // Close ends every socket, cancels the delayed leaves and waits for all
 // connection goroutines.
 func (s *Server) Close() {

@@ -596,3 +596,35 @@ func metricsText(t *testing.T, base string) string {
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
 }
+
+// A node stopped gracefully takes its sockets out of other nodes'
+// sessions at once (viewer_left, the count drops), not a lease later.
+func TestClusterGracefulStopReleasesViewers(t *testing.T) {
+	bin := clusterBinary(t)
+	r := startRedisServer(t)
+	e := clusterEnv(t, r).with("NODE_LEASE", "30s")
+	a, b := startNode(t, bin, e, "node-a"), startNode(t, bin, e, "node-b")
+	ca, cb := &apiClient{base: a.url}, &apiClient{base: b.url}
+	host := ca.guest(t, "Host")
+	sess, err := ca.call("streaming.createSession", host.Token, map[string]any{"title": "stop", "type": "audio", "category": "talk", "isPrivate": false})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sid := sess["id"].(string)
+	h := joinPeer(t, a.url, host.Token, sid, true)
+	v := joinPeer(t, b.url, cb.guest(t, "Viewer on B").Token, sid, true)
+	h.next("viewer_joined")
+	if _, n := activeViewers(t, ca, sid); n != 1 {
+		t.Fatalf("viewers = %d, want 1", n)
+	}
+	b.stop(t) // SIGTERM; development: no drain wait
+	left := h.next("viewer_left")
+	if left["viewerCount"] != float64(0) {
+		t.Fatalf("viewer_left = %v", left)
+	}
+	if _, n := activeViewers(t, ca, sid); n != 0 {
+		t.Fatalf("viewers after node B stopped = %d, want 0 (the lease is 30s)", n)
+	}
+	v.close()
+	h.close()
+}

@@ -202,6 +202,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	// Sessions still live end cleanly: everyone present, on every node,
 	// gets session_ended before the sockets close.
 	roomSvc.EndHosted(shutdownCtx)
+	sockets.LeaveAll(shutdownCtx) // viewers of other nodes' sessions leave their counts
 	clu.flush(shutdownCtx)
 	// Sockets are hijacked connections that http.Server.Shutdown does not
 	// wait for: close them first, telling clients the server is going away.
