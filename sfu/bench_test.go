@@ -9,6 +9,7 @@ import (
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -139,6 +140,11 @@ func benchRoom(tb testing.TB, n int) (*Source, func()) {
 		s.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 		m := &webrtc.MediaEngine{}
 		if err := m.RegisterDefaultCodecs(); err != nil {
+			tb.Fatal(err)
+		}
+		// The TWCC header extension is negotiated, as browsers do, so the
+		// server's video path includes its TWCC writer and GCC's send history.
+		if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.TransportCCURI}, webrtc.RTPCodecTypeVideo); err != nil {
 			tb.Fatal(err)
 		}
 		// No interceptors on the clients (an empty registry, not pion's
