@@ -212,6 +212,14 @@ func TestClusterEventsMediaAndANodeDying(t *testing.T) {
 		}
 	}
 
+	m := metricsText(t, a.url)
+	for _, name := range []string{"chobi_sfu_forwarded_packets_total", "chobi_sfu_retransmitted_packets_total",
+		"chobi_sfu_replayed_packets_total", "chobi_sfu_probe_packets_total", "chobi_cluster_sessions_owned 1"} {
+		if !strings.Contains(m, "\n"+name) {
+			t.Fatalf("node A's /metrics lacks %s:\n%s", name, grepLines(m, "chobi_sfu"))
+		}
+	}
+
 	// A second socket of the fan, on node B: it gets the session's events;
 	// its media is refused with wrong_node, naming node A.
 	onB := joinPeer(t, b.url, fan.Token, sid, true)

@@ -22,5 +22,8 @@ func registerMediaMetrics(reg *prometheus.Registry, e *sfu.Engine) {
 		counter("chobi_sfu_dropped_packets_total", "RTP packets that could not be written to a subscriber.", func(s sfu.Stats) float64 { return float64(s.PacketsDropped) }),
 		counter("chobi_sfu_negotiation_failures_total", "Offers and answers that failed.", func(s sfu.Stats) float64 { return float64(s.NegotiationFailures) }),
 		counter("chobi_sfu_keyframe_requests_total", "Keyframe requests sent to publishers.", func(s sfu.Stats) float64 { return float64(s.KeyframeRequests) }),
+		counter("chobi_sfu_probe_packets_total", "Padding packets sent to probe subscribers' bandwidth.", func(s sfu.Stats) float64 { return float64(s.ProbePackets) }),
+		counter("chobi_sfu_retransmitted_packets_total", "Packets sent again from the layer caches on subscribers' NACKs.", func(s sfu.Stats) float64 { return float64(s.Retransmits) }),
+		counter("chobi_sfu_replayed_packets_total", "Cached packets sent to start new subscribers at a keyframe.", func(s sfu.Stats) float64 { return float64(s.Replayed) }),
 	)
 }
