@@ -81,11 +81,17 @@ func (s *Store) SendGift(ctx context.Context, g economy.GiftTransfer) (economy.G
 				args: []any{g.Quantity, g.TotalCost, g.SessionID},
 			},
 			// The record, whose session_id is NULL, and refused, when the
-			// session is not live.
+			// session is not live; whose recipient_id is NULL, and refused,
+			// when the recipient's account was deleted. On Postgres the
+			// recipient's row is share-locked: a deletion running now either
+			// waits for this gift (and forfeits its diamonds too) or makes
+			// this gift wait and then refuses it, never leaving diamonds in
+			// a closed account.
 			step{
 				sql: `INSERT INTO gift_sends (id, session_id, gift_id, sender_id, recipient_id, quantity, unit_price, total_cost,
 						diamonds, revenue, host_share_ppm, message, sender_coins, created_at)
-					VALUES ($1, (SELECT id FROM live_sessions WHERE id = $2 AND status = 'live'), $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,
+					VALUES ($1, (SELECT id FROM live_sessions WHERE id = $2 AND status = 'live'), $3, $4,
+						(SELECT id FROM users WHERE id = $5 AND deleted_at IS NULL` + s.shareLock() + `), $6, $7, $8, $9, $10, $11, $12,
 						(SELECT balance FROM ledger_accounts WHERE id = $13), $14)`,
 				args: []any{id, g.SessionID, g.GiftID, g.SenderID, g.RecipientID, g.Quantity, g.UnitPrice, g.TotalCost,
 					g.HostShare, g.Revenue, g.HostSharePPM, g.Message, senderWallet, ms},
@@ -93,6 +99,8 @@ func (s *Store) SendGift(ctx context.Context, g economy.GiftTransfer) (economy.G
 					switch {
 					case isNotNull(err, "gift_sends", "session_id"):
 						return economy.ErrSessionEnded
+					case isNotNull(err, "gift_sends", "recipient_id"):
+						return fmt.Errorf("gift to %s: %w", g.RecipientID, economy.ErrUnknownUser)
 					case isForeignKeyViolation(err):
 						return fmt.Errorf("gift %s to %s: %w", g.GiftID, g.RecipientID, notFound("gift or recipient"))
 					}
@@ -211,4 +219,13 @@ func (s *Store) StageFacts(ctx context.Context, sessionID, senderID, recipientID
 		f.Recipient = &rooms.Participant{SessionID: sessionID, UserID: recipientID, Role: rooms.Role(recipientRole.String), Banned: recipientBanned.Bool}
 	}
 	return f, nil
+}
+
+// shareLock is the row lock a reading subquery takes on Postgres; SQLite's
+// transaction holds the database's write lock already.
+func (s *Store) shareLock() string {
+	if s.dialect == Postgres {
+		return " FOR SHARE"
+	}
+	return ""
 }

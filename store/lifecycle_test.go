@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -256,6 +257,79 @@ func TestDeleteAccount(t *testing.T) {
 		}
 		if !found {
 			t.Fatalf("a tampered closure was not found: %+v", r.Problems)
+		}
+	})
+}
+
+// directGift is a gift as the economy hands it to the store, without the
+// economy's own checks (the stage check would refuse a deleted recipient
+// first): the store's guard is what is tested.
+func directGift(senderID, sessionID, recipientID string) economy.GiftTransfer {
+	const price, share = 10, 5
+	return economy.GiftTransfer{
+		SenderID: senderID, SessionID: sessionID, RecipientID: recipientID, GiftID: "gift_rose",
+		Quantity: 1, UnitPrice: price, TotalCost: price, HostShare: share, Revenue: price - share, HostSharePPM: 500_000,
+		Transfers: economy.GiftTransfers(senderID, recipientID, price, share),
+		Notice:    economy.Notice{Title: "New gift", Body: "{sender} sent you a rose"},
+	}
+}
+
+// Gifts racing the deletion of their recipient: each either lands before
+// the deletion (and its diamonds are forfeited with the rest) or is
+// refused after it; the closed account ends with nothing, and the ledger
+// reconciles.
+func TestGiftsRacingAnAccountDeletion(t *testing.T) {
+	eachStore(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		e := newEcon(t, s, 0.5)
+		fan, leaver, host := e.user(t, "fan"), e.user(t, "leaver"), e.user(t, "host")
+		e.grant(t, fan.ID, 100_000)
+		sess := e.live(t, host.ID)
+
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		sent, refused := 0, 0
+		start := make(chan struct{})
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				for range 15 {
+					_, err := s.SendGift(ctx, directGift(fan.ID, sess.ID, leaver.ID))
+					mu.Lock()
+					switch {
+					case err == nil:
+						sent++
+					case errors.Is(err, economy.ErrUnknownUser):
+						refused++
+					default:
+						t.Errorf("gift: %v", err)
+					}
+					mu.Unlock()
+				}
+			}()
+		}
+		close(start)
+		time.Sleep(5 * time.Millisecond)
+		d, err := s.DeleteAccount(ctx, leaver.ID)
+		ok(t, err)
+		wg.Wait()
+		t.Logf("%d gifts landed before the deletion (%d diamonds forfeited), %d refused after it", sent, d.Forfeited.Diamonds, refused)
+		if d.Forfeited.Diamonds != int64(sent)*5 {
+			t.Fatalf("forfeited %d diamonds for %d gifts that landed, want %d", d.Forfeited.Diamonds, sent, sent*5)
+		}
+		if b := e.balance(t, leaver.ID); b != (economy.Balance{}) {
+			t.Fatalf("the closed account holds %+v", b)
+		}
+		e.reconciled(t)
+		// After the deletion, always refused, and nothing moves.
+		snapshot := e.state(t)
+		if _, err := s.SendGift(ctx, directGift(fan.ID, sess.ID, leaver.ID)); !errors.Is(err, economy.ErrUnknownUser) {
+			t.Fatalf("a gift to a deleted account: %v, want ErrUnknownUser", err)
+		}
+		if e.state(t) != snapshot {
+			t.Fatal("a refused gift changed the ledger")
 		}
 	})
 }
