@@ -102,7 +102,17 @@ func (s *Source) startLayer(t *webrtc.TrackRemote) {
 	idx := s.layerIndex(t.RID())
 	s.mu.Lock()
 	if s.closed || s.layers[idx] != nil {
+		rebound := s.layers[idx] == t
 		s.mu.Unlock()
+		// pion announces a layer's track again when a new SSRC names its
+		// rid, and reads the layer from that SSRC from then on. An RTX
+		// stream naming the rid (instead of the repaired rid, RFC 8852)
+		// thus takes the layer over and it stops for good: browsers never
+		// send that, a hand-made client may (the load generator did).
+		if rebound && strings.HasSuffix(strings.ToLower(t.Codec().MimeType), "/rtx") {
+			s.publisher.log.Warn("the publisher's retransmissions name a layer's rid, not its repaired rid: the layer is lost",
+				"source", s.key, "rid", t.RID(), "ssrc", uint32(t.SSRC()))
+		}
 		return
 	}
 	s.layers[idx] = t
