@@ -453,28 +453,35 @@ func (c *apiClient) query(path, token string) (map[string]any, error) {
 }
 
 func (c *apiClient) do(req *http.Request, token string) (map[string]any, error) {
+	var data map[string]any
+	err := c.doInto(req, token, &data)
+	return data, err
+}
+
+// doInto sends a tRPC request and decodes its result's data into out.
+func (c *apiClient) doInto(req *http.Request, token string, out any) error {
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer resp.Body.Close()
 	var env struct {
 		Result struct {
-			Data map[string]any `json:"data"`
+			Data json.RawMessage `json:"data"`
 		} `json:"result"`
 		Error json.RawMessage `json:"error"`
 	}
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if err := json.Unmarshal(b, &env); err != nil || env.Error != nil || resp.StatusCode != 200 {
-		return nil, fmt.Errorf("%s: HTTP %d: %s", req.URL.Path, resp.StatusCode, b)
+		return fmt.Errorf("%s: HTTP %d: %s", req.URL.Path, resp.StatusCode, b)
 	}
-	return env.Result.Data, nil
+	return json.Unmarshal(env.Result.Data, out)
 }
 
 func TestHostShareConfig(t *testing.T) {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -496,23 +495,9 @@ func waitReady(t *testing.T, base string, want int) {
 // queryList runs a query whose result is an array.
 func (c *apiClient) queryList(path, token string) ([]map[string]any, error) {
 	req, _ := http.NewRequest(http.MethodGet, c.base+"/api/trpc/"+path, nil)
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	var out struct {
-		Result struct {
-			Data []map[string]any `json:"data"`
-		} `json:"result"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != 200 {
-		return nil, fmt.Errorf("%s: HTTP %d: %v", path, resp.StatusCode, err)
-	}
-	return out.Result.Data, nil
+	var out []map[string]any
+	err := c.doInto(req, token, &out)
+	return out, err
 }
 
 func TestClusterConfig(t *testing.T) {
