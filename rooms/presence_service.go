@@ -76,14 +76,31 @@ func (s *Service) Leave(ctx context.Context, userID, sessionID string) {
 		}
 		return
 	}
-	if last && role == RoleCoHost {
+	if last {
+		s.gone(ctx, sessionID, userID, role, viewers)
+	}
+}
+
+// gone tells the session a user is no longer present: the others get
+// viewer_left for a viewer, a new stage for a co-host.
+func (s *Service) gone(ctx context.Context, sessionID, userID string, role Role, viewers int) {
+	if role == RoleCoHost {
 		s.broadcastTracks(sessionID) // the stage changed
 	}
-	if last && isViewer(role) {
+	if isViewer(role) {
 		user, _ := s.store.User(ctx, userID)
 		s.sink.Publish(ctx, Event{SessionID: sessionID, Type: "viewer_left", Payload: map[string]any{
 			"sessionId": sessionID, "user": map[string]any{"id": userID, "displayName": user.DisplayName}, "viewerCount": viewers,
 		}})
+	}
+}
+
+// PresenceLost is told of a user whose node died (its presence was reaped
+// by another node): the session learns the user left. A host's session is
+// ended by the directory, not here.
+func (s *Service) PresenceLost(ctx context.Context, sessionID, userID string, role Role, viewers int) {
+	if role != RoleHost {
+		s.gone(ctx, sessionID, userID, role, viewers)
 	}
 }
 

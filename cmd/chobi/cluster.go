@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -107,6 +108,7 @@ type cluster struct {
 	opts      chobiredis.Options
 	cfg       clusterConfig
 	log       *slog.Logger
+	rooms     atomic.Pointer[rooms.Service] // set by bind; the heartbeats call back into it
 }
 
 // startCluster connects the node's shared state. rdb nil: a single node.
@@ -119,6 +121,11 @@ func startCluster(rdb *goredis.Client, cfg config, live func(context.Context, st
 	c.opts = chobiredis.Options{Addr: cfg.RedisAddr, Password: cfg.RedisPassword, DB: cfg.RedisDB, Prefix: cfg.Cluster.RedisPrefix}
 	p, err := chobiredis.NewPresence(rdb, c.opts, chobiredis.PresenceConfig{
 		Node: cfg.Cluster.NodeID, TTL: cfg.Cluster.Lease, Log: log, Live: live,
+		Left: func(ctx context.Context, sid, userID string, role rooms.Role, viewers int) {
+			if r := c.rooms.Load(); r != nil {
+				r.PresenceLost(ctx, sid, userID, role, viewers)
+			}
+		},
 	})
 	if err != nil {
 		return nil, err
@@ -150,6 +157,7 @@ func (c *cluster) bind(roomSvc *rooms.Service, wsURL string, deliver func(contex
 	if c.rdb == nil {
 		return nil
 	}
+	c.rooms.Store(roomSvc)
 	d, err := chobiredis.NewDirectory(c.rdb, c.opts, chobiredis.DirectoryConfig{
 		Node: c.cfg.NodeID, WSURL: wsURL, TTL: c.cfg.Lease, Log: c.log,
 		Orphaned: roomSvc.InterruptSession, Lost: roomSvc.SessionLost,

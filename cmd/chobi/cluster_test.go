@@ -621,3 +621,34 @@ func TestClusterGracefulStopReleasesViewers(t *testing.T) {
 	v.close()
 	h.close()
 }
+
+// A node killed with viewers of another node's session: within the lease
+// the session's node reaps them and the host gets viewer_left.
+func TestClusterDeadNodesViewersLeave(t *testing.T) {
+	bin := clusterBinary(t)
+	r := startRedisServer(t)
+	e := clusterEnv(t, r)
+	a, b := startNode(t, bin, e, "node-a"), startNode(t, bin, e, "node-b")
+	ca, cb := &apiClient{base: a.url}, &apiClient{base: b.url}
+	host := ca.guest(t, "Host")
+	sess, err := ca.call("streaming.createSession", host.Token, map[string]any{"title": "kill", "type": "audio", "category": "talk", "isPrivate": false})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sid := sess["id"].(string)
+	h := joinPeer(t, a.url, host.Token, sid, true)
+	v := joinPeer(t, b.url, cb.guest(t, "Viewer on B").Token, sid, true)
+	h.next("viewer_joined")
+	b.kill(t)
+	killed := time.Now()
+	left := h.next("viewer_left")
+	t.Logf("viewer_left %.2f s after node B was killed (lease 1.5 s)", time.Since(killed).Seconds())
+	if left["viewerCount"] != float64(0) {
+		t.Fatalf("viewer_left = %v", left)
+	}
+	if _, n := activeViewers(t, ca, sid); n != 0 {
+		t.Fatalf("viewers after node B died = %d, want 0", n)
+	}
+	v.close()
+	h.close()
+}

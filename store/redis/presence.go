@@ -26,6 +26,10 @@ type PresenceConfig struct {
 	// Live says whether a session is still live (the store); a node's part
 	// of a session that ended is dropped rather than rebuilt. nil: rebuild.
 	Live func(ctx context.Context, sessionID string) (bool, error)
+	// Left is told of each user a dead node's reaping took out of a
+	// session (present nowhere else any more), with the viewer count after:
+	// the others must learn they left. nil: nobody is told.
+	Left func(ctx context.Context, sessionID, userID string, role rooms.Role, viewers int)
 }
 
 // Presence is rooms.Presence shared by the nodes of a cluster. Each node

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/chobilive/chobi/rooms"
 )
 
 // renewScript extends the leases of a node's sessions and returns the
@@ -164,13 +166,24 @@ func (p *Presence) reap(ctx context.Context) {
 			p.rdb.ZRem(ctx, p.leases(), m)
 			continue
 		}
-		n, err := reapScript.Run(ctx, p.rdb, nil, p.base(sid), p.leases(), m, node, p.nowMs()).Int()
+		res, err := reapScript.Run(ctx, p.rdb, nil, p.base(sid), p.leases(), m, node, p.nowMs()).Slice()
 		if err != nil {
 			p.log.Warn("reaping a node's presence failed", "session", sid, "node", node, "err", err)
 			continue
 		}
-		if n == 1 {
-			p.log.Info("reaped the presence of a node that stopped heartbeating", "session", sid, "node", node)
+		if len(res) == 0 {
+			continue // renewed meanwhile, or reaped by another node
+		}
+		viewers, _ := res[0].(int64)
+		p.log.Info("reaped the presence of a node that stopped heartbeating", "session", sid, "node", node,
+			"users_gone", (len(res)-1)/2)
+		if p.cfg.Left == nil {
+			continue
+		}
+		for i := 1; i+1 < len(res); i += 2 {
+			user, _ := res[i].(string)
+			role, _ := res[i+1].(string)
+			p.cfg.Left(ctx, sid, user, rooms.Role(role), int(viewers))
 		}
 	}
 }

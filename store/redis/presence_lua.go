@@ -68,16 +68,25 @@ local function lease(leases, member, ttl)
   redis.call('ZADD', leases, nowms() + ttl, member)
 end
 -- dropnode removes everything a node contributed to the session; when
--- nobody is left from any node, the session's keys go too.
+-- nobody is left from any node, the session's keys go too. It returns the
+-- users who are no longer present, each followed by the role they had.
 local function dropnode(node, now, cleanup)
   local nk = base .. 'node:' .. node
   local flat = redis.call('HGETALL', nk)
-  for i = 1, #flat, 2 do drop(node, flat[i], tonumber(flat[i + 1]), now) end
+  local left = {}
+  for i = 1, #flat, 2 do
+    local role = drop(node, flat[i], tonumber(flat[i + 1]), now)
+    if role then
+      left[#left + 1] = flat[i]
+      left[#left + 1] = role
+    end
+  end
   redis.call('DEL', nk)
   redis.call('SREM', base .. 'nodes', node)
   if cleanup and redis.call('SCARD', base .. 'nodes') == 0 and redis.call('HLEN', base .. 'users') == 0 then
     redis.call('DEL', base .. 'meta', base .. 'conns', base .. 'users', base .. 'nodes')
   end
+  return left
 end
 -- stale: the session closed, or this node's part was lost (Redis restarted
 -- empty, or the lease lapsed and was reaped) while the node had users in it:
@@ -191,11 +200,15 @@ return viewers()
 // expired (the node died or lost Redis for longer than the lease). The
 // lease is checked again inside the script: a node that came back in the
 // meantime keeps its users. ARGV: base, leases, member, node, now.
+// Returns {} when nothing was reaped, else {viewers, user, role, ...}: the
+// users who are no longer present anywhere, with their roles.
 var reapScript = goredis.NewScript(presenceLuaPrelude + `
 local score = redis.call('ZSCORE', ARGV[2], ARGV[3])
-if not score then return 0 end
-if tonumber(score) > nowms() then return 0 end
+if not score then return {} end
+if tonumber(score) > nowms() then return {} end
 redis.call('ZREM', ARGV[2], ARGV[3])
-dropnode(ARGV[4], tonumber(ARGV[5]), true)
-return 1
+local left = dropnode(ARGV[4], tonumber(ARGV[5]), true)
+local out = {viewers()}
+for i = 1, #left do out[#out + 1] = left[i] end
+return out
 `)

@@ -44,7 +44,14 @@ func TestPresenceReapsADeadNode(t *testing.T) {
 	ctx := context.Background()
 	rdb, o := testRedis(t)
 	ttl := 300 * time.Millisecond
-	a, err := chobiredis.NewPresence(rdb, o, chobiredis.PresenceConfig{Node: "a", TTL: ttl})
+	var mu sync.Mutex
+	var gone []string
+	a, err := chobiredis.NewPresence(rdb, o, chobiredis.PresenceConfig{Node: "a", TTL: ttl,
+		Left: func(_ context.Context, sid, userID string, role rooms.Role, viewers int) {
+			mu.Lock()
+			gone = append(gone, fmt.Sprintf("%s/%s/%s/%d", sid, userID, role, viewers))
+			mu.Unlock()
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,6 +87,12 @@ func TestPresenceReapsADeadNode(t *testing.T) {
 	if r, _ := a.Role(ctx, "s1", "x"); r != "" {
 		t.Fatalf("x (only on the dead node) is still present as %q", r)
 	}
+	// The reaper told of x (gone), not of y (still present through a).
+	mu.Lock()
+	if fmt.Sprint(gone) != "[s1/x/viewer/2]" {
+		t.Fatalf("users reported gone = %v, want [s1/x/viewer/2]", gone)
+	}
+	mu.Unlock()
 	if left := keysUnder(t, rdb, o.Prefix+"pres:{s1}:node:b"); len(left) != 0 {
 		t.Fatalf("the dead node's keys remain: %v", left)
 	}
