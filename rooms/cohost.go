@@ -137,7 +137,7 @@ func (s *Service) RemoveParticipant(ctx context.Context, hostID, sessionID, user
 	if err != nil {
 		s.log.WarnContext(ctx, "leaving presence failed", "session", sessionID, "user", userID, "err", err)
 	}
-	if last && isViewer(role) {
+	if last && IsViewer(role) {
 		user, _ := s.store.User(ctx, userID)
 		s.sink.Publish(ctx, Event{SessionID: sessionID, Type: "viewer_left", Payload: map[string]any{
 			"sessionId": sessionID, "user": map[string]any{"id": userID, "displayName": user.DisplayName}, "viewerCount": viewers,

@@ -45,8 +45,6 @@ type Member struct {
 // still watches from the audience).
 func IsViewer(r Role) bool { return r == RoleViewer || r == RolePending }
 
-func isViewer(r Role) bool { return IsViewer(r) }
-
 // SortMembers orders members hosts first, then co-hosts, then by name (then
 // by id, so the order is stable across nodes).
 func SortMembers(out []Member) {

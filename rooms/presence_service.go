@@ -48,7 +48,7 @@ func (s *Service) Enter(ctx context.Context, userID, sessionID string) (Entered,
 	if err != nil {
 		return Entered{}, err
 	}
-	if first && isViewer(role) {
+	if first && IsViewer(role) {
 		if err := s.store.MarkWatched(ctx, sessionID, userID, viewers); err != nil {
 			s.log.ErrorContext(ctx, "recording a viewer failed", "session", sessionID, "user", userID, "err", err)
 		}
@@ -87,7 +87,7 @@ func (s *Service) gone(ctx context.Context, sessionID, userID string, role Role,
 	if role == RoleCoHost {
 		s.broadcastTracks(sessionID) // the stage changed
 	}
-	if isViewer(role) {
+	if IsViewer(role) {
 		user, _ := s.store.User(ctx, userID)
 		s.sink.Publish(ctx, Event{SessionID: sessionID, Type: "viewer_left", Payload: map[string]any{
 			"sessionId": sessionID, "user": map[string]any{"id": userID, "displayName": user.DisplayName}, "viewerCount": viewers,

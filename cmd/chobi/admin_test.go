@@ -15,7 +15,6 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -165,17 +164,7 @@ func TestAdminGrantAndReconcile(t *testing.T) {
 // saw succeed is there exactly once, and sending every attempted gift again
 // with its idempotency key makes exactly one gift per key.
 func TestCrashSafety(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
-	bin := os.Getenv("CHOBI_CRASH_BIN") // a binary built already (go build -o bin/chobi ./cmd/chobi)
-	if bin == "" {
-		bin = filepath.Join(t.TempDir(), "chobi")
-		build := exec.Command("go", "build", "-o", bin, ".")
-		if out, err := build.CombinedOutput(); err != nil {
-			t.Fatalf("go build: %v\n%s", err, out)
-		}
-	}
+	bin := chobiBinary(t)
 	for _, eng := range testEngines(t) {
 		t.Run(eng.name, func(t *testing.T) { crashTest(t, bin, eng.env) })
 	}

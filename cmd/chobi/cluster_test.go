@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -109,16 +110,48 @@ func clusterEnv(t *testing.T, r *testRedisServer) env {
 	}
 }
 
-func clusterBinary(t *testing.T) string {
+// chobiBinary is this package built once per test run (go build takes
+// seconds; every process test shares the one binary), removed by TestMain.
+// CHOBI_CRASH_BIN names one built already.
+func chobiBinary(t *testing.T) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	bin := filepath.Join(t.TempDir(), "chobi")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	if bin := os.Getenv("CHOBI_CRASH_BIN"); bin != "" {
+		return bin
 	}
-	return bin
+	built.once.Do(func() {
+		dir, err := os.MkdirTemp("", "chobi-test-bin-")
+		if err != nil {
+			built.err = err
+			return
+		}
+		built.dir, built.path = dir, filepath.Join(dir, "chobi")
+		if out, err := exec.Command("go", "build", "-o", built.path, ".").CombinedOutput(); err != nil {
+			built.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if built.err != nil {
+		t.Fatal(built.err)
+	}
+	return built.path
+}
+
+var built struct {
+	once      sync.Once
+	dir, path string
+	err       error
+}
+
+// createSession starts a public session through the API and returns its id.
+func createSession(t *testing.T, c *apiClient, token, title, kind string) string {
+	t.Helper()
+	s, err := c.call("streaming.createSession", token, map[string]any{"title": title, "type": kind, "category": "talk", "isPrivate": false})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s["id"].(string)
 }
 
 func startNode(t *testing.T, bin string, e env, id string) *binary {
@@ -166,7 +199,7 @@ func activeViewers(t *testing.T, c *apiClient, sessionID string) (found bool, vi
 // sends media to the session's node, presence counts both, and a node
 // killed with SIGKILL has its sessions ended for everyone within the lease.
 func TestClusterEventsMediaAndANodeDying(t *testing.T) {
-	bin := clusterBinary(t)
+	bin := chobiBinary(t)
 	r := startRedisServer(t)
 	e := clusterEnv(t, r)
 	a, b := startNode(t, bin, e, "node-a"), startNode(t, bin, e, "node-b")
@@ -349,17 +382,13 @@ func TestClusterEventsMediaAndANodeDying(t *testing.T) {
 // (chat on a node reaches that node's sockets), report not ready, and when
 // Redis is back they reconnect and rebuild presence and the directory.
 func TestClusterSurvivesARedisRestart(t *testing.T) {
-	bin := clusterBinary(t)
+	bin := chobiBinary(t)
 	r := startRedisServer(t)
 	e := clusterEnv(t, r)
 	a, b := startNode(t, bin, e, "node-a"), startNode(t, bin, e, "node-b")
 	ca, cb := &apiClient{base: a.url}, &apiClient{base: b.url}
 	host := ca.guest(t, "Host")
-	sess, err := ca.call("streaming.createSession", host.Token, map[string]any{"title": "restart", "type": "audio", "category": "talk", "isPrivate": false})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sid := sess["id"].(string)
+	sid := createSession(t, ca, host.Token, "restart", "audio")
 	var viewers []*relayPeer
 	for i := range 6 {
 		node, c := a, ca
@@ -423,17 +452,13 @@ func TestClusterSurvivesARedisRestart(t *testing.T) {
 // SIGTERM drains: the node refuses new sessions and reports not ready, the
 // live session goes on until its host ends it, then the node exits.
 func TestClusterDrainsOnSIGTERM(t *testing.T) {
-	bin := clusterBinary(t)
+	bin := chobiBinary(t)
 	r := startRedisServer(t)
 	e := clusterEnv(t, r).with("DRAIN_TIMEOUT", "60s")
 	a := startNode(t, bin, e, "node-a")
 	ca := &apiClient{base: a.url}
 	host := ca.guest(t, "Host")
-	sess, err := ca.call("streaming.createSession", host.Token, map[string]any{"title": "drain", "type": "audio", "category": "talk", "isPrivate": false})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sid := sess["id"].(string)
+	sid := createSession(t, ca, host.Token, "drain", "audio")
 	viewer := joinPeer(t, a.url, ca.guest(t, "V").Token, sid, true)
 
 	a.cmd.Process.Signal(os.Interrupt)
@@ -539,19 +564,12 @@ func TestClusterConfig(t *testing.T) {
 // restart they are ended once nobody served them for ORPHAN_GRACE, except
 // the one whose host came back and re-joined (it is served again).
 func TestOrphanedSessionsEndAfterACrash(t *testing.T) {
-	bin := clusterBinary(t)
+	bin := chobiBinary(t)
 	e := env{"CHOBI_DATA_DIR": t.TempDir(), "RTC_DISABLED": "true", "ORPHAN_GRACE": "2s", "LOG_LEVEL": "info"}
 	n := startBinary(t, bin, e)
 	c := &apiClient{base: n.url}
 	gone, back := c.guest(t, "Gone host"), c.guest(t, "Returning host")
-	create := func(token, title string) string {
-		s, err := c.call("streaming.createSession", token, map[string]any{"title": title, "type": "audio", "category": "talk", "isPrivate": false})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s["id"].(string)
-	}
-	abandoned, resumed := create(gone.Token, "abandoned"), create(back.Token, "resumed")
+	abandoned, resumed := createSession(t, c, gone.Token, "abandoned", "audio"), createSession(t, c, back.Token, "resumed", "audio")
 	n.kill(t)
 
 	n = startBinary(t, bin, e)
@@ -590,65 +608,42 @@ func metricsText(t *testing.T, base string) string {
 	return string(b)
 }
 
-// A node stopped gracefully takes its sockets out of other nodes'
-// sessions at once (viewer_left, the count drops), not a lease later.
-func TestClusterGracefulStopReleasesViewers(t *testing.T) {
-	bin := clusterBinary(t)
-	r := startRedisServer(t)
-	e := clusterEnv(t, r).with("NODE_LEASE", "30s")
-	a, b := startNode(t, bin, e, "node-a"), startNode(t, bin, e, "node-b")
-	ca, cb := &apiClient{base: a.url}, &apiClient{base: b.url}
-	host := ca.guest(t, "Host")
-	sess, err := ca.call("streaming.createSession", host.Token, map[string]any{"title": "stop", "type": "audio", "category": "talk", "isPrivate": false})
-	if err != nil {
-		t.Fatal(err)
+// A node that stops takes its viewers of another node's session out of
+// it: stopped gracefully, at once (viewer_left, the count drops; the lease
+// is 30 s); killed, within the lease (1.5 s), reaped by the session's node.
+func TestClusterViewersOfAStoppedNodeLeave(t *testing.T) {
+	bin := chobiBinary(t)
+	for _, c := range []struct {
+		name, lease string
+		stop        func(*binary, *testing.T)
+	}{
+		{"graceful", "30s", (*binary).stop},
+		{"killed", "1500ms", (*binary).kill},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := clusterEnv(t, startRedisServer(t)).with("NODE_LEASE", c.lease)
+			a, b := startNode(t, bin, e, "node-a"), startNode(t, bin, e, "node-b")
+			ca, cb := &apiClient{base: a.url}, &apiClient{base: b.url}
+			host := ca.guest(t, "Host")
+			sid := createSession(t, ca, host.Token, c.name, "audio")
+			h := joinPeer(t, a.url, host.Token, sid, true)
+			v := joinPeer(t, b.url, cb.guest(t, "Viewer on B").Token, sid, true)
+			h.next("viewer_joined")
+			if _, n := activeViewers(t, ca, sid); n != 1 {
+				t.Fatalf("viewers = %d, want 1", n)
+			}
+			stopped := time.Now()
+			c.stop(b, t) // graceful: SIGTERM, no drain wait in development
+			left := h.next("viewer_left")
+			t.Logf("viewer_left %.2f s after node B stopped (lease %s)", time.Since(stopped).Seconds(), c.lease)
+			if left["viewerCount"] != float64(0) {
+				t.Fatalf("viewer_left = %v", left)
+			}
+			if _, n := activeViewers(t, ca, sid); n != 0 {
+				t.Fatalf("viewers after node B stopped = %d, want 0", n)
+			}
+			v.close()
+			h.close()
+		})
 	}
-	sid := sess["id"].(string)
-	h := joinPeer(t, a.url, host.Token, sid, true)
-	v := joinPeer(t, b.url, cb.guest(t, "Viewer on B").Token, sid, true)
-	h.next("viewer_joined")
-	if _, n := activeViewers(t, ca, sid); n != 1 {
-		t.Fatalf("viewers = %d, want 1", n)
-	}
-	b.stop(t) // SIGTERM; development: no drain wait
-	left := h.next("viewer_left")
-	if left["viewerCount"] != float64(0) {
-		t.Fatalf("viewer_left = %v", left)
-	}
-	if _, n := activeViewers(t, ca, sid); n != 0 {
-		t.Fatalf("viewers after node B stopped = %d, want 0 (the lease is 30s)", n)
-	}
-	v.close()
-	h.close()
-}
-
-// A node killed with viewers of another node's session: within the lease
-// the session's node reaps them and the host gets viewer_left.
-func TestClusterDeadNodesViewersLeave(t *testing.T) {
-	bin := clusterBinary(t)
-	r := startRedisServer(t)
-	e := clusterEnv(t, r)
-	a, b := startNode(t, bin, e, "node-a"), startNode(t, bin, e, "node-b")
-	ca, cb := &apiClient{base: a.url}, &apiClient{base: b.url}
-	host := ca.guest(t, "Host")
-	sess, err := ca.call("streaming.createSession", host.Token, map[string]any{"title": "kill", "type": "audio", "category": "talk", "isPrivate": false})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sid := sess["id"].(string)
-	h := joinPeer(t, a.url, host.Token, sid, true)
-	v := joinPeer(t, b.url, cb.guest(t, "Viewer on B").Token, sid, true)
-	h.next("viewer_joined")
-	b.kill(t)
-	killed := time.Now()
-	left := h.next("viewer_left")
-	t.Logf("viewer_left %.2f s after node B was killed (lease 1.5 s)", time.Since(killed).Seconds())
-	if left["viewerCount"] != float64(0) {
-		t.Fatalf("viewer_left = %v", left)
-	}
-	if _, n := activeViewers(t, ca, sid); n != 0 {
-		t.Fatalf("viewers after node B died = %d, want 0", n)
-	}
-	v.close()
-	h.close()
 }

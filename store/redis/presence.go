@@ -170,11 +170,11 @@ func (p *Presence) Enter(ctx context.Context, sid string, m rooms.Member) (bool,
 	localFirst := u.conns == 1
 	p.mu.Unlock()
 
-	info, _ := json.Marshal(map[string]string{"n": m.DisplayName, "r": string(m.Role)})
+	info := memberInfo(m.DisplayName, m.Role)
 	ctx, cancel := opCtx(ctx)
 	defer cancel()
 	res, err := enterScript.Run(ctx, p.rdb, nil, p.base(sid), p.leases(), p.member(sid), p.ttlMs(),
-		p.cfg.Node, m.UserID, string(info), string(m.Role), p.nowMs(), flag(hadPart)).Result()
+		p.cfg.Node, m.UserID, info, string(m.Role), p.nowMs(), flag(hadPart)).Result()
 	if err != nil {
 		p.failed("enter", sid, err)
 		return localFirst, p.localViewers(sid), nil

@@ -129,8 +129,7 @@ func (p *Presence) sync(ctx context.Context, sid string) error {
 	p.mu.Lock()
 	args := []any{p.base(sid), p.leases(), p.member(sid), p.ttlMs(), p.cfg.Node, p.nowMs()}
 	for id, u := range p.local[sid] {
-		info := `{"n":` + jsonString(u.name) + `,"r":` + jsonString(string(u.role)) + `}`
-		args = append(args, id, info, string(u.role), u.conns)
+		args = append(args, id, memberInfo(u.name, u.role), string(u.role), u.conns)
 	}
 	delete(p.dirty, sid)
 	p.mu.Unlock()

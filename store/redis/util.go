@@ -3,10 +3,13 @@ package redis
 import (
 	"encoding/json"
 	"strconv"
+
+	"github.com/chobilive/chobi/rooms"
 )
 
-func jsonString(s string) string {
-	b, _ := json.Marshal(s)
+// memberInfo is a present user's entry in a session's users hash.
+func memberInfo(name string, role rooms.Role) string {
+	b, _ := json.Marshal(map[string]string{"n": name, "r": string(role)})
 	return string(b)
 }
 
