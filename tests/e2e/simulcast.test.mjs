@@ -146,50 +146,58 @@ test('a viewer asking low and one asking high get different resolutions from a C
     assert.ok(result.high.height > result.low.height && result.high.width > result.low.width, 'different resolutions');
     t.diagnostic(`low viewer ${fmt(result.low)}, high viewer ${fmt(result.high)}, after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
-    // Dynacast: with one viewer on q and one wishing for f, nobody needs h
-    // (unless the high viewer's estimate holds it there): the server says
-    // so with publish_layers and the host's page pauses that encoding.
-    // (A message listing all three resumes what an earlier one paused.)
-    // When the high viewer's estimate never carried f, it needs h and f
-    // (the layer it is on and the one it probes toward): nothing to pause.
-    const checkDynacast = async () => {
-      const told = await waitFor(() => {
-        const last = S.layerMessages.at(-1);
-        return last && last.active.length < 3 ? last : false;
-      }, { timeout: 12000, message: 'publish_layers pausing a layer at the host' }).catch((e) => {
-        t.diagnostic(`publish_layers: ${S.layerMessages.map((m) => `[${m.active}] at ${((m.at - t0) / 1000).toFixed(1)}s`).join(' → ')}`);
-        throw e;
-      });
-      const hostVideo = await host.evaluate(() => window.chobi.live.publisher.pc.getSenders().find((s) => s.track?.kind === 'video').track.id);
-      assert.equal(told.trackId, hostVideo, 'publish_layers names the host\'s own video track');
-      assert.equal(told.sessionId, sessionId);
-      assert.ok(S.layerMessages.every((m) => m.active.includes('q')), 'q is never paused');
-      const applied = await waitFor(async () => {
-        const last = S.layerMessages.at(-1);
-        const enc = await host.evaluate(() => window.chobi.live.publisher.pc.getSenders().find((s) => s.track?.kind === 'video')
-          .getParameters().encodings.map((e) => ({ rid: e.rid, active: e.active })));
-        return enc.every((e) => e.active === last.active.includes(e.rid)) ? { last, enc } : false;
-      }, { timeout: 5000, message: 'the host\'s encodings following publish_layers' });
-      t.diagnostic(`dynacast: ${S.layerMessages.map((m) => `[${m.active}] at ${((m.at - t0) / 1000).toFixed(1)}s`).join(' → ')}; host encodings ${applied.enc.map((e) => `${e.rid}:${e.active ? 'on' : 'paused'}`).join(' ')}`);
-      // A paused encoding stops going out.
-      if (!applied.last.active.includes('h')) {
-        const encodedH = () => host.evaluate(async () => {
-          let n = 0;
-          (await window.chobi.live.publisher.pc.getStats()).forEach((s) => { if (s.type === 'outbound-rtp' && s.rid === 'h') n = s.framesEncoded || 0; });
-          return n;
-        });
-        await sleep(1000);
-        const h1 = await encodedH();
-        await sleep(1500);
-        const h2 = await encodedH();
-        if (S.layerMessages.at(-1) === applied.last) { // not resumed meanwhile
-          assert.equal(h2, h1, `the paused h layer encodes no frames (${h1} → ${h2})`);
-          t.diagnostic(`h paused: its frame count stayed at ${h1} for 1.5 s`);
-        }
-      }
+    // Dynacast: once both viewers ask for low, nobody needs h or f, whatever
+    // the bandwidth estimates say: within pauseAfter (2 s) and a tick the
+    // server sends publish_layers [q] and the host's page pauses the other
+    // two encodings; the high viewer asking high again resumes them. (With
+    // one viewer on f, whether h is still needed depends on that viewer's
+    // estimate, which a loaded machine makes move: so not checked that way.)
+    const since = (ms) => `${((ms - t0) / 1000).toFixed(1)}s`;
+    const layersLog = () => S.layerMessages.map((m) => `[${m.active}] at ${since(m.at)}`).join(' → ');
+    const hostEncodings = () => host.evaluate(() => window.chobi.live.publisher.pc.getSenders().find((s) => s.track?.kind === 'video')
+      .getParameters().encodings.map((e) => ({ rid: e.rid, active: e.active })));
+    const following = async (last) => {
+      const enc = await hostEncodings();
+      return enc.every((e) => e.active === last.active.includes(e.rid)) ? enc : false;
     };
-    if (top) await checkDynacast();
-    else t.diagnostic('dynacast not checked: the high viewer never reached f, so h and f were both needed');
+    const encText = (enc) => enc.map((e) => `${e.rid}:${e.active ? 'on' : 'paused'}`).join(' ');
+    await S.high.page.selectOption('#quality', 'low');
+    const asked = Date.now();
+    const paused = await waitFor(() => {
+      const last = S.layerMessages.at(-1);
+      return last?.active.join() === 'q' ? last : false;
+    }, { timeout: 12000, message: 'publish_layers [q] at the host once both viewers ask low' }).catch((e) => {
+      t.diagnostic(`publish_layers: ${layersLog()}`);
+      throw e;
+    });
+    const hostVideo = await host.evaluate(() => window.chobi.live.publisher.pc.getSenders().find((s) => s.track?.kind === 'video').track.id);
+    assert.equal(paused.trackId, hostVideo, 'publish_layers names the host\'s own video track');
+    assert.equal(paused.sessionId, sessionId);
+    const pausedEnc = await waitFor(() => following(paused), { timeout: 5000, message: 'the host pausing h and f' });
+    t.diagnostic(`dynacast: both on low → [q] ${((paused.at - asked) / 1000).toFixed(1)} s after the ask; host encodings ${encText(pausedEnc)}`);
+    // A paused encoding stops going out.
+    const encodedH = () => host.evaluate(async () => {
+      let n = 0;
+      (await window.chobi.live.publisher.pc.getStats()).forEach((s) => { if (s.type === 'outbound-rtp' && s.rid === 'h') n = s.framesEncoded || 0; });
+      return n;
+    });
+    await sleep(1000);
+    const h1 = await encodedH();
+    await sleep(1500);
+    const h2 = await encodedH();
+    assert.equal(S.layerMessages.at(-1), paused, `nothing resumed while both viewers ask low (${layersLog()})`);
+    assert.equal(h2, h1, `the paused h layer encodes no frames (${h1} → ${h2})`);
+    t.diagnostic(`h paused: its frame count stayed at ${h1} for 1.5 s`);
+    // Asking high again resumes at least the layer above q at once.
+    await S.high.page.selectOption('#quality', 'high');
+    const resumedAsk = Date.now();
+    const resumed = await waitFor(() => {
+      const last = S.layerMessages.at(-1);
+      return last !== paused && last.active.length > 1 ? last : false;
+    }, { timeout: 5000, message: 'publish_layers resuming a layer once the high viewer asks high' });
+    const resumedEnc = await waitFor(() => following(resumed), { timeout: 5000, message: 'the host resuming its encodings' });
+    t.diagnostic(`dynacast: high asked again → [${resumed.active}] ${((resumed.at - resumedAsk) / 1000).toFixed(1)} s after; host encodings ${encText(resumedEnc)}`);
+    assert.ok(S.layerMessages.every((m) => m.active.includes('q')), 'q is never paused');
 
     // Audio: the page prefers Opus RED and takes Opus DTX (usedtx=1 in the
     // answer it applies). Chromium's getStats names the inner codec (opus)
