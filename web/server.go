@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"runtime/debug"
 	"strings"
@@ -17,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/chobilive/chobi/web/api"
+	"github.com/chobilive/chobi/web/clientip"
 	"github.com/chobilive/chobi/web/demo"
 	"github.com/chobilive/chobi/web/trpc"
 )
@@ -28,6 +28,10 @@ type Config struct {
 	PublicWSURL  string   // the ws(s):// URL clients use for /ws; "" derives it from each request
 	MaxBodyBytes int64
 	Transformer  trpc.Transformer
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For gives
+	// the client's address (per-address limits, the request log); empty:
+	// the client is the connection's peer.
+	TrustedProxies clientip.Proxies
 }
 
 // Params wire the server.
@@ -154,8 +158,12 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		if rec.status >= 500 {
 			level = slog.LevelWarn
 		}
-		s.p.Logger.Log(r.Context(), level, "http request", "method", r.Method, "path", r.URL.Path,
-			"status", rec.status, "duration", time.Since(start).Round(time.Microsecond), "remote", r.RemoteAddr)
+		attrs := []any{"method", r.Method, "path", r.URL.Path, "status", rec.status,
+			"duration", time.Since(start).Round(time.Microsecond), "remote", s.clientAddr(r)}
+		if !s.p.Config.TrustedProxies.Empty() {
+			attrs = append(attrs, "peer", r.RemoteAddr)
+		}
+		s.p.Logger.Log(r.Context(), level, "http request", attrs...)
 	})
 }
 
@@ -193,14 +201,16 @@ func (s *Server) cors(next http.Handler) http.Handler {
 	})
 }
 
+// clientAddr is the client's IP: the peer's, or behind a trusted proxy the
+// one X-Forwarded-For gives (clientip).
+func (s *Server) clientAddr(r *http.Request) string {
+	return s.p.Config.TrustedProxies.ClientAddr(r)
+}
+
 // withRequestInfo tells the handlers the client's address and this node's
 // WebSocket URL.
 func (s *Server) withRequestInfo(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		addr, _, err := net.SplitHostPort(r.RemoteAddr)
-		if err != nil {
-			addr = r.RemoteAddr
-		}
 		ws := s.p.Config.PublicWSURL
 		if ws == "" {
 			scheme := "ws"
@@ -209,7 +219,7 @@ func (s *Server) withRequestInfo(next http.Handler) http.Handler {
 			}
 			ws = scheme + "://" + r.Host + "/ws"
 		}
-		ctx := api.WithRequestInfo(r.Context(), api.RequestInfo{ClientAddr: addr, WSURL: ws})
+		ctx := api.WithRequestInfo(r.Context(), api.RequestInfo{ClientAddr: s.clientAddr(r), WSURL: ws})
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
