@@ -10,6 +10,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -45,7 +46,8 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		return healthcheck(args[1:], getenv, stdout, stderr)
 	}
 	cfg, err := loadConfig(getenv)
-	if err != nil {
+	rc, rcErr := loadReconcileConfig(getenv) // RECONCILE_INTERVAL (reconcile.go)
+	if err = errors.Join(err, rcErr); err != nil {
 		fmt.Fprintf(stderr, "chobi: configuration is invalid:\n%v\n", err)
 		return 2
 	}
@@ -54,7 +56,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	defer stop()
 	switch cmd {
 	case "serve":
-		err = serve(ctx, cfg, log)
+		err = serve(ctx, cfg, log, rc)
 	case "migrate":
 		err = migrate(ctx, cfg, log)
 	case "admin":
