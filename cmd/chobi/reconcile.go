@@ -25,8 +25,9 @@ import (
 // _txlock=immediate takes for other transactions), a WAL reader that does
 // not block the writer. economy.Service.Reconcile adds checks on the
 // report's totals in memory. So every node of a cluster may run the loop:
-// it costs each one a snapshot's reads, and no writes or locks. One node
-// is enough; RECONCILE_INTERVAL=0 on the others saves their reads.
+// it costs each one a snapshot's reads (and, on Postgres, holds back
+// vacuum while it runs), with no writes and no lock a writer waits on. One
+// node is enough; RECONCILE_INTERVAL=0 on the others saves their reads.
 
 // defaultReconcileInterval is RECONCILE_INTERVAL's default.
 const defaultReconcileInterval = 10 * time.Minute
