@@ -181,21 +181,29 @@ func (c *conn) readLoop(ctx context.Context) {
 			c.close(websocket.StatusNormalClosure, "")
 			return
 		}
-		if !c.allowFrame() {
+		allowed, open := c.allowFrame()
+		if !open {
 			return
 		}
 		if typ != websocket.MessageText {
 			c.replyError("", protocol.CodeBadRequest, "frames must be JSON text")
 			continue
 		}
+		if !allowed {
+			// Refused, not run: the error names the frame's id so the
+			// client knows which request was dropped.
+			c.replyError(frameID(data), protocol.CodeRateLimited, "too many frames: slow down")
+			continue
+		}
 		c.srv.dispatch(ctx, c, data)
 	}
 }
 
-// allowFrame enforces the frame rate: past the limit a frame gets a
-// rate_limited error; a socket over the limit three seconds running is
-// closed with 4429. Reports false once closed.
-func (c *conn) allowFrame() bool {
+// allowFrame enforces the frame rate: past the limit a frame is refused
+// (the caller answers it rate_limited); a socket over the limit three
+// seconds running, or four times over it in one, is closed with 4429.
+// open is false once closed.
+func (c *conn) allowFrame() (allowed, open bool) {
 	now := time.Now()
 	if now.Sub(c.windowStart) >= time.Second {
 		if c.frames > c.srv.cfg.FramesPerSecond {
@@ -207,14 +215,13 @@ func (c *conn) allowFrame() bool {
 	}
 	c.frames++
 	if c.frames <= c.srv.cfg.FramesPerSecond {
-		return true
+		return true, true
 	}
 	if c.overWindows >= 2 || c.frames > 4*c.srv.cfg.FramesPerSecond {
 		c.close(protocol.CloseRateLimited, "too many frames")
-		return false
+		return false, false
 	}
-	c.replyError("", protocol.CodeRateLimited, "too many frames: slow down")
-	return true
+	return false, true
 }
 
 func (c *conn) addSession(id string) bool {

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"runtime/debug"
 	"time"
 
+	"github.com/chobilive/chobi/jsonin"
 	"github.com/chobilive/chobi/rooms"
 	"github.com/chobilive/chobi/sfu"
 	"github.com/chobilive/chobi/signaling/protocol"
@@ -40,8 +42,12 @@ func (e errBadRequest) Error() string { return e.msg }
 
 func (s *Server) dispatch(ctx context.Context, c *conn, data []byte) {
 	var env protocol.Envelope
-	if err := json.Unmarshal(data, &env); err != nil {
-		c.replyError("", protocol.CodeBadRequest, "malformed JSON: "+err.Error())
+	if err := jsonin.Unmarshal(data, &env); err != nil {
+		c.replyError(frameID(data), protocol.CodeBadRequest, "malformed JSON: "+err.Error())
+		return
+	}
+	if err := jsonin.CheckDepth(data, jsonin.MaxDepth); err != nil {
+		c.replyError(env.ID, protocol.CodeBadRequest, err.Error())
 		return
 	}
 	h, ok := handlers[env.Type]
@@ -93,9 +99,23 @@ func errorCode(err error) (code, msg string) {
 	return protocol.CodeInternal, "internal error"
 }
 
-// decode parses a message's fields into v.
+// frameID is the id of a frame that is refused before it is read in full
+// (rate limited, or malformed elsewhere): "" when it has none.
+func frameID(data []byte) string {
+	var env struct {
+		ID json.RawMessage `json:"id"`
+	}
+	var id string
+	if jsonin.Unmarshal(data, &env) == nil && json.Unmarshal(env.ID, &id) == nil {
+		return id
+	}
+	return ""
+}
+
+// decode parses a message's fields into v: keys must name a field exactly
+// (unknown ones are ignored, never applied, whatever their case).
 func decode(raw []byte, v any) error {
-	if err := json.Unmarshal(raw, v); err != nil {
+	if err := jsonin.Unmarshal(raw, v); err != nil {
 		return errBadRequest{"invalid fields: " + err.Error()}
 	}
 	return nil
@@ -169,14 +189,18 @@ func (c *conn) sendJoined(id, sessionID string, members []rooms.Member) error {
 	return nil
 }
 
+// iceServers is the user's list for session_joined: always a JSON array,
+// never null (a browser's RTCPeerConnection refuses iceServers: null), even
+// when the configured value is a nil slice of some type inside the any.
 func (s *Server) iceServers(userID string) any {
+	list := s.p.ICEServers
 	if s.p.ICEServersFor != nil {
-		return s.p.ICEServersFor(userID)
+		list = s.p.ICEServersFor(userID)
 	}
-	if s.p.ICEServers == nil {
+	if v := reflect.ValueOf(list); !v.IsValid() || (v.Kind() == reflect.Slice && v.IsNil()) {
 		return []any{}
 	}
-	return s.p.ICEServers
+	return list
 }
 
 func handleLeave(ctx context.Context, c *conn, id string, raw []byte) error {

@@ -52,6 +52,9 @@ func newStack(t *testing.T, cfg signaling.Config) *stack {
 	})})
 	s.srv = signaling.New(signaling.Params{
 		Config: cfg, Rooms: s.rooms,
+		// As cmd/chobi passes it without STUN or TURN: a nil slice of a
+		// concrete type, which session_joined must still send as [].
+		ICEServers: []map[string]any(nil),
 		// The token is the user id itself: token checking is web/auth's, tested there.
 		Authenticate: func(token string) (string, error) {
 			if _, err := st.UserByID(ctx, token); err != nil {
@@ -109,21 +112,32 @@ func (c *client) send(v any) {
 // next reads frames until one of the given type arrives (others skipped).
 func (c *client) next(typ string) map[string]any {
 	c.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
 	for {
-		_, data, err := c.ws.Read(ctx)
-		if err != nil {
-			c.t.Fatalf("waiting for %q: %v", typ, err)
-		}
-		var m map[string]any
-		if err := json.Unmarshal(data, &m); err != nil {
-			c.t.Fatalf("server sent non-JSON %q", data)
-		}
-		if m["type"] == typ {
+		if m := c.read("waiting for " + typ); m["type"] == typ {
 			return m
 		}
 	}
+}
+
+// nextAny reads the next frame, whatever its type.
+func (c *client) nextAny() map[string]any {
+	c.t.Helper()
+	return c.read("waiting for a frame")
+}
+
+func (c *client) read(what string) map[string]any {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, data, err := c.ws.Read(ctx)
+	if err != nil {
+		c.t.Fatalf("%s: %v", what, err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(data, &m); err != nil {
+		c.t.Fatalf("server sent non-JSON %q", data)
+	}
+	return m
 }
 
 func TestBadTokenClosesWith4401(t *testing.T) {
@@ -155,6 +169,9 @@ func TestJoinChatPresenceAndEnd(t *testing.T) {
 	joined := host.next("session_joined")
 	if joined["id"] != "j1" || joined["role"] != "host" || joined["viewerCount"] != float64(0) {
 		t.Fatalf("host session_joined = %v", joined)
+	}
+	if ice, ok := joined["iceServers"].([]any); !ok || len(ice) != 0 {
+		t.Fatalf("session_joined iceServers = %#v, want an empty array", joined["iceServers"])
 	}
 
 	viewer := s.dial(t, viewerID)
@@ -260,11 +277,28 @@ func TestFloodIsRateLimitedThenClosed(t *testing.T) {
 	c := s.dial(t, s.user(t, "flood"))
 	other := s.dial(t, s.user(t, "calm"))
 	ctx := context.Background()
+	// Eleven frames at a limit of ten: ten pongs, and the eleventh refused,
+	// not run: its error carries its id and no pong answers it.
 	for i := 0; i < 11; i++ {
-		c.ws.Write(ctx, websocket.MessageText, []byte(`{"type":"ping"}`))
+		c.ws.Write(ctx, websocket.MessageText, []byte(fmt.Sprintf(`{"type":"ping","id":"p%d"}`, i)))
 	}
-	if e := c.next("error"); e["code"] != "rate_limited" {
-		t.Fatalf("error = %v, want rate_limited", e)
+	pongs := 0
+	for {
+		m := c.nextAny()
+		if m["type"] == "pong" {
+			if m["id"] == "p10" {
+				t.Fatal("the frame over the limit was run (pong p10)")
+			}
+			pongs++
+			continue
+		}
+		if m["type"] != "error" || m["code"] != "rate_limited" || m["id"] != "p10" {
+			t.Fatalf("got %v, want a rate_limited error for p10", m)
+		}
+		break
+	}
+	if pongs != 10 {
+		t.Fatalf("%d pongs before the refusal, want 10", pongs)
 	}
 	for i := 0; i < 60; i++ {
 		if c.ws.Write(ctx, websocket.MessageText, []byte(`{"type":"ping"}`)) != nil {
@@ -444,5 +478,41 @@ func TestSignOutClosesTheUsersSockets(t *testing.T) {
 	other.send(map[string]any{"type": "ping", "id": "q"})
 	if pong := other.next("pong"); pong["id"] != "q" {
 		t.Fatalf("the other user's socket: %v", pong)
+	}
+}
+
+// Unknown fields are ignored, never applied, whatever their case (as zod
+// does), and nesting deeper than 32 is a bad request (PROTOCOL.md §3).
+func TestMessageFieldsAreMatchedExactly(t *testing.T) {
+	s := newStack(t, signaling.Config{})
+	hostID := s.user(t, "host")
+	sess, err := s.rooms.CreateSession(context.Background(), hostID, rooms.CreateParams{Title: "live", Type: "video", Category: "music"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := s.dial(t, hostID)
+
+	c.send(map[string]any{"type": "join_session", "id": "j1", "SESSIONID": sess.ID})
+	if e := c.next("error"); e["id"] != "j1" || e["code"] != "bad_request" {
+		t.Fatalf("join with SESSIONID: %v, want bad_request (sessionId missing)", e)
+	}
+	c.send(map[string]any{"TYPE": "ping", "id": "p1"})
+	if e := c.nextAny(); e["type"] != "error" || e["id"] != "p1" || e["code"] != "bad_request" {
+		t.Fatalf("TYPE instead of type: %v, want bad_request", e)
+	}
+	// The frame's own object is the first level.
+	arrays := func(n int) string { return strings.Repeat("[", n) + strings.Repeat("]", n) }
+	c.ws.Write(context.Background(), websocket.MessageText, []byte(`{"type":"ping","id":"d1","x":`+arrays(32)+`}`))
+	if e := c.nextAny(); e["type"] != "error" || e["id"] != "d1" || e["code"] != "bad_request" {
+		t.Fatalf("33 levels deep: %v, want bad_request", e)
+	}
+	c.ws.Write(context.Background(), websocket.MessageText, []byte(`{"type":"ping","id":"d2","x":`+arrays(31)+`}`))
+	if m := c.nextAny(); m["type"] != "pong" || m["id"] != "d2" {
+		t.Fatalf("32 levels deep: %v, want pong", m)
+	}
+	// The exact key still works.
+	c.send(map[string]any{"type": "join_session", "id": "j2", "sessionId": sess.ID, "SessionId": "other"})
+	if j := c.next("session_joined"); j["id"] != "j2" || j["sessionId"] != sess.ID {
+		t.Fatalf("session_joined = %v", j)
 	}
 }

@@ -167,7 +167,7 @@ func MapError(err error) error {
 	case errors.Is(err, economy.ErrPaymentRejected):
 		return &trpc.Error{Code: trpc.CodeForbidden, Message: err.Error()}
 	case errors.Is(err, context.Canceled):
-		return &trpc.Error{Code: "CLIENT_CLOSED_REQUEST", Message: "the request was cancelled"}
+		return &trpc.Error{Code: trpc.CodeClientClosedRequest, Message: "the request was cancelled"}
 	}
 	return err
 }

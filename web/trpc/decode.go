@@ -4,44 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/chobilive/chobi/jsonin"
 )
-
-// MaxDepth is the deepest JSON nesting accepted in an input (PROTOCOL.md §3).
-const MaxDepth = 32
-
-// checkDepth reports whether raw nests arrays and objects deeper than max.
-// It scans bytes only (strings skipped), so it costs no allocation.
-func checkDepth(raw []byte, max int) error {
-	depth, inString, escaped := 0, false, false
-	for _, c := range raw {
-		if inString {
-			switch {
-			case escaped:
-				escaped = false
-			case c == '\\':
-				escaped = true
-			case c == '"':
-				inString = false
-			}
-			continue
-		}
-		switch c {
-		case '"':
-			inString = true
-		case '{', '[':
-			depth++
-			if depth > max {
-				return fmt.Errorf("input: nested deeper than %d levels", max)
-			}
-		case '}', ']':
-			depth--
-		}
-	}
-	return nil
-}
 
 // envelope is a superjson-encoded input: {"json":..., "meta":{"values":...}}.
 type envelope struct {
@@ -229,7 +196,9 @@ func decodeInput[In any](raw json.RawMessage) (In, error) {
 	if len(bytes.TrimSpace(raw)) == 0 || string(bytes.TrimSpace(raw)) == "null" {
 		raw = json.RawMessage("{}")
 	}
-	if err := json.Unmarshal(raw, &in); err != nil {
+	// Keys must name a field exactly: unknown ones are ignored, never
+	// applied, whatever their case (jsonin).
+	if err := jsonin.Unmarshal(raw, &in); err != nil {
 		var typeErr *json.UnmarshalTypeError
 		if errors.As(err, &typeErr) {
 			field := typeErr.Field

@@ -29,6 +29,7 @@ const (
 	CodeInternal             Code = "INTERNAL_SERVER_ERROR"
 	CodeNotImplemented       Code = "NOT_IMPLEMENTED"
 	CodeServiceUnavailable   Code = "SERVICE_UNAVAILABLE"
+	CodeClientClosedRequest  Code = "CLIENT_CLOSED_REQUEST"
 )
 
 type codeInfo struct {
@@ -53,6 +54,7 @@ var codes = map[Code]codeInfo{
 	CodeInternal:             {-32603, 500},
 	CodeNotImplemented:       {-32603, 501},
 	CodeServiceUnavailable:   {-32603, 503},
+	CodeClientClosedRequest:  {-32099, 499},
 }
 
 // HTTPStatus is the status @trpc/server sends for the code.

@@ -9,13 +9,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"reflect"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 )
-
-// --- checkDepth ---
 
 func nested(levels int) string {
 	// Alternate arrays and objects so both kinds of bracket count.
@@ -34,33 +35,6 @@ func nested(levels int) string {
 		c[i], c[j] = c[j], c[i]
 	}
 	return open.String() + "1" + string(c)
-}
-
-func TestCheckDepth(t *testing.T) {
-	tests := []struct {
-		name    string
-		raw     string
-		wantErr bool
-	}{
-		{"scalar", `1`, false},
-		{"32 levels", nested(32), false},
-		{"33 levels", nested(33), true},
-		{"100 levels", nested(100), true},
-		{"brackets inside a string do not count", `{"s":"` + strings.Repeat("[{", 100) + `"}`, false},
-		{"escaped quote does not end the string", `{"s":"\"` + strings.Repeat("[", 100) + `"}`, false},
-		{"siblings are not nesting", `[` + strings.Repeat(`[1],`, 100) + `[1]]`, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if !json.Valid([]byte(tt.raw)) {
-				t.Fatalf("test input is not JSON: %s", tt.raw)
-			}
-			err := checkDepth([]byte(tt.raw), MaxDepth)
-			if (err != nil) != tt.wantErr {
-				t.Errorf("checkDepth(%.60s...) = %v, want error %v", tt.raw, err, tt.wantErr)
-			}
-		})
-	}
 }
 
 // --- superjson input meta ---
@@ -160,6 +134,29 @@ func TestUndefinedInputFieldDecodesAsAbsent(t *testing.T) {
 	}
 	if in.Limit != nil || len(in.Items) != 1 || in.Items[0].Note != nil || in.Items[0].ID != 1 {
 		t.Errorf("decoded %+v (items %+v), want limit and items[0].note absent", in, in.Items)
+	}
+}
+
+// An input key in another case than the field's is ignored, not applied
+// (encoding/json alone would fold it onto the field; zod drops it).
+func TestInputKeysInAnotherCaseAreIgnored(t *testing.T) {
+	type prefs struct {
+		Theme string `json:"theme"`
+	}
+	type input struct {
+		DisplayName *string `json:"displayName"`
+		Preferences *prefs  `json:"preferences"`
+	}
+	in, err := decodeInput[input](json.RawMessage(`{"DISPLAYNAME":"Case","preferences":{"Theme":"dark"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in.DisplayName != nil || in.Preferences == nil || in.Preferences.Theme != "" {
+		t.Fatalf("decoded %+v (preferences %+v), want displayName absent and theme empty", in, in.Preferences)
+	}
+	in, err = decodeInput[input](json.RawMessage(`{"displayName":"Exact"}`))
+	if err != nil || in.DisplayName == nil || *in.DisplayName != "Exact" {
+		t.Fatalf("exact key: %+v, %v", in, err)
 	}
 }
 
@@ -629,6 +626,36 @@ func TestCacheControlOnlyOnSuccessfulCacheableQueries(t *testing.T) {
 		resp.Body.Close()
 		if got := resp.Header.Get("Cache-Control"); got != c.want {
 			t.Errorf("%s: Cache-Control %q, want %q", c.path, got, c.want)
+		}
+	}
+}
+
+// Every code this server sends has the JSON-RPC number and HTTP status
+// @trpc/server v11 gives it, as the captures' notes list them.
+func TestCodesMatchTRPC(t *testing.T) {
+	raw, err := os.ReadFile("testdata/golden.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`Codes: ([^"]+)\.`).FindSubmatch(raw)
+	if m == nil {
+		t.Fatal("no Codes: note in testdata/golden.json")
+	}
+	want := map[Code]codeInfo{}
+	entry := regexp.MustCompile(`([A-Z_/]+) (-\d+)/(\d+)(?:-(\d+))?`)
+	for _, e := range entry.FindAllStringSubmatch(string(m[1]), -1) {
+		rpc, _ := strconv.Atoi(e[2])
+		status, _ := strconv.Atoi(e[3])
+		for i, name := range strings.Split(e[1], "/") { // A/B/C -32603/500-504: one status each
+			want[Code(name)] = codeInfo{rpc, status + i}
+		}
+	}
+	if len(want) < 15 {
+		t.Fatalf("read %d codes from the note, want them all", len(want))
+	}
+	for code, got := range codes {
+		if w, ok := want[code]; !ok || w != got {
+			t.Errorf("%s: %d/%d here, tRPC says %v (listed: %v)", code, got.rpc, got.status, w, ok)
 		}
 	}
 }

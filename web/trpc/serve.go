@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/chobilive/chobi/jsonin"
 )
 
 // ServeHTTP answers tRPC requests. Mount it with http.StripPrefix so that
@@ -94,8 +96,8 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		switch {
 		case !json.Valid(rawInput):
 			inputErr = Errorf(CodeBadRequest, "%s", jsonError(rawInput))
-		case checkDepth(rawInput, MaxDepth) != nil:
-			inputErr = Errorf(CodeBadRequest, "%s", checkDepth(rawInput, MaxDepth).Error())
+		case jsonin.CheckDepth(rawInput, jsonin.MaxDepth) != nil:
+			inputErr = Errorf(CodeBadRequest, "%s", jsonin.CheckDepth(rawInput, jsonin.MaxDepth).Error())
 		case batch:
 			var byIndex map[string]json.RawMessage
 			if err := json.Unmarshal(rawInput, &byIndex); err != nil {
