@@ -1144,7 +1144,7 @@ func TestVideos(t *testing.T) {
 		}
 		ids[i] = v.ID
 		for range p.views {
-			ok[map[string]any](t, s.mutate(t, "", "videos.recordView", map[string]any{"videoId": v.ID}))
+			ok[map[string]any](t, s.mutate(t, likers[0].token, "videos.recordView", map[string]any{"videoId": v.ID}))
 		}
 		for j := range p.likes {
 			ok[map[string]any](t, s.mutate(t, likers[j].token, "videos.like", map[string]any{"videoId": v.ID}))
@@ -1155,7 +1155,21 @@ func TestVideos(t *testing.T) {
 		t.Fatalf("liking twice: %v", c)
 	}
 	wantError(t, s.mutate(t, "", "videos.like", map[string]any{"videoId": ids[1]}), "UNAUTHORIZED", http.StatusUnauthorized, "videos.like")
-	wantError(t, s.mutate(t, "", "videos.recordView", map[string]any{"videoId": "nope"}), "NOT_FOUND", http.StatusNotFound, "videos.recordView")
+	wantError(t, s.mutate(t, owner.token, "videos.recordView", map[string]any{"videoId": "nope"}), "NOT_FOUND", http.StatusNotFound, "videos.recordView")
+	// Only auth.*, getActiveSessions and getAvailableGifts are public.
+	for _, call := range []struct{ path, kind string }{{"videos.getVideos", "query"}, {"videos.getVideo", "query"}, {"videos.recordView", "mutation"}} {
+		in := map[string]any{"videoId": ids[0], "sortBy": "recent", "limit": 5}
+		if call.path == "videos.getVideos" {
+			delete(in, "videoId")
+		}
+		var res reply
+		if call.kind == "query" {
+			res = s.query(t, "", call.path, in)
+		} else {
+			res = s.mutate(t, "", call.path, in)
+		}
+		wantError(t, res, "UNAUTHORIZED", http.StatusUnauthorized, call.path)
+	}
 
 	pages := func(t *testing.T, sortBy string, limit int) ([]string, int) {
 		t.Helper()
@@ -1167,7 +1181,7 @@ func TestVideos(t *testing.T) {
 			if cursor != nil {
 				in["cursor"] = *cursor
 			}
-			p := ok[videoPage](t, s.query(t, "", "videos.getVideos", in))
+			p := ok[videoPage](t, s.query(t, owner.token, "videos.getVideos", in))
 			n++
 			for _, v := range p.Videos {
 				got = append(got, v.ID)
@@ -1197,7 +1211,7 @@ func TestVideos(t *testing.T) {
 		{"trending", order(1, 0, 3, 2, 4)},
 	} {
 		t.Run(tc.sortBy, func(t *testing.T) {
-			whole := ok[videoPage](t, s.query(t, "", "videos.getVideos", map[string]any{"sortBy": tc.sortBy, "limit": 100}))
+			whole := ok[videoPage](t, s.query(t, owner.token, "videos.getVideos", map[string]any{"sortBy": tc.sortBy, "limit": 100}))
 			var got []string
 			for _, v := range whole.Videos {
 				got = append(got, v.ID)
@@ -1218,7 +1232,7 @@ func TestVideos(t *testing.T) {
 	}
 
 	t.Run("counts in the listing", func(t *testing.T) {
-		p := ok[videoPage](t, s.query(t, "", "videos.getVideos", map[string]any{"sortBy": "recent", "limit": 100}))
+		p := ok[videoPage](t, s.query(t, owner.token, "videos.getVideos", map[string]any{"sortBy": "recent", "limit": 100}))
 		for _, v := range p.Videos {
 			i := slices.Index(ids, v.ID)
 			if v.Views != int64(plan[i].views) || v.Likes != int64(plan[i].likes) {
@@ -1228,18 +1242,18 @@ func TestVideos(t *testing.T) {
 	})
 
 	t.Run("bad cursor", func(t *testing.T) {
-		first := ok[videoPage](t, s.query(t, "", "videos.getVideos", map[string]any{"sortBy": "popular", "limit": 2}))
+		first := ok[videoPage](t, s.query(t, owner.token, "videos.getVideos", map[string]any{"sortBy": "popular", "limit": 2}))
 		for _, in := range []map[string]any{
 			{"sortBy": "recent", "limit": 2, "cursor": "not-a-cursor"},
 			{"sortBy": "recent", "limit": 2, "cursor": base64.RawURLEncoding.EncodeToString([]byte(`{"s":"recent"}`))},
 			{"sortBy": "recent", "limit": 2, "cursor": *first.NextCursor}, // another order's cursor
 		} {
-			wantFieldError(t, s.query(t, "", "videos.getVideos", in), "videos.getVideos", "cursor")
+			wantFieldError(t, s.query(t, owner.token, "videos.getVideos", in), "videos.getVideos", "cursor")
 		}
 	})
 
 	t.Run("category", func(t *testing.T) {
-		p := ok[videoPage](t, s.query(t, "", "videos.getVideos", map[string]any{"category": "sports", "limit": 10}))
+		p := ok[videoPage](t, s.query(t, owner.token, "videos.getVideos", map[string]any{"category": "sports", "limit": 10}))
 		if len(p.Videos) != 0 || p.NextCursor != nil {
 			t.Fatalf("category filter: %+v", p)
 		}

@@ -105,9 +105,11 @@ type videoCounts struct {
 
 func (a *API) registerVideos(r *trpc.Router) {
 	trpc.Mutation(r, "videos.uploadVideo", a.uploadVideo)
-	trpc.Query(r, "videos.getVideos", a.getVideos, trpc.Public())
-	trpc.Query(r, "videos.getVideo", a.getVideo, trpc.Public())
-	trpc.Mutation(r, "videos.recordView", a.recordView, trpc.Public())
+	// Not public: PROTOCOL.md marks only auth.*, getActiveSessions and
+	// getAvailableGifts so (a guest token is one call away).
+	trpc.Query(r, "videos.getVideos", a.getVideos)
+	trpc.Query(r, "videos.getVideo", a.getVideo)
+	trpc.Mutation(r, "videos.recordView", a.recordView)
 	trpc.Mutation(r, "videos.like", a.likeVideo)
 	trpc.Mutation(r, "videos.unlike", a.unlikeVideo)
 }
