@@ -16,6 +16,7 @@ import (
 	"github.com/chobilive/chobi/economy"
 	"github.com/chobilive/chobi/sfu"
 	"github.com/chobilive/chobi/web/api"
+	"github.com/chobilive/chobi/web/clientip"
 	"github.com/chobilive/chobi/web/trpc"
 )
 
@@ -35,6 +36,7 @@ type config struct {
 	Transformer     trpc.Transformer
 	CORSOrigins     []string
 	PublicWSURL     string
+	TrustedProxies  clientip.Proxies // whose X-Forwarded-For names the client
 	MaxBodyBytes    int64
 	ShutdownTimeout time.Duration
 	ReconnectGrace  time.Duration
@@ -125,6 +127,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c.PublicWSURL = getenv("PUBLIC_WS_URL")
 	if c.PublicWSURL != "" && !strings.HasPrefix(c.PublicWSURL, "ws://") && !strings.HasPrefix(c.PublicWSURL, "wss://") {
 		bad("PUBLIC_WS_URL must be a ws:// or wss:// URL, got %q", c.PublicWSURL)
+	}
+	if c.TrustedProxies, err = clientip.ParseProxies(getenv("TRUSTED_PROXIES")); err != nil {
+		bad("TRUSTED_PROXIES (comma-separated IPs and CIDRs): %v", err)
 	}
 	if c.MaxBodyBytes, err = strconv.ParseInt(get("MAX_BODY_BYTES", "1048576"), 10, 64); err != nil || c.MaxBodyBytes <= 0 {
 		bad("MAX_BODY_BYTES must be a positive number of bytes")

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -272,6 +273,69 @@ func TestLoadConfigOtherSettings(t *testing.T) {
 		if _, err := loadConfig(e.getenv); err == nil || !strings.Contains(err.Error(), tc.name) {
 			t.Errorf("%s=%q: want an error naming it, got %v", tc.name, tc.value, err)
 		}
+	}
+}
+
+// TestLoadConfigTrustedProxies: nobody is trusted by default (the client is
+// the connection's peer); a list of IPs and CIDRs is read as given; a bad
+// entry is an error that names the setting and the entry.
+func TestLoadConfigTrustedProxies(t *testing.T) {
+	c, err := loadConfig(env{}.getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.TrustedProxies.Empty() {
+		t.Errorf("trusted proxies by default: %s", c.TrustedProxies)
+	}
+	c, err = loadConfig(env{"TRUSTED_PROXIES": " 127.0.0.1/32, ::1 ,10.0.0.0/8,"}.getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.TrustedProxies.String(); got != "127.0.0.1/32,::1/128,10.0.0.0/8" {
+		t.Errorf("TrustedProxies %q", got)
+	}
+	for _, bad := range []string{"10.0.0.0/8,proxy.internal", "10.0.0.0/40", "127.0.0.1:80"} {
+		_, err := loadConfig(env{"TRUSTED_PROXIES": bad}.getenv)
+		entry := bad[strings.LastIndexByte(bad, ',')+1:]
+		if err == nil || !strings.Contains(err.Error(), "TRUSTED_PROXIES") || !strings.Contains(err.Error(), entry) {
+			t.Errorf("TRUSTED_PROXIES=%q: want an error naming it and %q, got %v", bad, entry, err)
+		}
+	}
+}
+
+// TestServeTrustedProxies: TRUSTED_PROXIES reaches the server as main
+// wires it: through a trusted proxy, each X-Forwarded-For client has its
+// own failed-login limit.
+func TestServeTrustedProxies(t *testing.T) {
+	base := startServer(t, env{"CHOBI_DATA_DIR": t.TempDir(), "RTC_DISABLED": "true", "TRUSTED_PROXIES": "127.0.0.1"})
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{}}
+	defer client.Transport.(*http.Transport).CloseIdleConnections()
+	login := func(username, forwardedFor string) int {
+		t.Helper()
+		body := `{"username":"` + username + `","password":"wrong password"}`
+		req, err := http.NewRequest(http.MethodPost, base+"/api/trpc/auth.login", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Forwarded-For", forwardedFor)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for i := range 10 {
+		if code := login(fmt.Sprintf("nobody%d", i), "203.0.113.10"); code != http.StatusUnauthorized {
+			t.Fatalf("failed login %d: %d", i+1, code)
+		}
+	}
+	if code := login("somebody", "203.0.113.10"); code != http.StatusTooManyRequests {
+		t.Errorf("11th from the same client: %d, want 429", code)
+	}
+	if code := login("somebody", "203.0.113.11"); code != http.StatusUnauthorized {
+		t.Errorf("another client through the same proxy: %d, want 401", code)
 	}
 }
 

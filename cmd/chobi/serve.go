@@ -156,7 +156,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, rc ...reconcileCon
 	srv := web.New(web.Params{
 		Config: web.Config{
 			Production: cfg.production(), CORSOrigins: cfg.CORSOrigins, PublicWSURL: cfg.PublicWSURL,
-			MaxBodyBytes: cfg.MaxBodyBytes, Transformer: cfg.Transformer,
+			MaxBodyBytes: cfg.MaxBodyBytes, Transformer: cfg.Transformer, TrustedProxies: cfg.TrustedProxies,
 		},
 		API: apiSvc, Logger: log, Registry: reg,
 		Routes: map[string]http.Handler{"GET /ws": sockets},
