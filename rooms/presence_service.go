@@ -56,7 +56,7 @@ func (s *Service) Enter(ctx context.Context, userID, sessionID string) (Entered,
 			"sessionId": sessionID, "user": map[string]any{"id": userID, "displayName": user.DisplayName}, "viewerCount": viewers,
 		}})
 	}
-	return Entered{Session: sess, Role: role, Participants: s.Participants(ctx, sessionID), ViewerCount: viewers}, nil
+	return Entered{Session: sess, Role: role.Shown(), Participants: s.Participants(ctx, sessionID), ViewerCount: viewers}, nil
 }
 
 // Leave removes one connection of userID from a session; when it was the
@@ -104,11 +104,15 @@ func (s *Service) PresenceLost(ctx context.Context, sessionID, userID string, ro
 	}
 }
 
-// Participants lists who is present in a session now.
+// Participants lists who is present in a session now, with their roles
+// as clients see them (Role.Shown).
 func (s *Service) Participants(ctx context.Context, sessionID string) []Member {
 	m, err := s.presence.Members(ctx, sessionID)
 	if err != nil {
 		s.log.WarnContext(ctx, "reading presence failed", "session", sessionID, "err", err)
+	}
+	for i := range m {
+		m[i].Role = m[i].Role.Shown()
 	}
 	return m
 }

@@ -19,6 +19,16 @@ const (
 	RolePending Role = "pending" // asked to be a co-host, not yet accepted
 )
 
+// Shown is the role as sockets show it: a user whose co-host request is
+// open is still a viewer (PROTOCOL.md's roles are host, co-host and
+// viewer; only streaming.joinSession answers "pending").
+func (r Role) Shown() Role {
+	if r == RolePending {
+		return RoleViewer
+	}
+	return r
+}
+
 // Session status values.
 const (
 	StatusLive  = "live"

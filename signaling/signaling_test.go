@@ -516,3 +516,35 @@ func TestMessageFieldsAreMatchedExactly(t *testing.T) {
 		t.Fatalf("session_joined = %v", j)
 	}
 }
+
+// A user whose co-host request is open is a viewer on the socket: roles
+// there are host, co-host and viewer ("pending" is joinSession's answer).
+func TestPendingCoHostIsAViewerOnTheSocket(t *testing.T) {
+	s := newStack(t, signaling.Config{})
+	ctx := context.Background()
+	hostID, askerID := s.user(t, "host"), s.user(t, "asker")
+	sess, err := s.rooms.CreateSession(ctx, hostID, rooms.CreateParams{Title: "live", Type: "video", Category: "music"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := s.rooms.JoinSession(ctx, askerID, sess.ID, rooms.RoleCoHost, ""); err != nil || r.Role != rooms.RolePending {
+		t.Fatalf("JoinSession as co-host: %+v, %v (want pending)", r, err)
+	}
+	host := s.dial(t, hostID)
+	host.send(map[string]any{"type": "join_session", "sessionId": sess.ID})
+	host.next("session_joined")
+	asker := s.dial(t, askerID)
+	asker.send(map[string]any{"type": "join_session", "id": "j", "sessionId": sess.ID})
+	j := asker.next("session_joined")
+	if j["role"] != "viewer" {
+		t.Fatalf("session_joined role = %v, want viewer", j["role"])
+	}
+	for _, p := range j["participants"].([]any) {
+		if r := p.(map[string]any)["role"]; r != "host" && r != "viewer" {
+			t.Fatalf("participant role %v in %v", r, j["participants"])
+		}
+	}
+	if ev := host.next("viewer_joined"); ev["viewerCount"] != float64(1) {
+		t.Fatalf("viewer_joined = %v", ev)
+	}
+}
