@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -88,14 +89,25 @@ func (p *Peer) stateChanged(target Target, s webrtc.PeerConnectionState) {
 	if target == TargetSubscriber && s == webrtc.PeerConnectionStateConnected {
 		p.subConnected.Store(true)
 	}
-	if s == webrtc.PeerConnectionStateFailed {
-		p.log.Info("peer connection failed: removing the peer", "pc", target)
+	// A subscriber connection the client closed (its DTLS close makes pion
+	// close ours) is as good as failed: the peer goes, and the client is
+	// told, so that it can join again for a new one. A closed publisher
+	// connection only ends its tracks; the next publish_offer starts anew.
+	subscriberClosed := target == TargetSubscriber && s == webrtc.PeerConnectionStateClosed && !p.isClosed()
+	if s == webrtc.PeerConnectionStateFailed || subscriberClosed {
+		p.log.Info("peer connection failed or closed by the client: removing the peer", "pc", target, "state", s.String())
 		// Not from this callback's goroutine: closing waits for it.
 		go func() {
-			p.room.RemovePeer(p.id)
+			p.room.removePeerIf(p)
 			p.sig.Failed(target)
 		}()
 	}
+}
+
+func (p *Peer) isClosed() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.closed
 }
 
 func (p *Peer) localCandidate(target Target, c *webrtc.ICECandidate) {
@@ -139,14 +151,41 @@ func (p *Peer) Publish(offer string, reply func(answer string)) error {
 	if closed {
 		return ErrClosed
 	}
+	if p.pub != nil && fromAnotherConnection(p.pub, offer) {
+		// The client closed its publisher PeerConnection (or lost it) and
+		// offers from a new one over the same socket: start over on a new
+		// one here too, its tracks published afresh.
+		p.log.Info("publisher offer from a new connection: replacing the old one", "state", p.pub.ConnectionState().String())
+		p.dropPublisher()
+	}
 	if p.pub == nil {
 		pc, _, err := p.room.engine.newPeerConnection(false)
 		if err != nil {
 			return err
 		}
-		pc.OnTrack(func(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) { p.room.addLayer(p, t, r) })
-		pc.OnICECandidate(func(c *webrtc.ICECandidate) { p.localCandidate(TargetPublisher, c) })
-		pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) { p.stateChanged(TargetPublisher, s) })
+		// The callbacks act only while pc is the peer's publisher: a
+		// replaced one's late candidates or failure must not touch its
+		// successor (or remove the peer).
+		current := func() bool {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			return p.pub == pc
+		}
+		pc.OnTrack(func(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
+			if current() {
+				p.room.addLayer(p, t, r)
+			}
+		})
+		pc.OnICECandidate(func(c *webrtc.ICECandidate) {
+			if current() {
+				p.localCandidate(TargetPublisher, c)
+			}
+		})
+		pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+			if current() {
+				p.stateChanged(TargetPublisher, s)
+			}
+		})
 		p.mu.Lock()
 		if p.closed {
 			p.mu.Unlock()
@@ -172,6 +211,51 @@ func (p *Peer) Publish(offer string, reply func(answer string)) error {
 	reply(p.pub.LocalDescription().SDP)
 	p.open(TargetPublisher)
 	return nil
+}
+
+// fromAnotherConnection reports whether offer cannot be a renegotiation of
+// pc: pc is closed or failed (a client that closed its PeerConnection
+// makes a new one), or the offer's DTLS fingerprint is not the one pc was
+// set up with (a new connection of the client's).
+func fromAnotherConnection(pc *webrtc.PeerConnection, offer string) bool {
+	switch pc.ConnectionState() {
+	case webrtc.PeerConnectionStateClosed, webrtc.PeerConnectionStateFailed:
+		return true
+	}
+	if pc.SignalingState() == webrtc.SignalingStateClosed {
+		return true
+	}
+	remote := pc.RemoteDescription()
+	if remote == nil {
+		return false
+	}
+	was, now := sdpFingerprint(remote.SDP), sdpFingerprint(offer)
+	return was != "" && now != "" && !strings.EqualFold(was, now)
+}
+
+// sdpFingerprint is the first a=fingerprint value of an SDP ("" if none).
+func sdpFingerprint(sdp string) string {
+	for line := range strings.Lines(sdp) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "a=fingerprint:"); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// dropPublisher closes the peer's publisher PeerConnection and withdraws
+// what it published, before a new one is made. pubMu is held.
+func (p *Peer) dropPublisher() {
+	p.mu.Lock()
+	old := p.pub
+	p.pub = nil
+	p.mu.Unlock()
+	p.room.unpublish(p, old)
+	// The new connection's candidates wait for its answer again.
+	p.candMu.Lock()
+	p.opened[TargetPublisher] = false
+	p.waiting[TargetPublisher] = nil
+	p.candMu.Unlock()
 }
 
 // SubscriberAnswer applies the client's answer to the last subscriber

@@ -91,21 +91,55 @@ func (r *Room) RemovePeer(id string) {
 	r.mu.Lock()
 	p := r.peers[id]
 	delete(r.peers, id)
-	var published []*Source
-	for key, src := range r.sources {
-		if src.publisher == p {
-			published = append(published, src)
-			delete(r.sources, key)
-		}
-	}
+	published := r.takeSourcesLocked(p)
 	r.mu.Unlock()
 	if p == nil {
 		return
 	}
 	r.engine.stats.peers.Add(-1)
 	p.close()
+	r.withdrawAll(published)
+}
+
+// removePeerIf removes p if it is still the room's peer of its id (a
+// failed connection's late callback must not remove a peer that rejoined
+// under the same id).
+func (r *Room) removePeerIf(p *Peer) {
+	r.mu.Lock()
+	same := r.peers[p.id] == p
+	r.mu.Unlock()
+	if same {
+		r.RemovePeer(p.id)
+	}
+}
+
+// unpublish withdraws what p published on its publisher PeerConnection pc,
+// and closes pc; p stays in the room (it may publish again).
+func (r *Room) unpublish(p *Peer, pc *webrtc.PeerConnection) {
+	r.mu.Lock()
+	published := r.takeSourcesLocked(p)
+	r.mu.Unlock()
+	pc.Close()
+	r.withdrawAll(published)
+}
+
+// takeSourcesLocked removes p's sources from the room's list.
+func (r *Room) takeSourcesLocked(p *Peer) []*Source {
+	var published []*Source
+	for key, src := range r.sources {
+		if p != nil && src.publisher == p {
+			published = append(published, src)
+			delete(r.sources, key)
+		}
+	}
+	return published
+}
+
+// withdrawAll withdraws sources already taken from the room's list, once
+// their read loops (which end with their PeerConnection) are done.
+func (r *Room) withdrawAll(published []*Source) {
 	for _, src := range published {
-		src.wg.Wait() // its read loops end with the publisher's PeerConnection
+		src.wg.Wait()
 		r.withdraw(src)
 	}
 	if len(published) > 0 {

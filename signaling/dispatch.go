@@ -142,16 +142,7 @@ func handleJoin(ctx context.Context, c *conn, id string, raw []byte) error {
 	if err != nil {
 		return err
 	}
-	if c.inSession(m.SessionID) {
-		// Joining twice on one socket is answered again, changing nothing.
-		return c.sendJoined(id, m.SessionID, c.srv.p.Rooms.Participants(ctx, m.SessionID))
-	}
-	entered, err := c.srv.p.Rooms.Enter(ctx, c.userID, m.SessionID)
-	if err != nil {
-		return err
-	}
-	c.srv.joinSession(c, m.SessionID)
-	defer func() {
+	attach := func() {
 		// After session_joined: the first tracks and subscribe_offer follow it.
 		if err := c.srv.p.Rooms.AttachMedia(ctx, c.userID, m.SessionID, c.id, c.sendEvent); err != nil {
 			if errors.Is(err, rooms.ErrElsewhere) {
@@ -161,7 +152,20 @@ func handleJoin(ctx context.Context, c *conn, id string, raw []byte) error {
 			c.srv.log.Warn("cannot attach media", "session", m.SessionID, "user", c.userID, "err", err)
 			c.replyError(id, protocol.CodeInternal, "media is unavailable for this session")
 		}
-	}()
+	}
+	if c.inSession(m.SessionID) {
+		// Joining twice on one socket is answered again, and gives the
+		// socket media again if its peer connections were lost (closed or
+		// failed: media_failed); otherwise it changes nothing.
+		defer attach()
+		return c.sendJoined(id, m.SessionID, c.srv.p.Rooms.Participants(ctx, m.SessionID))
+	}
+	entered, err := c.srv.p.Rooms.Enter(ctx, c.userID, m.SessionID)
+	if err != nil {
+		return err
+	}
+	c.srv.joinSession(c, m.SessionID)
+	defer attach()
 	parts := make([]protocol.Participant, len(entered.Participants))
 	for i, p := range entered.Participants {
 		parts[i] = protocol.Participant{UserID: p.UserID, DisplayName: p.DisplayName, Role: string(p.Role)}

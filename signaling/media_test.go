@@ -274,3 +274,79 @@ func TestBadMediaSignalingIsRefused(t *testing.T) {
 		t.Fatalf("the room has %d tracks after refused signaling", n)
 	}
 }
+
+// Media comes back on new PeerConnections over the same socket: a host
+// that closed its publisher connection publishes again from a new one (a
+// re-offer from another connection is not a renegotiation), and a viewer
+// whose subscriber connection closed is told (media_failed) and gets a new
+// one by sending join_session again.
+func TestMediaReturnsOnNewConnectionsOverOneSocket(t *testing.T) {
+	s := newStack(t, signaling.Config{})
+	hostID, viewerID := s.user(t, "host"), s.user(t, "viewer")
+	sess := s.live(t, hostID, "video")
+	host, viewer := s.peer(t, hostID), s.peer(t, viewerID)
+	host.join(sess.ID)
+	viewer.join(sess.ID)
+	hostTracks := func(n int) func(map[string]any) bool {
+		return func(m map[string]any) bool {
+			for _, p := range m["participants"].([]any) {
+				if p := p.(map[string]any); p["userId"] == hostID {
+					return len(p["tracks"].([]any)) == n
+				}
+			}
+			return n == 0
+		}
+	}
+	forget := func(p *wsPeer) { // what was received so far no longer matches waitFor
+		p.mu.Lock()
+		p.frames = nil
+		p.mu.Unlock()
+	}
+
+	first := newSynth(t, "first")
+	first.run(host.publish(first.video, first.audio))
+	host.waitFor("publish_answer", nil)
+	viewer.waitFor("tracks", hostTracks(2))
+	waitUntil(t, 15*time.Second, "the viewer receiving the first connection's video", func() bool { return viewer.count("video") > 10 })
+
+	// The host's publisher connection closes; its tracks go.
+	forget(viewer)
+	host.mu.Lock()
+	oldPub := host.pub
+	host.mu.Unlock()
+	oldPub.Close()
+	first.halt()
+	viewer.waitFor("tracks", hostTracks(0))
+
+	// A new connection publishes over the same socket.
+	forget(host)
+	second := newSynth(t, "second")
+	second.run(host.publish(second.video, second.audio))
+	defer second.halt()
+	if m := host.waitFor("", func(m map[string]any) bool { return m["id"] == "pub" }); m["type"] != "publish_answer" {
+		t.Fatalf("publish_offer from a new connection: %v", m)
+	}
+	viewer.waitFor("tracks", hostTracks(2))
+	before := viewer.count("video")
+	waitUntil(t, 15*time.Second, "the viewer receiving the new connection's video", func() bool { return viewer.count("video") > before+10 })
+
+	// The viewer's subscriber connection closes: it is told, and joining
+	// again on the same socket gives it a new one.
+	forget(viewer)
+	viewer.subscriber().Close()
+	if f := viewer.waitFor("media_failed", nil); f["target"] != "subscriber" || f["sessionId"] != sess.ID {
+		t.Fatalf("media_failed = %v", f)
+	}
+	viewer.useSubscriber(clientPC(t))
+	forget(viewer)
+	before = viewer.count("video")
+	viewer.send(map[string]any{"type": "join_session", "id": "again", "sessionId": sess.ID})
+	if j := viewer.waitFor("session_joined", nil); j["id"] != "again" || j["role"] != "viewer" {
+		t.Fatalf("session_joined = %v", j)
+	}
+	viewer.waitFor("subscribe_offer", nil)
+	waitUntil(t, 15*time.Second, "the viewer receiving video on its new connection", func() bool { return viewer.count("video") > before+10 })
+	if n := s.rooms.ViewerCount(context.Background(), sess.ID); n != 1 {
+		t.Fatalf("viewerCount = %d, want 1 throughout", n)
+	}
+}

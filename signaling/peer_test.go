@@ -55,10 +55,23 @@ func clientPC(t *testing.T) *webrtc.PeerConnection {
 func (s *stack) peer(t *testing.T, userID string) *wsPeer {
 	t.Helper()
 	c := s.dial(t, userID)
-	p := &wsPeer{t: t, userID: userID, ws: c.ws, sub: clientPC(t), early: map[string][]webrtc.ICECandidateInit{},
+	p := &wsPeer{t: t, userID: userID, ws: c.ws, early: map[string][]webrtc.ICECandidateInit{},
 		packets: map[string]int{}, last: map[string][]byte{}, changed: make(chan struct{}, 1)}
-	p.sub.OnICECandidate(func(ic *webrtc.ICECandidate) { p.sendCandidate("subscriber", ic) })
-	p.sub.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+	p.useSubscriber(clientPC(t))
+	p.wg.Add(1)
+	go p.readLoop()
+	t.Cleanup(p.close)
+	return p
+}
+
+// useSubscriber makes pc the client's subscriber PeerConnection (a new one
+// replaces the last, as a client that lost its own would).
+func (p *wsPeer) useSubscriber(pc *webrtc.PeerConnection) {
+	p.mu.Lock()
+	p.sub = pc
+	p.mu.Unlock()
+	pc.OnICECandidate(func(ic *webrtc.ICECandidate) { p.sendCandidate("subscriber", ic) })
+	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		p.mu.Lock()
 		if p.done {
 			p.mu.Unlock()
@@ -80,10 +93,13 @@ func (s *stack) peer(t *testing.T, userID string) *wsPeer {
 			}
 		}()
 	})
-	p.wg.Add(1)
-	go p.readLoop()
-	t.Cleanup(p.close)
-	return p
+}
+
+// subscriber is the client's current subscriber PeerConnection.
+func (p *wsPeer) subscriber() *webrtc.PeerConnection {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.sub
 }
 
 func (p *wsPeer) close() {
@@ -91,7 +107,7 @@ func (p *wsPeer) close() {
 	p.done = true
 	p.mu.Unlock()
 	p.ws.CloseNow()
-	p.sub.Close()
+	p.subscriber().Close()
 	p.mu.Lock()
 	pub := p.pub
 	p.mu.Unlock()
@@ -158,19 +174,20 @@ func (p *wsPeer) readLoop() {
 }
 
 func (p *wsPeer) answer(sdp string) {
-	if err := p.sub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
-		if p.sub.ConnectionState() != webrtc.PeerConnectionStateClosed && !errors.Is(err, webrtc.ErrConnectionClosed) {
+	sub := p.subscriber()
+	if err := sub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
+		if sub.ConnectionState() != webrtc.PeerConnectionStateClosed && !errors.Is(err, webrtc.ErrConnectionClosed) {
 			p.t.Errorf("%s: subscribe offer: %v", p.userID, err)
 		}
 		return
 	}
-	p.flushEarly("subscriber", p.sub)
-	ans, err := p.sub.CreateAnswer(nil)
+	p.flushEarly("subscriber", sub)
+	ans, err := sub.CreateAnswer(nil)
 	if err == nil {
-		err = p.sub.SetLocalDescription(ans)
+		err = sub.SetLocalDescription(ans)
 	}
 	if err != nil {
-		if p.sub.ConnectionState() != webrtc.PeerConnectionStateClosed && !errors.Is(err, webrtc.ErrConnectionClosed) { // not the test's own teardown
+		if sub.ConnectionState() != webrtc.PeerConnectionStateClosed && !errors.Is(err, webrtc.ErrConnectionClosed) { // not the test's own teardown
 			p.t.Errorf("%s: answer: %v", p.userID, err)
 		}
 		return
@@ -219,7 +236,7 @@ func (p *wsPeer) join(sessionID string) map[string]any {
 	return p.waitFor("session_joined", nil)
 }
 
-// waitFor returns the first frame of a type (matching match, if given)
+// waitFor returns the first frame of a type ("": any; matching match, if given)
 // received so far or within 15 s.
 func (p *wsPeer) waitFor(typ string, match func(map[string]any) bool) map[string]any {
 	p.t.Helper()
@@ -227,7 +244,7 @@ func (p *wsPeer) waitFor(typ string, match func(map[string]any) bool) map[string
 	for {
 		p.mu.Lock()
 		for _, f := range p.frames {
-			if f["type"] == typ && (match == nil || match(f)) {
+			if (typ == "" || f["type"] == typ) && (match == nil || match(f)) {
 				p.mu.Unlock()
 				return f
 			}
