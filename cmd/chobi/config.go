@@ -48,6 +48,7 @@ type config struct {
 	HostShare       float64         // a gift's share credited to its recipient as diamonds
 	TURN            turnConfig      // the embedded TURN relay (turn.go)
 	Retention       retentionConfig // how long chat, notifications, ... are kept (retention.go)
+	Reconcile       reconcileConfig // how often serve checks the ledger (reconcile.go)
 	Cluster         clusterConfig   // node id, leases, draining (cluster.go)
 }
 
@@ -190,6 +191,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 		errs = append(errs, err)
 	}
 	if c.Retention, err = loadRetentionConfig(getenv); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Reconcile, err = loadReconcileConfig(getenv); err != nil {
 		errs = append(errs, err)
 	}
 	return c, errors.Join(errs...)

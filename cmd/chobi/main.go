@@ -10,7 +10,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -46,8 +45,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		return healthcheck(args[1:], getenv, stdout, stderr)
 	}
 	cfg, err := loadConfig(getenv)
-	rc, rcErr := loadReconcileConfig(getenv) // RECONCILE_INTERVAL (reconcile.go)
-	if err = errors.Join(err, rcErr); err != nil {
+	if err != nil {
 		fmt.Fprintf(stderr, "chobi: configuration is invalid:\n%v\n", err)
 		return 2
 	}
@@ -56,7 +54,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	defer stop()
 	switch cmd {
 	case "serve":
-		err = serve(ctx, cfg, log, rc)
+		err = serve(ctx, cfg, log)
 	case "migrate":
 		err = migrate(ctx, cfg, log)
 	case "admin":

@@ -220,8 +220,9 @@ func TestServeReconcilesTheLedger(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			done := make(chan error, 1)
+			cfg.Reconcile = reconcileConfig{Interval: time.Second}
 			go func() {
-				done <- serve(ctx, cfg, slog.New(slog.NewTextHandler(logs, nil)), reconcileConfig{Interval: time.Second})
+				done <- serve(ctx, cfg, slog.New(slog.NewTextHandler(logs, nil)))
 			}()
 			defer func() {
 				if t.Failed() {

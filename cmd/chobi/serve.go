@@ -39,14 +39,8 @@ func openStore(ctx context.Context, cfg config, log *slog.Logger) (*store.Store,
 
 // serve runs the node until ctx is cancelled (SIGINT/SIGTERM), then drains:
 // it stops accepting, lets requests in flight finish within the shutdown
-// timeout, and closes the database last. rc is the ledger reconcile loop's
-// setting (RECONCILE_INTERVAL, reconcile.go), which main reads beside
-// config; a caller that passes none gets the default interval.
-func serve(ctx context.Context, cfg config, log *slog.Logger, rc ...reconcileConfig) error {
-	reconcileCfg := reconcileConfig{Interval: defaultReconcileInterval}
-	if len(rc) > 0 {
-		reconcileCfg = rc[0]
-	}
+// timeout, and closes the database last.
+func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	st, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -131,7 +125,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, rc ...reconcileCon
 	if err != nil {
 		return err
 	}
-	defer startReconcile(ctx, reconcileCfg, econ, log, reg)() // RECONCILE_INTERVAL (reconcile.go)
+	defer startReconcile(ctx, cfg.Reconcile, econ, log, reg)() // RECONCILE_INTERVAL (reconcile.go)
 	tokens := auth.NewTokens(secret, cfg.JWTExpiresIn)
 	tokens.RequireActive(activeUsers(st)) // deleted accounts' tokens are refused (accounts.go)
 	apiSvc := api.New(api.Params{
