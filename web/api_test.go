@@ -1537,7 +1537,7 @@ func TestCORS(t *testing.T) {
 		resp := preflight(t, s, "https://anywhere.example")
 		h := resp.Header
 		if resp.StatusCode != http.StatusNoContent || h.Get("Access-Control-Allow-Origin") != "*" ||
-			!strings.Contains(h.Get("Access-Control-Allow-Methods"), "POST") ||
+			h.Get("Access-Control-Allow-Methods") != "GET,HEAD,PUT,POST,DELETE,PATCH,QUERY" ||
 			!strings.Contains(strings.ToLower(h.Get("Access-Control-Allow-Headers")), "authorization") {
 			t.Fatalf("preflight: %d %v", resp.StatusCode, h)
 		}

@@ -176,7 +176,7 @@ type requestInfoKey struct{}
 
 // RequestInfo is what handlers need to know of the HTTP request itself.
 type RequestInfo struct {
-	ClientAddr string // the peer's IP, for per-address rate limits
+	ClientAddr string // the client's IP (from X-Forwarded-For when the peer is a trusted proxy), for per-address rate limits
 	WSURL      string // the absolute ws:// or wss:// URL of this node's /ws
 }
 
