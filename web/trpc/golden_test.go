@@ -345,6 +345,24 @@ func TestGolden(t *testing.T) {
 			})
 		}
 	})
+	// In auto mode a refused content type is still answered in superjson
+	// when the body is superjson's envelope, as the pinned server does.
+	t.Run("probes/auto", func(t *testing.T) {
+		srv := serveFixture(t, trpc.TransformerAuto)
+		n := 0
+		for _, p := range g.ServerEdgeProbes.Probes {
+			if p.Response.Status != http.StatusUnsupportedMediaType {
+				continue
+			}
+			n++
+			t.Run(p.Case, func(t *testing.T) {
+				replay(t, srv, "probe", p.goldenExchange, true, probeExemptions[p.Case])
+			})
+		}
+		if n < 2 {
+			t.Fatalf("%d probes answered 415 in the captures, want the missing and the wrong content type", n)
+		}
+	})
 }
 
 // replay sends ex's request to srv and checks the response against ex's.

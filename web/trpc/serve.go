@@ -64,12 +64,19 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	hasInput := false
 	if req.Method == http.MethodPost {
 		ct := req.Header.Get("Content-Type")
-		if ct == "" {
-			r.requestError(w, false, Errorf(CodeUnsupportedMediaType, "Missing content-type header"))
-			return
-		}
-		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
-			r.requestError(w, false, Errorf(CodeUnsupportedMediaType, "Unsupported content-type %q", ct))
+		if mt, _, err := mime.ParseMediaType(ct); ct == "" || err != nil || mt != "application/json" {
+			// Refused, but answered in the client's dialect: in auto mode
+			// the body (within the size limit) tells a superjson client.
+			sj := r.opts.Transformer == TransformerSuperJSON
+			if r.opts.Transformer == TransformerAuto {
+				body, _ := io.ReadAll(http.MaxBytesReader(w, req.Body, r.opts.MaxBodyBytes))
+				sj = looksSuperJSON(body, batch)
+			}
+			if ct == "" {
+				r.requestError(w, sj, Errorf(CodeUnsupportedMediaType, "Missing content-type header"))
+			} else {
+				r.requestError(w, sj, Errorf(CodeUnsupportedMediaType, "Unsupported content-type %q", ct))
+			}
 			return
 		}
 		body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, r.opts.MaxBodyBytes))
