@@ -49,6 +49,7 @@ type config struct {
 	TURN            turnConfig      // the embedded TURN relay (turn.go)
 	Retention       retentionConfig // how long chat, notifications, ... are kept (retention.go)
 	Reconcile       reconcileConfig // how often serve checks the ledger (reconcile.go)
+	Limits          limitsConfig    // PROTOCOL.md §3's limits (limits.go)
 	Cluster         clusterConfig   // node id, leases, draining (cluster.go)
 }
 
@@ -194,6 +195,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 		errs = append(errs, err)
 	}
 	if c.Reconcile, err = loadReconcileConfig(getenv); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Limits, err = loadLimitsConfig(getenv); err != nil {
 		errs = append(errs, err)
 	}
 	return c, errors.Join(errs...)

@@ -119,7 +119,10 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	roomSvc := rooms.NewService(rooms.Params{
 		Store: st, Logger: log, Media: media, Sink: clu.sink(deliver),
 		Presence: clu.roomsPresence(), Directory: clu.roomsDirectory(),
-		ChatLimiter: clu.chatLimiter(rooms.DefaultChatPerUser, rooms.DefaultChatWindow),
+		Config: rooms.Config{
+			MaxCoHosts: cfg.Limits.MaxCoHosts, ChatPerUser: cfg.Limits.Chat.N, ChatWindow: cfg.Limits.Chat.Per,
+		},
+		ChatLimiter: clu.chatLimiter(cfg.Limits.Chat.N, cfg.Limits.Chat.Per),
 	})
 	econ, err := newEconomy(cfg, st, roomSvc, log)
 	if err != nil {
@@ -132,9 +135,13 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		Store: st, Rooms: roomSvc, Tokens: tokens, Logger: log,
 		ICEServers: cfg.ICEServers, ICEServersFor: turnICE, Production: cfg.production(),
 		Economy: econ, Wallets: econ, Limits: clu.apiLimits(),
+		LoginFailures: api.Rate(cfg.Limits.LoginFailures), GuestLogins: api.Rate(cfg.Limits.GuestLogins),
 	})
 	sockets = signaling.New(signaling.Params{
-		Config:        signaling.Config{OriginPatterns: originPatterns(cfg), ReconnectGrace: cfg.ReconnectGrace},
+		Config: signaling.Config{
+			OriginPatterns: originPatterns(cfg), ReconnectGrace: cfg.ReconnectGrace,
+			MaxFrameBytes: cfg.Limits.WSMaxFrame, FramesPerSecond: cfg.Limits.WSFramesPerSec,
+		},
 		Rooms:         roomSvc,
 		ICEServers:    cfg.ICEServers,
 		ICEServersFor: socketICE(cfg.ICEServers, turnICE),

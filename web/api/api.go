@@ -65,6 +65,22 @@ type Params struct {
 	// Redis on a cluster so limits hold across nodes; nil keeps them in
 	// this process.
 	Limits func(name string, n int, per time.Duration) Limiter
+	// LoginFailures and GuestLogins are the limits' sizes; zero takes
+	// PROTOCOL.md's defaults (10 per 15 min, 30 per minute).
+	LoginFailures, GuestLogins Rate
+}
+
+// Rate is N events per window Per.
+type Rate struct {
+	N   int
+	Per time.Duration
+}
+
+func (r Rate) or(def Rate) Rate {
+	if r.N <= 0 || r.Per <= 0 {
+		return def
+	}
+	return r
 }
 
 // Limiter allows a key at most N events per window (ratelimit.Limiter, or
@@ -94,10 +110,12 @@ func New(p Params) *API {
 	if limits == nil {
 		limits = func(_ string, n int, per time.Duration) Limiter { return ratelimit.New(n, per) }
 	}
+	failures := p.LoginFailures.or(Rate{10, 15 * time.Minute})
+	guests := p.GuestLogins.or(Rate{30, time.Minute})
 	return &API{
 		Params:        p,
-		loginFailures: limits("login-failures", 10, 15*time.Minute),
-		guests:        limits("guest-logins", 30, time.Minute),
+		loginFailures: limits("login-failures", failures.N, failures.Per),
+		guests:        limits("guest-logins", guests.N, guests.Per),
 	}
 }
 
