@@ -94,6 +94,9 @@ func (s *Service) AttachMedia(ctx context.Context, userID, sessionID, peerID str
 		return err // events still reach this socket; media is on the session's node
 	}
 	room := s.mediaRoom(sessionID)
+	// The picture first: the peer's subscribe_offer (started by AddPeer)
+	// then never reaches a client before the tracks that label it.
+	send("tracks", s.tracksPayload(sessionID))
 	if _, err := room.AddPeer(peerID, peerSignal{sessionID: sessionID, send: send}); err != nil {
 		if errors.Is(err, sfu.ErrPeerExists) {
 			return nil
@@ -101,7 +104,6 @@ func (s *Service) AttachMedia(ctx context.Context, userID, sessionID, peerID str
 		return err
 	}
 	s.peers.add(sessionID, peerID, userID)
-	send("tracks", s.tracksPayload(sessionID))
 	return nil
 }
 

@@ -74,6 +74,23 @@ func TestHostPublishesToViewersOverTheSocket(t *testing.T) {
 		return true
 	})
 
+	// A viewer joining while tracks exist gets them before the
+	// subscribe_offer they label.
+	late := s.peer(t, s.user(t, "late"))
+	late.join(sess.ID)
+	late.waitFor("subscribe_offer", nil)
+	late.mu.Lock()
+	order := []string{}
+	for _, f := range late.frames {
+		if f["type"] == "tracks" || f["type"] == "subscribe_offer" {
+			order = append(order, f["type"].(string))
+		}
+	}
+	late.mu.Unlock()
+	if order[0] != "tracks" {
+		t.Fatalf("a late viewer got %v: subscribe_offer before tracks", order)
+	}
+
 	// A viewer's publish_offer is refused and nothing of it is forwarded.
 	intruder := viewers[0]
 	bad := newSynth(t, "intruder")
