@@ -19,6 +19,9 @@ type Directory interface {
 	// Locate returns the wsUrl of the session's node and whether that is
 	// this node (an unknown session is reported as local).
 	Locate(ctx context.Context, sessionID string) (wsURL string, local bool, err error)
+	// LocateAll is Locate for many sessions at once (a listing), in a few
+	// round trips whatever their number.
+	LocateAll(ctx context.Context, sessionIDs []string) (wsURLs []string, local []bool, err error)
 }
 
 var (
@@ -84,6 +87,25 @@ func (s *Service) Locate(ctx context.Context, sessionID string) string {
 		return ""
 	}
 	return url
+}
+
+// LocateAll is Locate for each of sessionIDs, in one batch.
+func (s *Service) LocateAll(ctx context.Context, sessionIDs []string) []string {
+	out := make([]string, len(sessionIDs))
+	if s.dir == nil || len(sessionIDs) == 0 {
+		return out
+	}
+	urls, local, err := s.dir.LocateAll(ctx, sessionIDs)
+	if err != nil {
+		s.log.WarnContext(ctx, "locating sessions failed: answering with this node", "sessions", len(sessionIDs), "err", err)
+		return out
+	}
+	for i := range out {
+		if !local[i] {
+			out[i] = urls[i]
+		}
+	}
+	return out
 }
 
 // checkLocal refuses media for a session another node serves.

@@ -207,6 +207,17 @@ func (l lateDirectory) Locate(ctx context.Context, id string) (string, bool, err
 	return l.c.directory.Locate(ctx, id)
 }
 
+func (l lateDirectory) LocateAll(ctx context.Context, ids []string) ([]string, []bool, error) {
+	if l.c.directory == nil {
+		local := make([]bool, len(ids))
+		for i := range local {
+			local[i] = true
+		}
+		return make([]string, len(ids)), local, nil
+	}
+	return l.c.directory.LocateAll(ctx, ids)
+}
+
 func (c *cluster) roomsDirectory() rooms.Directory {
 	if c.rdb == nil {
 		return nil

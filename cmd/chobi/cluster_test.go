@@ -264,6 +264,16 @@ func TestClusterEventsMediaAndANodeDying(t *testing.T) {
 	if found, n := activeViewers(t, cb, sid); !found || n != 2 {
 		t.Fatalf("getActiveSessions on B: found=%v viewers=%d, want the session with 2 viewers", found, n)
 	}
+	// And names the session's node, A, as its wsUrl (located in one batch).
+	listed, err := cb.queryList("streaming.getActiveSessions", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range listed {
+		if s["id"] == sid && s["wsUrl"] != wsURLOf(a) {
+			t.Fatalf("getActiveSessions on B: wsUrl %v, want node A's %s", s["wsUrl"], wsURLOf(a))
+		}
+	}
 
 	// Chat and gifts sent through node A reach the socket on node B once,
 	// in order.

@@ -51,6 +51,27 @@ func TestDirectoryPlacesAndReapsSessions(t *testing.T) {
 	if url, local, _ := b.Locate(ctx, "s2"); !local || url != "" {
 		t.Fatalf("a released session located at %q local=%v, want unknown", url, local)
 	}
+	// A listing locates many sessions at once, as one by one.
+	if err := b.Claim(ctx, "s3"); err != nil {
+		t.Fatal(err)
+	}
+	ids := []string{"s1", "s2", "s3", "s1", "nope"}
+	for _, d := range []*chobiredis.Directory{a, b} {
+		urls, local, err := d.LocateAll(ctx, ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, id := range ids {
+			url, l, _ := d.Locate(ctx, id)
+			if urls[i] != url || local[i] != l {
+				t.Fatalf("LocateAll(%s) = %q local=%v, Locate = %q local=%v", id, urls[i], local[i], url, l)
+			}
+		}
+		if local[2] != (d == b) || urls[2] != "ws://b/ws" { // b's session, seen from a and from b
+			t.Fatalf("s3: %q local=%v", urls[2], local[2])
+		}
+	}
+	b.Release(ctx, "s3")
 	b.Heartbeat(ctx)
 	if len(orphans) != 0 {
 		t.Fatalf("orphans while a is alive: %v", orphans)

@@ -147,6 +147,59 @@ func (d *Directory) Locate(ctx context.Context, sessionID string) (wsURL string,
 	return url, false, nil
 }
 
+// LocateAll is Locate for many sessions in two round trips: the owners
+// of all (HMGET), then the URLs of the distinct other nodes (pipelined).
+func (d *Directory) LocateAll(ctx context.Context, sessionIDs []string) (wsURLs []string, local []bool, err error) {
+	wsURLs, local = make([]string, len(sessionIDs)), make([]bool, len(sessionIDs))
+	var ask []string // the ones this node does not own
+	var at []int
+	d.mu.Lock()
+	for i, id := range sessionIDs {
+		if d.owned[id] {
+			wsURLs[i], local[i] = d.cfg.WSURL, true
+			continue
+		}
+		ask, at = append(ask, id), append(at, i)
+	}
+	d.mu.Unlock()
+	if len(ask) == 0 {
+		return wsURLs, local, nil
+	}
+	ctx, cancel := opCtx(ctx)
+	defer cancel()
+	owners, err := d.rdb.HMGet(ctx, d.ownerKey(), ask...).Result()
+	if err != nil {
+		return nil, nil, fmt.Errorf("locating %d sessions: %w", len(ask), err)
+	}
+	nodes := map[string]*goredis.StringCmd{}
+	pipe := d.rdb.Pipeline()
+	for _, o := range owners {
+		if node, ok := o.(string); ok && node != d.cfg.Node && nodes[node] == nil {
+			nodes[node] = pipe.HGet(ctx, d.nodeKey(node), "wsUrl")
+		}
+	}
+	if len(nodes) > 0 {
+		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, goredis.Nil) {
+			return nil, nil, fmt.Errorf("locating %d nodes: %w", len(nodes), err)
+		}
+	}
+	for k, o := range owners {
+		i := at[k]
+		node, ok := o.(string)
+		switch {
+		case !ok: // unknown session
+			local[i] = true
+		case node == d.cfg.Node:
+			wsURLs[i], local[i] = d.cfg.WSURL, true
+		default:
+			// A node gone from the directory leaves "" (its sessions are
+			// about to be ended), as Locate does.
+			wsURLs[i] = nodes[node].Val()
+		}
+	}
+	return wsURLs, local, nil
+}
+
 // Owned is the number of sessions placed on this node.
 func (d *Directory) Owned() int {
 	d.mu.Lock()

@@ -85,10 +85,19 @@ type userSummary struct {
 // sessionOf is a session as the app sees it; its wsUrl is the URL of the
 // node that serves it (this node's, on a single node).
 func (a *API) sessionOf(ctx context.Context, s rooms.Session, viewers int) sessionOutput {
+	return a.sessionWith(ctx, s, viewers, a.Rooms.Locate(ctx, s.ID))
+}
+
+// sessionWith is sessionOf with the session's node URL already located
+// ("": this node).
+func (a *API) sessionWith(ctx context.Context, s rooms.Session, viewers int, nodeURL string) sessionOutput {
+	if nodeURL == "" {
+		nodeURL = requestInfo(ctx).WSURL
+	}
 	out := sessionOutput{
 		ID: s.ID, HostID: s.HostID, Title: s.Title, Description: s.Description, Type: s.Type, Category: s.Category,
 		IsPrivate: s.IsPrivate, Status: s.Status, CreatedAt: s.CreatedAt, EndedAt: s.EndedAt, ViewerCount: viewers,
-		WSURL: a.wsURL(ctx, s.ID),
+		WSURL: nodeURL,
 		Host:  userSummary{ID: s.Host.ID, DisplayName: s.Host.DisplayName, AvatarURL: s.Host.AvatarURL},
 	}
 	if caller(ctx) == s.HostID {
@@ -151,9 +160,14 @@ func (a *API) getActiveSessions(ctx context.Context, in activeSessionsInput) ([]
 	if err != nil {
 		return nil, err
 	}
+	ids := make([]string, len(list))
+	for i := range list {
+		ids[i] = list[i].ID
+	}
+	urls := a.Rooms.LocateAll(ctx, ids) // one batch, not a lookup per session
 	out := make([]sessionOutput, len(list))
 	for i := range list {
-		out[i] = a.sessionOf(ctx, list[i], counts[i])
+		out[i] = a.sessionWith(ctx, list[i], counts[i], urls[i])
 	}
 	return out, nil
 }
