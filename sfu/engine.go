@@ -58,10 +58,27 @@ type Engine struct {
 	batch   *batchConn // the shared socket's batched writes (nil without it)
 	tcpMux  ice.TCPMux
 
-	mu    sync.Mutex
-	rooms map[string]*Room
+	mu      sync.Mutex
+	rooms   map[string]*Room
+	closing bool
+	tasks   sync.WaitGroup // goroutines started by spawn; Close waits for them
 
 	stats counters
+}
+
+// spawn runs f on a goroutine the engine owns (Close waits for it), unless
+// the engine is closing: then f is not run (closing does its work).
+func (e *Engine) spawn(f func()) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closing {
+		return
+	}
+	e.tasks.Add(1)
+	go func() {
+		defer e.tasks.Done()
+		f()
+	}()
 }
 
 // counters are the engine-wide figures exported as metrics.
@@ -250,6 +267,7 @@ func (e *Engine) Stats() Stats {
 // Close closes every room, then the sockets.
 func (e *Engine) Close() error {
 	e.mu.Lock()
+	e.closing = true
 	rooms := make([]*Room, 0, len(e.rooms))
 	for _, r := range e.rooms {
 		rooms = append(rooms, r)
@@ -259,6 +277,7 @@ func (e *Engine) Close() error {
 	for _, r := range rooms {
 		r.close()
 	}
+	e.tasks.Wait()
 	var errs []error
 	if e.udpMux != nil {
 		errs = append(errs, e.udpMux.Close())

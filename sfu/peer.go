@@ -97,10 +97,10 @@ func (p *Peer) stateChanged(target Target, s webrtc.PeerConnectionState) {
 	if s == webrtc.PeerConnectionStateFailed || subscriberClosed {
 		p.log.Info("peer connection failed or closed by the client: removing the peer", "pc", target, "state", s.String())
 		// Not from this callback's goroutine: closing waits for it.
-		go func() {
+		p.room.engine.spawn(func() {
 			p.room.removePeerIf(p)
 			p.sig.Failed(target)
-		}()
+		})
 	}
 }
 
