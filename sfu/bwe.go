@@ -96,6 +96,7 @@ func (p *Peer) fitLayers() {
 		if estimate < lastEstimate*0.95 {
 			lastFall, floor = time.Now(), 0
 			if probe != nil { // the link did not carry the probe
+				p.log.Debug("bandwidth probe failed", "estimate", int(estimate), "was", int(lastEstimate))
 				stopProbe()
 				probeWait = min(probeWait*2, probeMax)
 			}
@@ -119,6 +120,18 @@ func (p *Peer) fitLayers() {
 				continue // nothing measured yet: no grounds to move
 			}
 			current, wanted := dt.bandwidthCap(), dt.wantedLayer()
+			// A layer up to the cap with no measured rate (not arriving yet:
+			// a browser adds its upper layers as its own estimate grows; or
+			// paused by dynacast) is judged by the nearest one below: the
+			// cap is what the bandwidth carries, and arrival is retarget's
+			// business. (Counted as not fitting, it pulled every new
+			// viewer's cap down to q until the publisher's f came, and each
+			// layer then took upAfter to climb back: 17 s to f in Chromium.)
+			for l := 1; l <= current && l < maxLayers; l++ {
+				if rates[l] == 0 {
+					rates[l] = rates[l-1]
+				}
+			}
 			// Hysteresis: a layer is kept while its rate fits the share, and
 			// climbed to only with headroom to spare.
 			fit := 0
@@ -132,6 +145,7 @@ func (p *Peer) fitLayers() {
 					break
 				}
 			}
+			was := current
 			switch {
 			case climbTo >= 0 && fit >= current:
 				ups[dt] = 0
@@ -151,6 +165,9 @@ func (p *Peer) fitLayers() {
 			default:
 				ups[dt] = 0
 			}
+			if current != was {
+				p.log.Debug("bandwidth cap", "track", dt.src.key, "from", was, "to", current, "share", int(share), "estimate", int(estimate))
+			}
 			sending += rates[current]
 			if next := current + 1; wantMore == nil && next <= wanted && next < maxLayers && rates[next] > 0 && fit < next {
 				wantMore, wantRates = dt, rates
@@ -162,6 +179,7 @@ func (p *Peer) fitLayers() {
 			if padding := probeRate - sending; padding > 0 {
 				if probing.Add(1) <= maxProbing {
 					probe, probeBits, probeStart = wantMore, padding, time.Now()
+					p.log.Debug("bandwidth probe", "toward", next, "rate", int(probeRate), "estimate", int(estimate))
 					tick.Reset(probeInterval)
 				} else {
 					probing.Add(-1) // enough probes on this node: later

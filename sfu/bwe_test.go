@@ -90,3 +90,35 @@ func TestBandwidthCapPicksTheLowLayer(t *testing.T) {
 		c.recv.wait()
 	}
 }
+
+// A browser adds its upper simulcast layers only as its own estimate
+// grows: a viewer that joined while only q arrived is not capped for it
+// (a layer with no rate yet says nothing of the viewer's bandwidth), so
+// it takes f as soon as f arrives, at f's first keyframe.
+func TestLayersArrivingLateDoNotLowerTheCap(t *testing.T) {
+	e := newTestEngine(t)
+	room := e.Room("s1")
+	viewer := join(t, room, "viewer")
+	host := join(t, room, "host")
+	sim := newSimulcaster(t)
+	sim.size = [3]int{400, 1200, 1000}
+	sim.packets = [3]int{1, 1, 3}
+	sim.paused[1].Store(true) // only q at first
+	sim.paused[2].Store(true)
+	sim.publish(t, host)
+	defer sim.wg.Wait()
+	defer sim.halt()
+
+	eventually(t, 10*time.Second, "the viewer on q", func() bool { return viewer.lastLayer() == 0 })
+	time.Sleep(4 * fitInterval) // the fitter has seen q's rate, and no other
+	video, _ := room.Peer("viewer").tracksByKind()
+	if len(video) != 1 || video[0].bandwidthCap() != maxLayers-1 {
+		t.Fatalf("while only q arrives the viewer is capped at %d, want %d (its estimate is %d kbps)",
+			video[0].bandwidthCap(), maxLayers-1, room.Peer("viewer").Estimate()/1000)
+	}
+	sim.paused[1].Store(false)
+	sim.paused[2].Store(false)
+	started := time.Now()
+	eventually(t, 5*time.Second, "the viewer on f once f arrives", func() bool { return viewer.lastLayer() == 2 })
+	t.Logf("on f %.1f s after h and f started arriving", time.Since(started).Seconds())
+}
