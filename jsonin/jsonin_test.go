@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -153,5 +155,36 @@ func TestCheckDepth(t *testing.T) {
 				t.Errorf("CheckDepth(%.60s...) = %v, want error %v", tt.raw, err, tt.wantErr)
 			}
 		})
+	}
+}
+
+// Concurrent first uses of a type all filter (a cache placeholder once let
+// some skip it).
+func TestUnmarshalConcurrentFirstUse(t *testing.T) {
+	type inner struct {
+		X int `json:"x"`
+	}
+	type outer [][]*inner
+	var wg sync.WaitGroup
+	var skipped atomic.Int32
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 200 {
+				var v outer
+				if err := Unmarshal([]byte(`[[{"X":5}]]`), &v); err != nil {
+					t.Error(err)
+					return
+				}
+				if v[0][0].X != 0 {
+					skipped.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if n := skipped.Load(); n > 0 {
+		t.Fatalf("%d decodes applied a key in another case", n)
 	}
 }

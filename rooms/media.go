@@ -93,7 +93,18 @@ func (s *Service) AttachMedia(ctx context.Context, userID, sessionID, peerID str
 	if err := s.checkLocal(ctx, sessionID); err != nil {
 		return err // events still reach this socket; media is on the session's node
 	}
+	// Media only for a live session the user is present in: a socket
+	// joining again may race its user's removal or the session's end.
+	if _, err := s.liveSession(ctx, sessionID); err != nil {
+		return err
+	}
+	if s.presentRole(ctx, sessionID, userID) == "" {
+		return fmt.Errorf("not present in this session: %w", ErrNotFound)
+	}
 	room := s.mediaRoom(sessionID)
+	if room.Peer(peerID) != nil {
+		return nil // its media is there already (a repeated join_session)
+	}
 	// The picture first: the peer's subscribe_offer (started by AddPeer)
 	// then never reaches a client before the tracks that label it.
 	send("tracks", s.tracksPayload(sessionID))
@@ -104,6 +115,15 @@ func (s *Service) AttachMedia(ctx context.Context, userID, sessionID, peerID str
 		return err
 	}
 	s.peers.add(sessionID, peerID, userID)
+	// Removed or ended meanwhile (its detach ran before this peer existed):
+	// take the peer back, and the room if the session is over.
+	if s.presentRole(ctx, sessionID, userID) == "" {
+		s.DetachMedia(sessionID, peerID)
+		if _, err := s.liveSession(ctx, sessionID); err != nil {
+			s.media.CloseRoom(sessionID)
+		}
+		return fmt.Errorf("not present in this session: %w", ErrNotFound)
+	}
 	return nil
 }
 

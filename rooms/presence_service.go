@@ -117,6 +117,11 @@ func (s *Service) Participants(ctx context.Context, sessionID string) []Member {
 	return m
 }
 
+// Present reports whether the user is present in the session now.
+func (s *Service) Present(ctx context.Context, sessionID, userID string) bool {
+	return s.presentRole(ctx, sessionID, userID) != ""
+}
+
 // presentRole is a user's role in the session, "" when not present (or
 // when presence cannot be read: the error is logged).
 func (s *Service) presentRole(ctx context.Context, sessionID, userID string) Role {

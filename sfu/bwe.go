@@ -19,6 +19,9 @@ const (
 	probeMax      = 12 * time.Second
 	probeLength   = 2 * time.Second
 	paddingSize   = 255 // bytes of padding per probe packet, the most one packet carries
+	// layerSpacing is how many times a simulcast layer's rate the next
+	// one up takes, at least (browsers: q ~150 kb/s, h ~500, f 1.5–2.5 M).
+	layerSpacing = 3
 )
 
 // fitLayers runs for the peer's life. Every half second it reads the
@@ -122,14 +125,17 @@ func (p *Peer) fitLayers() {
 			current, wanted := dt.bandwidthCap(), dt.wantedLayer()
 			// A layer up to the cap with no measured rate (not arriving yet:
 			// a browser adds its upper layers as its own estimate grows; or
-			// paused by dynacast) is judged by the nearest one below: the
-			// cap is what the bandwidth carries, and arrival is retarget's
-			// business. (Counted as not fitting, it pulled every new
-			// viewer's cap down to q until the publisher's f came, and each
-			// layer then took upAfter to climb back: 17 s to f in Chromium.)
+			// paused by dynacast) is judged by the one below it, times the
+			// usual spacing of simulcast layers: the cap is what the
+			// bandwidth carries, and arrival is retarget's business.
+			// (Counted as not fitting, it pulled every new viewer's cap down
+			// to q until the publisher's f came, and each layer then took
+			// upAfter to climb back: 17 s to f in Chromium. Counted at the
+			// lower layer's rate, a slow viewer would be sent f for a moment
+			// when it starts.)
 			for l := 1; l <= current && l < maxLayers; l++ {
 				if rates[l] == 0 {
-					rates[l] = rates[l-1]
+					rates[l] = rates[l-1] * layerSpacing
 				}
 			}
 			// Hysteresis: a layer is kept while its rate fits the share, and

@@ -98,8 +98,11 @@ func (p *Peer) stateChanged(target Target, s webrtc.PeerConnectionState) {
 		p.log.Info("peer connection failed or closed by the client: removing the peer", "pc", target, "state", s.String())
 		// Not from this callback's goroutine: closing waits for it.
 		p.room.engine.spawn(func() {
-			p.room.removePeerIf(p)
-			p.sig.Failed(target)
+			// Told only when this removed it: the other connection's
+			// failure must not reach a peer that rejoined under its id.
+			if p.room.removePeerIf(p) {
+				p.sig.Failed(target)
+			}
 		})
 	}
 }

@@ -88,29 +88,32 @@ func (r *Room) Peer(id string) *Peer {
 
 // RemovePeer closes a peer's connections and withdraws what it published.
 func (r *Room) RemovePeer(id string) {
-	r.mu.Lock()
-	p := r.peers[id]
-	delete(r.peers, id)
-	published := r.takeSourcesLocked(p)
-	r.mu.Unlock()
-	if p == nil {
-		return
-	}
-	r.engine.stats.peers.Add(-1)
-	p.close()
-	r.withdrawAll(published)
+	r.removePeer(id, nil)
 }
 
 // removePeerIf removes p if it is still the room's peer of its id (a
 // failed connection's late callback must not remove a peer that rejoined
-// under the same id).
-func (r *Room) removePeerIf(p *Peer) {
+// under the same id), and reports whether it did.
+func (r *Room) removePeerIf(p *Peer) bool {
+	return r.removePeer(p.id, p)
+}
+
+// removePeer removes the peer of id (only if it is want, when want is
+// set), in one critical section, and reports whether one was removed.
+func (r *Room) removePeer(id string, want *Peer) bool {
 	r.mu.Lock()
-	same := r.peers[p.id] == p
-	r.mu.Unlock()
-	if same {
-		r.RemovePeer(p.id)
+	p := r.peers[id]
+	if p == nil || (want != nil && p != want) {
+		r.mu.Unlock()
+		return false
 	}
+	delete(r.peers, id)
+	published := r.takeSourcesLocked(p)
+	r.mu.Unlock()
+	r.engine.stats.peers.Add(-1)
+	p.close()
+	r.withdrawAll(published)
+	return true
 }
 
 // unpublish withdraws what p published on its publisher PeerConnection pc,

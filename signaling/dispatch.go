@@ -41,13 +41,13 @@ type errBadRequest struct{ msg string }
 func (e errBadRequest) Error() string { return e.msg }
 
 func (s *Server) dispatch(ctx context.Context, c *conn, data []byte) {
+	if err := jsonin.CheckDepth(data, jsonin.MaxDepth); err != nil { // first: it allocates nothing
+		c.replyError(frameID(data), protocol.CodeBadRequest, err.Error())
+		return
+	}
 	var env protocol.Envelope
 	if err := jsonin.Unmarshal(data, &env); err != nil {
 		c.replyError(frameID(data), protocol.CodeBadRequest, "malformed JSON: "+err.Error())
-		return
-	}
-	if err := jsonin.CheckDepth(data, jsonin.MaxDepth); err != nil {
-		c.replyError(env.ID, protocol.CodeBadRequest, err.Error())
 		return
 	}
 	h, ok := handlers[env.Type]
@@ -145,8 +145,9 @@ func handleJoin(ctx context.Context, c *conn, id string, raw []byte) error {
 	attach := func() {
 		// After session_joined: the first tracks and subscribe_offer follow it.
 		if err := c.srv.p.Rooms.AttachMedia(ctx, c.userID, m.SessionID, c.id, c.sendEvent); err != nil {
-			if errors.Is(err, rooms.ErrElsewhere) {
-				c.replyError(id, protocol.CodeWrongNode, err.Error())
+			if errors.Is(err, rooms.ErrElsewhere) || errors.Is(err, rooms.ErrNotFound) || errors.Is(err, rooms.ErrEnded) {
+				code, msg := errorCode(err)
+				c.replyError(id, code, msg)
 				return
 			}
 			c.srv.log.Warn("cannot attach media", "session", m.SessionID, "user", c.userID, "err", err)
@@ -156,7 +157,12 @@ func handleJoin(ctx context.Context, c *conn, id string, raw []byte) error {
 	if c.inSession(m.SessionID) {
 		// Joining twice on one socket is answered again, and gives the
 		// socket media again if its peer connections were lost (closed or
-		// failed: media_failed); otherwise it changes nothing.
+		// failed: media_failed); otherwise it changes nothing. A user
+		// removed (or a session ended) while this socket still counts it
+		// as joined is refused: its removed/session_ended is on its way.
+		if !c.srv.p.Rooms.Present(ctx, m.SessionID, c.userID) {
+			return fmt.Errorf("you are no longer in this session: %w", rooms.ErrNotFound)
+		}
 		defer attach()
 		return c.sendJoined(id, m.SessionID, c.srv.p.Rooms.Participants(ctx, m.SessionID))
 	}

@@ -2,6 +2,7 @@ package signaling_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -365,5 +366,32 @@ func TestMediaReturnsOnNewConnectionsOverOneSocket(t *testing.T) {
 	waitUntil(t, 15*time.Second, "the viewer receiving video on its new connection", func() bool { return viewer.count("video") > before+10 })
 	if n := s.rooms.ViewerCount(context.Background(), sess.ID); n != 1 {
 		t.Fatalf("viewerCount = %d, want 1 throughout", n)
+	}
+}
+
+// Media is attached only for a user present in a live session: a socket
+// joining again can race its user's removal or the session's end, and
+// must not get a peer (or a room made anew) then.
+func TestMediaOnlyForPresentUsersOfLiveSessions(t *testing.T) {
+	s := newStack(t, signaling.Config{})
+	ctx := context.Background()
+	hostID, strangerID := s.user(t, "host"), s.user(t, "stranger")
+	sess := s.live(t, hostID, "video")
+	discard := func(string, map[string]any) {}
+
+	if err := s.rooms.AttachMedia(ctx, strangerID, sess.ID, "stranger-peer", discard); !errors.Is(err, rooms.ErrNotFound) {
+		t.Fatalf("media for a user not present: %v, want not found", err)
+	}
+	if n := s.media.Stats().Peers; n != 0 {
+		t.Fatalf("%d media peers after a refused attach", n)
+	}
+	if _, err := s.rooms.EndSession(ctx, hostID, sess.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.rooms.AttachMedia(ctx, hostID, sess.ID, "host-peer", discard); !errors.Is(err, rooms.ErrEnded) {
+		t.Fatalf("media for an ended session: %v, want ended", err)
+	}
+	if st := s.media.Stats(); st.Peers != 0 || st.Rooms != 0 {
+		t.Fatalf("after attaching to an ended session: %d rooms, %d peers, want none", st.Rooms, st.Peers)
 	}
 }

@@ -32,8 +32,7 @@ import (
 // defaultReconcileInterval is RECONCILE_INTERVAL's default.
 const defaultReconcileInterval = 10 * time.Minute
 
-// reconcileConfig is the loop's setting. It is read beside config (from
-// the same environment, by main) rather than in loadConfig.
+// reconcileConfig is the loop's setting (config.Reconcile).
 type reconcileConfig struct {
 	Interval time.Duration // between runs; 0: the loop is off
 }

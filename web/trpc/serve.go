@@ -69,8 +69,8 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			// the body (within the size limit) tells a superjson client.
 			sj := r.opts.Transformer == TransformerSuperJSON
 			if r.opts.Transformer == TransformerAuto {
-				body, _ := io.ReadAll(http.MaxBytesReader(w, req.Body, r.opts.MaxBodyBytes))
-				sj = looksSuperJSON(body, batch)
+				start, _ := io.ReadAll(io.LimitReader(req.Body, 256)) // the envelope's start is enough
+				sj = looksSuperJSON(start, batch)
 			}
 			if ct == "" {
 				r.requestError(w, sj, Errorf(CodeUnsupportedMediaType, "Missing content-type header"))
