@@ -45,6 +45,7 @@ type stackOptions struct {
 	config web.Config
 	ready  func(context.Context) error
 	routes map[string]http.Handler
+	logger *slog.Logger // nil: a quiet one
 }
 
 type stack struct {
@@ -69,7 +70,10 @@ func newStack(t *testing.T, opts stackOptions) *stack {
 	if _, err := st.Migrate(ctx); err != nil {
 		t.Fatalf("Migrate: %v", err)
 	}
-	log := quietLogger()
+	log := opts.logger
+	if log == nil {
+		log = quietLogger()
+	}
 	tokens := auth.NewTokens(testSecret, time.Hour)
 	roomSvc := rooms.NewService(rooms.Params{Store: st, Logger: log})
 	a := api.New(api.Params{Store: st, Rooms: roomSvc, Tokens: tokens, Logger: log, Production: opts.config.Production})

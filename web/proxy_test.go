@@ -6,25 +6,15 @@ package web_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/chobilive/chobi/rooms"
-	"github.com/chobilive/chobi/store"
 	"github.com/chobilive/chobi/web"
-	"github.com/chobilive/chobi/web/api"
-	"github.com/chobilive/chobi/web/auth"
 	"github.com/chobilive/chobi/web/clientip"
 )
 
@@ -32,22 +22,7 @@ import (
 // test's choosing.
 func newProxyStack(t *testing.T, cfg web.Config, log *slog.Logger) *stack {
 	t.Helper()
-	ctx := context.Background()
-	st, err := store.Open(ctx, store.Config{SQLitePath: filepath.Join(t.TempDir(), "chobi.db")})
-	if err != nil {
-		t.Fatalf("store.Open: %v", err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if _, err := st.Migrate(ctx); err != nil {
-		t.Fatalf("Migrate: %v", err)
-	}
-	tokens := auth.NewTokens(testSecret, time.Hour)
-	roomSvc := rooms.NewService(rooms.Params{Store: st, Logger: log})
-	a := api.New(api.Params{Store: st, Rooms: roomSvc, Tokens: tokens, Logger: log, Production: cfg.Production})
-	srv := web.New(web.Params{Config: cfg, API: a, Logger: log, Registry: prometheus.NewRegistry()})
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(hs.Close)
-	return &stack{url: hs.URL, srv: hs, store: st, tokens: tokens}
+	return newStack(t, stackOptions{config: cfg, logger: log})
 }
 
 func trustedProxies(t *testing.T, list string) clientip.Proxies {
