@@ -75,26 +75,35 @@ func BenchmarkForward(b *testing.B) {
 // a writer that discards, so what is measured is the lock, the layer
 // check and the header rewrite, without pion's interceptors, SRTP or
 // sendto. Its allocs/op is what DownTrack.forward itself allocates.
+// discardDownTracks makes n down-tracks of src on its room's one
+// subscriber, bound through their real Bind to a writer that discards,
+// and following layer 0.
+func discardDownTracks(b *testing.B, src *Source, n int) []*DownTrack {
+	b.Helper()
+	var p *Peer
+	for _, dt := range *src.downs.Load() {
+		p = dt.peer
+	}
+	var downs []*DownTrack
+	for range n {
+		dt := newDownTrack(src, p)
+		if _, err := dt.Bind(discardContext{codec: src.codec}); err != nil {
+			b.Fatal(err)
+		}
+		dt.mu.Lock()
+		dt.current, dt.target = 0, 0
+		dt.mu.Unlock()
+		downs = append(downs, dt)
+	}
+	return downs
+}
+
 func BenchmarkForwardRewrite(b *testing.B) {
 	for _, n := range []int{1, 100} {
 		b.Run(fmt.Sprintf("subscribers=%d", n), func(b *testing.B) {
 			src, stop := benchRoom(b, 1)
 			defer stop()
-			var p *Peer
-			for _, dt := range *src.downs.Load() {
-				p = dt.peer
-			}
-			var downs []*DownTrack
-			for range n {
-				dt := newDownTrack(src, p)
-				if _, err := dt.Bind(discardContext{codec: src.codec}); err != nil {
-					b.Fatal(err)
-				}
-				dt.mu.Lock()
-				dt.current, dt.target = 0, 0
-				dt.mu.Unlock()
-				downs = append(downs, dt)
-			}
+			downs := discardDownTracks(b, src, n)
 			pkt := rtp.Packet{Header: rtp.Header{Version: 2, Marker: true, SequenceNumber: 1000, Timestamp: 90000}, Payload: make([]byte, 1100)}
 			pkt.Payload[0] = 0x10
 			b.ReportAllocs()

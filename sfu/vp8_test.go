@@ -256,22 +256,8 @@ func TestVP8MungerAllocatesNothing(t *testing.T) {
 func BenchmarkForwardRewriteVP8(b *testing.B) {
 	src, stop := benchRoom(b, 1)
 	defer stop()
-	var p *Peer
-	for _, dt := range *src.downs.Load() {
-		p = dt.peer
-	}
 	const n = 100
-	var downs []*DownTrack
-	for range n {
-		dt := newDownTrack(src, p)
-		if _, err := dt.Bind(discardContext{codec: src.codec}); err != nil {
-			b.Fatal(err)
-		}
-		dt.mu.Lock()
-		dt.current, dt.target = 0, 0
-		dt.mu.Unlock()
-		downs = append(downs, dt)
-	}
+	downs := discardDownTracks(b, src, n)
 	payload := make([]byte, 1100)
 	copy(payload, vp8Packet(1, true, 1, 0))
 	pkt := rtp.Packet{Header: rtp.Header{Version: 2, Marker: true, SequenceNumber: 1000, Timestamp: 90000}, Payload: payload}

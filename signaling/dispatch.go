@@ -99,14 +99,16 @@ func errorCode(err error) (code, msg string) {
 	return protocol.CodeInternal, "internal error"
 }
 
-// frameID is the id of a frame that is refused before it is read in full
-// (rate limited, or malformed elsewhere): "" when it has none.
+// frameID is the id of a frame that is refused before it is read (rate
+// limited, too deep, malformed): "" when it has none. It only names the
+// refused request in the error, so encoding/json's plain decode does (no
+// exact-key pass: a flooding socket's refused frames cost one parse each).
 func frameID(data []byte) string {
 	var env struct {
 		ID json.RawMessage `json:"id"`
 	}
 	var id string
-	if jsonin.Unmarshal(data, &env) == nil && json.Unmarshal(env.ID, &id) == nil {
+	if json.Unmarshal(data, &env) == nil && json.Unmarshal(env.ID, &id) == nil {
 		return id
 	}
 	return ""

@@ -227,22 +227,7 @@ func TestClusterEventsMediaAndANodeDying(t *testing.T) {
 	stop := h.publishVP8(sid)
 	defer stop()
 	v := joinPeer(t, joined["wsUrl"].(string), fan.Token, sid, true)
-	for deadline := time.Now().Add(30 * time.Second); v.videoPackets() < 20; {
-		if time.Now().After(deadline) {
-			t.Fatalf("the viewer received %d video packets from node A in 30s", v.videoPackets())
-		}
-		select {
-		case m, ok := <-v.frames:
-			if ok {
-				v.handle(m)
-			}
-		case m, ok := <-h.frames:
-			if ok {
-				h.handle(m)
-			}
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	serveUntilVideo(t, h, v, 20, "from node A")
 
 	m := metricsText(t, a.url)
 	for _, name := range []string{"chobi_sfu_forwarded_packets_total", "chobi_sfu_retransmitted_packets_total",

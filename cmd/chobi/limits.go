@@ -40,14 +40,14 @@ func defaultLimits() limitsConfig {
 func loadLimitsConfig(getenv func(string) string) (limitsConfig, error) {
 	l := defaultLimits()
 	var errs []string
-	positive := func(name string, into *int, max int) {
+	whole := func(name string, into *int, min, max int) {
 		raw := strings.TrimSpace(getenv(name))
 		if raw == "" {
 			return
 		}
 		n, err := strconv.Atoi(raw)
-		if err != nil || n < 1 || n > max {
-			errs = append(errs, fmt.Sprintf("%s must be a whole number from 1 to %d, got %q", name, max, raw))
+		if err != nil || n < min || n > max {
+			errs = append(errs, fmt.Sprintf("%s must be a whole number from %d to %d, got %q", name, min, max, raw))
 			return
 		}
 		*into = n
@@ -64,17 +64,14 @@ func loadLimitsConfig(getenv func(string) string) (limitsConfig, error) {
 		}
 		*into = r
 	}
-	positive("MAX_COHOSTS", &l.MaxCoHosts, 64)
+	whole("MAX_COHOSTS", &l.MaxCoHosts, 1, 64)
 	perWindow("CHAT_RATE_LIMIT", &l.Chat)
 	perWindow("LOGIN_FAILURE_LIMIT", &l.LoginFailures)
 	perWindow("GUEST_LOGIN_LIMIT", &l.GuestLogins)
 	frame := int(l.WSMaxFrame)
-	positive("WS_MAX_FRAME_BYTES", &frame, 1<<20)
-	if frame < 1024 && strings.TrimSpace(getenv("WS_MAX_FRAME_BYTES")) != "" {
-		errs = append(errs, fmt.Sprintf("WS_MAX_FRAME_BYTES must be at least 1024 (an SDP needs a few KB), got %d", frame))
-	}
+	whole("WS_MAX_FRAME_BYTES", &frame, 1024, 1<<20) // an SDP offer needs a few KB
 	l.WSMaxFrame = int64(frame)
-	positive("WS_FRAMES_PER_SECOND", &l.WSFramesPerSec, 10_000)
+	whole("WS_FRAMES_PER_SECOND", &l.WSFramesPerSec, 1, 10_000)
 	if len(errs) > 0 {
 		return l, fmt.Errorf("%s", strings.Join(errs, "\n"))
 	}

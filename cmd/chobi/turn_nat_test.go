@@ -6,7 +6,6 @@ import (
 	"net"
 	"strings"
 	"testing"
-	"time"
 )
 
 // Behind 1:1 NAT the SFU's candidates carry the public address
@@ -34,24 +33,7 @@ func TestTURNRelayReachesTheSFUBehindNAT(t *testing.T) {
 	v := joinRelayed(t, base, viewer.Token, sessionID)
 	defer h.publishVP8(sessionID)()
 
-	deadline := time.Now().Add(30 * time.Second)
-	for v.videoPackets() < 50 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the viewer received %d video packets in 30s (publisher %s, subscriber %s)",
-				v.videoPackets(), h.pub.ICEConnectionState(), v.sub.ICEConnectionState())
-		}
-		select {
-		case m, ok := <-v.frames:
-			if ok {
-				v.handle(m)
-			}
-		case m, ok := <-h.frames:
-			if ok {
-				h.handle(m)
-			}
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
+	serveUntilVideo(t, h, v, 50, "behind the NAT")
 	relayedPair(t, h.pub)
 	relayedPair(t, v.sub)
 }

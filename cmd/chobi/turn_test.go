@@ -245,6 +245,31 @@ func (p *relayPeer) handle(m map[string]any) {
 	}
 }
 
+// serveUntilVideo serves the publisher's and the viewer's signaling
+// (trickled candidates, offers) until the viewer has received n video
+// packets, failing after 30 s with both connections' ICE states.
+func serveUntilVideo(t *testing.T, h, v *relayPeer, n int, what string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for v.videoPackets() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("the viewer received %d video packets %s in 30s (publisher %s, subscriber %s)",
+				v.videoPackets(), what, h.pub.ICEConnectionState(), v.sub.ICEConnectionState())
+		}
+		select {
+		case m, ok := <-v.frames:
+			if ok {
+				v.handle(m)
+			}
+		case m, ok := <-h.frames:
+			if ok {
+				h.handle(m)
+			}
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
 func (p *relayPeer) videoPackets() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -352,26 +377,7 @@ func TestMediaFlowsThroughTheEmbeddedTURNRelay(t *testing.T) {
 
 	defer h.publishVP8(sessionID)()
 
-	// Serve both sockets' signaling (trickled candidates, the offer) while
-	// media starts flowing.
-	deadline := time.Now().Add(30 * time.Second)
-	for v.videoPackets() < 50 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the viewer received %d video packets through the relay in 30s (publisher %s, subscriber %s)",
-				v.videoPackets(), h.pub.ICEConnectionState(), v.sub.ICEConnectionState())
-		}
-		select {
-		case m, ok := <-v.frames:
-			if ok {
-				v.handle(m)
-			}
-		case m, ok := <-h.frames:
-			if ok {
-				h.handle(m)
-			}
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
+	serveUntilVideo(t, h, v, 50, "through the relay")
 	relayedPair(t, h.pub)
 	relayedPair(t, v.sub)
 

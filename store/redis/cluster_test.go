@@ -13,23 +13,36 @@ import (
 	chobiredis "github.com/chobilive/chobi/store/redis"
 )
 
+// orphanLog records the sessions a directory reports orphaned.
+type orphanLog struct {
+	mu  sync.Mutex
+	ids []string
+}
+
+func (l *orphanLog) record(_ context.Context, sid string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.ids = append(l.ids, sid)
+	return nil
+}
+
+func (l *orphanLog) list() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.ids...)
+}
+
 func TestDirectoryPlacesAndReapsSessions(t *testing.T) {
 	ctx := context.Background()
 	rdb, o := testRedis(t)
-	var mu sync.Mutex
-	var orphans []string
+	var orphans orphanLog
 	a, err := chobiredis.NewDirectory(rdb, o, chobiredis.DirectoryConfig{Node: "a", WSURL: "ws://a/ws", TTL: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	b, err := chobiredis.NewDirectory(rdb, o, chobiredis.DirectoryConfig{
 		Node: "b", WSURL: "ws://b/ws", TTL: 300 * time.Millisecond,
-		Orphaned: func(_ context.Context, sid string) error {
-			mu.Lock()
-			orphans = append(orphans, sid)
-			mu.Unlock()
-			return nil
-		},
+		Orphaned: orphans.record,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -73,17 +86,15 @@ func TestDirectoryPlacesAndReapsSessions(t *testing.T) {
 	}
 	b.Release(ctx, "s3")
 	b.Heartbeat(ctx)
-	if len(orphans) != 0 {
-		t.Fatalf("orphans while a is alive: %v", orphans)
+	if got := orphans.list(); len(got) != 0 {
+		t.Fatalf("orphans while a is alive: %v", got)
 	}
 	a.Stop() // a dies: no more renewals (Stop also removes its node key)
 	time.Sleep(400 * time.Millisecond)
 	b.Heartbeat(ctx)
 	b.Heartbeat(ctx) // a second pass must not report it again
-	mu.Lock()
-	defer mu.Unlock()
-	if fmt.Sprint(orphans) != "[s1]" {
-		t.Fatalf("orphans = %v, want [s1] once", orphans)
+	if got := orphans.list(); fmt.Sprint(got) != "[s1]" {
+		t.Fatalf("orphans = %v, want [s1] once", got)
 	}
 	if url, local, _ := b.Locate(ctx, "s1"); !local || url != "" {
 		t.Fatalf("reaped session still located at %q", url)
@@ -207,20 +218,14 @@ func TestDirectoryOutageLongerThanTheLeaseEndsNothing(t *testing.T) {
 	ctx := context.Background()
 	rdb, o := testRedis(t)
 	proxy := newCutProxy(t, rdb.Options().Addr)
-	var mu sync.Mutex
-	var orphans []string
+	var orphans orphanLog
 	var dirs []*chobiredis.Directory
 	for _, node := range []string{"a", "b"} {
 		c := chobiredis.NewClient(chobiredis.Options{Addr: proxy.addr(), DB: rdb.Options().DB, Prefix: o.Prefix})
 		defer c.Close()
 		d, err := chobiredis.NewDirectory(c, o, chobiredis.DirectoryConfig{
 			Node: node, WSURL: "ws://" + node + "/ws", TTL: 300 * time.Millisecond,
-			Orphaned: func(_ context.Context, sid string) error {
-				mu.Lock()
-				orphans = append(orphans, sid)
-				mu.Unlock()
-				return nil
-			},
+			Orphaned: orphans.record,
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -236,10 +241,8 @@ func TestDirectoryOutageLongerThanTheLeaseEndsNothing(t *testing.T) {
 	time.Sleep(time.Second) // every lease lapses
 	proxy.restore()
 	time.Sleep(2 * time.Second) // breakers close, heartbeats renew, reapers may run
-	mu.Lock()
-	defer mu.Unlock()
-	if len(orphans) != 0 {
-		t.Fatalf("sessions ended after an outage every node shared: %v", orphans)
+	if got := orphans.list(); len(got) != 0 {
+		t.Fatalf("sessions ended after an outage every node shared: %v", got)
 	}
 	if url, local, _ := dirs[0].Locate(ctx, "s-b"); local || url != "ws://b/ws" {
 		t.Fatalf("s-b located at %q (local=%v) after the outage, want node b", url, local)
