@@ -16,7 +16,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/pion/webrtc/v4"
 
-	"github.com/chobilive/chobi/signaling/protocol"
+	"github.com/chobilive/chobi/protocol"
 )
 
 // debug (LOADTEST_DEBUG=1) prints every server message each participant reads.
@@ -139,7 +139,7 @@ func (p *participant) join(ctx context.Context) error {
 	p.joinSent = time.Now()
 	p.joinNs.Store(p.joinSent.UnixNano())
 	p.mu.Unlock()
-	p.send(map[string]any{"type": "join_session", "id": "join", "sessionId": p.room.sessionID})
+	p.send(protocol.JoinSession{ID: "join", SessionID: p.room.sessionID})
 	select {
 	case <-p.joinedCh:
 		p.state.Store(stateJoined)
@@ -177,9 +177,9 @@ func (p *participant) close() {
 
 // send writes a message, bounded by the run: coder/websocket closes a
 // socket whose write context ends, so never a shorter-lived context.
-func (p *participant) send(v any) {
+func (p *participant) send(m protocol.Message) {
 	ctx := p.r.ctx
-	b, err := json.Marshal(v)
+	b, err := protocol.Encode(m)
 	if err != nil {
 		p.r.errs.add("encode", err)
 		return
@@ -225,56 +225,52 @@ func (p *participant) describedPC(target string) {
 }
 
 func (p *participant) sendCandidate(target string, c *webrtc.ICECandidateInit) {
-	m := protocol.ICECandidate{Type: "ice_candidate", SessionID: p.room.sessionID, Target: target}
+	m := protocol.ICECandidate{SessionID: p.room.sessionID, Target: target}
 	if c != nil {
 		m.Candidate = &protocol.Candidate{Candidate: c.Candidate, SDPMid: c.SDPMid, SDPMLineIndex: c.SDPMLineIndex}
 	}
 	p.send(m)
 }
 
-// inbound holds the fields of every server message this client reads.
-type inbound struct {
-	Type      string          `json:"type"`
-	ID        string          `json:"id"`
-	SDP       string          `json:"sdp"`
-	Target    string          `json:"target"`
-	Candidate json.RawMessage `json:"candidate"`
-	Code      string          `json:"code"`
-	Message   json.RawMessage `json:"message"`
-	Role      string          `json:"role"`
-	User      struct {
-		ID string `json:"id"`
-	} `json:"user"`
-	Participants []struct {
-		Tracks []struct {
-			TrackID string   `json:"trackId"`
-			Kind    string   `json:"kind"`
-			Layers  []string `json:"layers"`
-		} `json:"tracks"`
-	} `json:"participants"`
+// handler acts on one server message.
+type handler func(p *participant, ctx context.Context, m protocol.Message)
+
+// on adapts a handler of one message type (M is its pointer type, as
+// protocol.Decode makes it).
+func on[M protocol.Message](fn func(p *participant, ctx context.Context, m M)) handler {
+	return func(p *participant, ctx context.Context, m protocol.Message) {
+		if v, ok := m.(M); ok {
+			fn(p, ctx, v)
+		}
+	}
 }
 
-// handlers act on server messages by type; unlisted types are ignored.
-var handlers = map[string]func(p *participant, ctx context.Context, m *inbound){
-	"session_joined":  func(p *participant, _ context.Context, _ *inbound) { p.joinedOnce.Do(func() { close(p.joinedCh) }) },
-	"subscribe_offer": (*participant).onSubscribeOffer,
-	"publish_answer":  (*participant).onPublishAnswer,
-	"ice_candidate":   (*participant).onCandidate,
-	"tracks":          (*participant).onTracks,
-	"new_message":     (*participant).onChat,
-	"gift_animation":  func(p *participant, _ context.Context, _ *inbound) { p.r.giftEvents.Add(1) },
-	"cohost_request":  (*participant).onCoHostRequest,
-	"role_changed": func(p *participant, _ context.Context, m *inbound) {
+// handlers act on server messages by type; unlisted types are not even
+// decoded.
+var handlers = map[string]handler{
+	protocol.TypeSessionJoined: func(p *participant, _ context.Context, _ protocol.Message) {
+		p.joinedOnce.Do(func() { close(p.joinedCh) })
+	},
+	protocol.TypeSubscribeOffer: on((*participant).onSubscribeOffer),
+	protocol.TypePublishAnswer:  on((*participant).onPublishAnswer),
+	protocol.TypeICECandidate:   on((*participant).onCandidate),
+	protocol.TypeTracks:         on((*participant).onTracks),
+	protocol.TypeNewMessage:     on((*participant).onChat),
+	protocol.TypeGiftAnimation: func(p *participant, _ context.Context, _ protocol.Message) {
+		p.r.giftEvents.Add(1)
+	},
+	protocol.TypeCoHostRequest: on((*participant).onCoHostRequest),
+	protocol.TypeRoleChanged: on(func(p *participant, _ context.Context, m *protocol.RoleChanged) {
 		select {
 		case p.roleCh <- m.Role:
 		default:
 		}
-	},
-	"error": (*participant).onError,
-	"media_failed": func(p *participant, _ context.Context, m *inbound) {
+	}),
+	protocol.TypeError: on((*participant).onError),
+	protocol.TypeMediaFailed: on(func(p *participant, _ context.Context, m *protocol.MediaFailed) {
 		p.r.errs.add("media_failed", errors.New(p.name+" "+m.Target))
-	},
-	"session_ended": func(p *participant, _ context.Context, _ *inbound) { p.sessionEnded.Store(true) },
+	}),
+	protocol.TypeSessionEnded: func(p *participant, _ context.Context, _ protocol.Message) { p.sessionEnded.Store(true) },
 }
 
 func (p *participant) readLoop(ctx context.Context) {
@@ -288,21 +284,28 @@ func (p *participant) readLoop(ctx context.Context) {
 			}
 			return
 		}
-		var m inbound
-		if err := json.Unmarshal(data, &m); err != nil {
+		var env protocol.Envelope
+		if err := json.Unmarshal(data, &env); err != nil {
 			p.r.errs.add("ws_decode", err)
 			continue
 		}
 		if debug {
 			fmt.Fprintf(os.Stderr, "%s %s <- %.200s\n", time.Now().Format("15:04:05.000"), p.name, data)
 		}
-		if h := handlers[m.Type]; h != nil {
-			h(p, ctx, &m)
+		h := handlers[env.Type]
+		if h == nil {
+			continue
 		}
+		m, err := protocol.DecodeAs(env.Type, data)
+		if err != nil {
+			p.r.errs.add("ws_decode", err)
+			continue
+		}
+		h(p, ctx, m)
 	}
 }
 
-func (p *participant) onSubscribeOffer(ctx context.Context, m *inbound) {
+func (p *participant) onSubscribeOffer(ctx context.Context, m *protocol.SubscribeOffer) {
 	if err := p.sub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: m.SDP}); err != nil {
 		p.pcError("subscribe_offer", err)
 		return
@@ -316,11 +319,11 @@ func (p *participant) onSubscribeOffer(ctx context.Context, m *inbound) {
 		p.pcError("subscribe_answer", err)
 		return
 	}
-	p.send(protocol.SDPMessage{Type: "subscribe_answer", SessionID: p.room.sessionID, SDP: ans.SDP})
+	p.send(protocol.SubscribeAnswer{SessionID: p.room.sessionID, SDP: ans.SDP})
 	p.describedPC("subscriber")
 }
 
-func (p *participant) onPublishAnswer(_ context.Context, m *inbound) {
+func (p *participant) onPublishAnswer(_ context.Context, m *protocol.PublishAnswer) {
 	pub := p.publisher()
 	if pub == nil {
 		return
@@ -339,14 +342,13 @@ func (p *participant) pcError(what string, err error) {
 	}
 }
 
-func (p *participant) onCandidate(_ context.Context, m *inbound) {
-	if len(m.Candidate) == 0 || string(m.Candidate) == "null" {
-		return
+func (p *participant) onCandidate(_ context.Context, m *protocol.ICECandidate) {
+	if m.Candidate == nil {
+		return // the end of the server's candidates
 	}
-	var c webrtc.ICECandidateInit
-	if err := json.Unmarshal(m.Candidate, &c); err != nil {
-		p.r.errs.add("ice_candidate", err)
-		return
+	c := webrtc.ICECandidateInit{
+		Candidate: m.Candidate.Candidate, SDPMid: m.Candidate.SDPMid,
+		SDPMLineIndex: m.Candidate.SDPMLineIndex, UsernameFragment: m.Candidate.UsernameFragment,
 	}
 	var pc *webrtc.PeerConnection
 	if m.Target == "publisher" {
@@ -381,7 +383,7 @@ func (p *participant) flushEarly(target string, pc *webrtc.PeerConnection) {
 }
 
 // onTracks asks for the configured layer of each simulcast video track.
-func (p *participant) onTracks(ctx context.Context, m *inbound) {
+func (p *participant) onTracks(ctx context.Context, m *protocol.Tracks) {
 	if p.r.cfg.Quality == "auto" || p.role != roleViewer {
 		return
 	}
@@ -395,7 +397,7 @@ func (p *participant) onTracks(ctx context.Context, m *inbound) {
 			p.qualitySet[t.TrackID] = true
 			p.mu.Unlock()
 			if !done {
-				p.send(protocol.SetQuality{Type: "set_quality", ID: "q", SessionID: p.room.sessionID, TrackID: t.TrackID, Quality: p.r.cfg.Quality})
+				p.send(protocol.SetQuality{ID: "q", SessionID: p.room.sessionID, TrackID: t.TrackID, Quality: p.r.cfg.Quality})
 			}
 		}
 	}
@@ -404,14 +406,11 @@ func (p *participant) onTracks(ctx context.Context, m *inbound) {
 // chatPrefix starts every load-test chat message: "lt:<unix nanos>:".
 const chatPrefix = "lt:"
 
-func (p *participant) onChat(_ context.Context, m *inbound) {
-	var msg struct {
-		Message string `json:"message"`
-	}
-	if json.Unmarshal(m.Message, &msg) != nil || !strings.HasPrefix(msg.Message, chatPrefix) {
+func (p *participant) onChat(_ context.Context, m *protocol.NewMessage) {
+	if !strings.HasPrefix(m.Message.Message, chatPrefix) {
 		return
 	}
-	rest := msg.Message[len(chatPrefix):]
+	rest := m.Message.Message[len(chatPrefix):]
 	if i := strings.IndexByte(rest, ':'); i > 0 {
 		rest = rest[:i]
 	}
@@ -420,20 +419,19 @@ func (p *participant) onChat(_ context.Context, m *inbound) {
 	}
 }
 
-func (p *participant) onCoHostRequest(ctx context.Context, m *inbound) {
+func (p *participant) onCoHostRequest(ctx context.Context, m *protocol.CoHostRequest) {
 	if p.role != roleHost {
 		return
 	}
-	p.send(map[string]any{"type": "cohost_response", "sessionId": p.room.sessionID, "userId": m.User.ID, "accept": true})
+	accept := true
+	p.send(protocol.CoHostResponse{SessionID: p.room.sessionID, UserID: m.User.ID, Accept: &accept})
 }
 
-func (p *participant) onError(_ context.Context, m *inbound) {
-	var msg string
-	json.Unmarshal(m.Message, &msg)
+func (p *participant) onError(_ context.Context, m *protocol.Error) {
 	if p.sessionEnded.Load() || p.r.ctx.Err() != nil {
 		return
 	}
-	p.r.errs.add("ws_error_"+m.Code, fmt.Errorf("%s (id %q): %s", p.name, m.ID, msg))
+	p.r.errs.add("ws_error_"+m.Code, fmt.Errorf("%s (id %q): %s", p.name, m.ID, m.Message))
 }
 
 // onTrack reads one received track until it ends, recording loss, jitter,

@@ -14,7 +14,7 @@ import (
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 
-	"github.com/chobilive/chobi/signaling/protocol"
+	"github.com/chobilive/chobi/protocol"
 )
 
 const (
@@ -136,7 +136,7 @@ func newPublisher(ctx context.Context, p *participant, layerIdx []int, withAudio
 		pb.wg.Add(1)
 		go pb.readRTCP(s)
 	}
-	p.send(protocol.SDPMessage{Type: "publish_offer", ID: "pub", SessionID: p.room.sessionID, SDP: offer.SDP})
+	p.send(protocol.PublishOffer{ID: "pub", SessionID: p.room.sessionID, SDP: offer.SDP})
 	p.describedPC("publisher")
 	return pb, nil
 }

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/chobilive/chobi/protocol"
 )
 
 // room is one live session of the scenario.
@@ -212,7 +214,7 @@ func (r *runner) startCoHost(ctx context.Context, co *participant) error {
 	if err := co.join(ctx); err != nil {
 		return err
 	}
-	co.send(map[string]any{"type": "request_cohost", "sessionId": co.room.sessionID})
+	co.send(protocol.RequestCoHost{SessionID: co.room.sessionID})
 	for {
 		select {
 		case role := <-co.roleCh:
@@ -313,8 +315,8 @@ func (r *runner) startTraffic(ctx context.Context, rm *room) {
 					return
 				}
 				r.chatSent.Add(1)
-				v.send(map[string]any{"type": "send_message", "sessionId": rm.sessionID,
-					"message": chatPrefix + strconv.FormatInt(time.Now().UnixNano(), 10) + ": hello from the load test"})
+				v.send(protocol.SendMessage{SessionID: rm.sessionID,
+					Message: chatPrefix + strconv.FormatInt(time.Now().UnixNano(), 10) + ": hello from the load test"})
 			})
 		}()
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"github.com/chobilive/chobi/protocol"
 )
 
 // Chat message types a client may send.
@@ -65,17 +67,15 @@ func (s *Service) SendMessage(ctx context.Context, userID, sessionID, text, msgT
 	if err != nil {
 		return Message{}, err
 	}
-	s.sink.Publish(ctx, Event{SessionID: sessionID, Type: "new_message", Payload: map[string]any{
-		"sessionId": sessionID, "message": MessagePayload(msg),
-	}})
+	s.audience.Send(ctx, Event{SessionID: sessionID, Message: protocol.NewMessage{SessionID: sessionID, Message: ChatMessage(msg)}})
 	return msg, nil
 }
 
-// MessagePayload is a message as clients receive it.
-func MessagePayload(m Message) map[string]any {
-	return map[string]any{
-		"id": m.ID, "sessionId": m.SessionID, "userId": m.UserID, "displayName": m.DisplayName,
-		"message": m.Message, "type": m.Type, "createdAt": m.CreatedAt,
+// ChatMessage is a message as clients receive it.
+func ChatMessage(m Message) protocol.ChatMessage {
+	return protocol.ChatMessage{
+		ID: m.ID, SessionID: m.SessionID, UserID: m.UserID, DisplayName: m.DisplayName,
+		Message: m.Message, Type: m.Type, CreatedAt: m.CreatedAt,
 	}
 }
 

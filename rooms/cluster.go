@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/chobilive/chobi/protocol"
 )
 
 // Directory places sessions on the nodes of a cluster: a session lives (its
@@ -167,9 +169,9 @@ func (s *Service) InterruptSession(ctx context.Context, sessionID string) error 
 		return fmt.Errorf("marking session %s interrupted: %w", sessionID, err)
 	}
 	s.log.WarnContext(ctx, "session interrupted: its node stopped", "session", sessionID)
-	s.sink.Publish(ctx, Event{SessionID: sessionID, Type: "session_ended", Payload: map[string]any{
-		"sessionId": sessionID, "stats": EndStats(ended, s.now()), "reason": "interrupted",
-	}})
+	s.audience.SessionEnded(ctx, protocol.SessionEnded{
+		SessionID: sessionID, Stats: EndStats(ended, s.now()), Reason: protocol.EndReasonInterrupted,
+	})
 	s.closeMedia(sessionID)
 	return nil
 }
@@ -196,19 +198,30 @@ func (s *Service) SessionLost(ctx context.Context, sessionID string) {
 	s.closeMedia(sessionID)
 }
 
-// Observe keeps this node in step with events from every node: a session
-// this node serves that was ended through another node (its host called
-// streaming.endSession there) closes here too.
-func (s *Service) Observe(ctx context.Context, e Event) {
-	if e.Type != "session_ended" || !s.hosted.has(e.SessionID) {
+// Follower is the part of this node's Audience that keeps its media in
+// step with the whole cluster: a session this node serves that was ended
+// through another node (its host called streaming.endSession there)
+// closes here too. Tell it what the bus delivers.
+func (s *Service) Follower() Audience { return follower{s} }
+
+type follower struct{ s *Service }
+
+func (f follower) SessionEnded(ctx context.Context, m protocol.SessionEnded) {
+	s := f.s
+	if !s.hosted.has(m.SessionID) {
 		return
 	}
-	s.hosted.remove(e.SessionID)
+	s.hosted.remove(m.SessionID)
 	if s.dir != nil {
-		s.dir.Release(ctx, e.SessionID)
+		s.dir.Release(ctx, m.SessionID)
 	}
-	s.closeMedia(e.SessionID)
+	s.closeMedia(m.SessionID)
 }
+
+func (follower) Send(context.Context, Event)                               {}
+func (follower) Removed(context.Context, string, protocol.Removed)         {}
+func (follower) RoleChanged(context.Context, string, protocol.RoleChanged) {}
+func (follower) SignedOut(context.Context, string)                         {}
 
 func (h *hosted) has(id string) bool {
 	h.mu.Lock()

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"github.com/chobilive/chobi/protocol"
 )
 
 // hostSession loads a live session that hostID must host.
@@ -44,9 +46,7 @@ func (s *Service) RespondCoHost(ctx context.Context, hostID, sessionID, userID s
 			return err
 		}
 		s.setRole(ctx, sessionID, userID, RoleViewer)
-		s.sink.Publish(ctx, Event{SessionID: sessionID, UserID: userID, Type: "role_changed", Payload: map[string]any{
-			"sessionId": sessionID, "role": string(RoleViewer),
-		}})
+		s.audience.RoleChanged(ctx, userID, protocol.RoleChanged{SessionID: sessionID, Role: string(RoleViewer)})
 		return nil
 	}
 	return s.grantCoHost(ctx, sess, part)
@@ -95,9 +95,7 @@ func (s *Service) grantCoHost(ctx context.Context, sess Session, part Participan
 	}
 	s.setRole(ctx, sess.ID, part.UserID, RoleCoHost)
 	s.log.InfoContext(ctx, "co-host on stage", "session", sess.ID, "user", part.UserID)
-	s.sink.Publish(ctx, Event{SessionID: sess.ID, UserID: part.UserID, Type: "role_changed", Payload: map[string]any{
-		"sessionId": sess.ID, "role": string(RoleCoHost),
-	}})
+	s.audience.RoleChanged(ctx, part.UserID, protocol.RoleChanged{SessionID: sess.ID, Role: string(RoleCoHost)})
 	s.broadcastTracks(sess.ID)
 	return nil
 }
@@ -129,19 +127,14 @@ func (s *Service) RemoveParticipant(ctx context.Context, hostID, sessionID, user
 	}
 	s.log.InfoContext(ctx, "participant removed", "session", sessionID, "user", userID, "ban", ban)
 	// Told first, while its sockets are still in the session.
-	s.sink.Publish(ctx, Event{SessionID: sessionID, UserID: userID, Type: "removed", Payload: map[string]any{
-		"sessionId": sessionID, "banned": part.Banned,
-	}})
+	s.audience.Removed(ctx, userID, protocol.Removed{SessionID: sessionID, Banned: part.Banned})
 	s.detachUser(sessionID, userID)
 	last, role, viewers, err := s.presence.Leave(ctx, sessionID, userID, true)
 	if err != nil {
 		s.log.WarnContext(ctx, "leaving presence failed", "session", sessionID, "user", userID, "err", err)
 	}
 	if last && IsViewer(role) {
-		user, _ := s.store.User(ctx, userID)
-		s.sink.Publish(ctx, Event{SessionID: sessionID, Type: "viewer_left", Payload: map[string]any{
-			"sessionId": sessionID, "user": map[string]any{"id": userID, "displayName": user.DisplayName}, "viewerCount": viewers,
-		}})
+		s.viewerLeft(ctx, sessionID, userID, viewers)
 	}
 	if wasOnStage || role == RoleCoHost {
 		s.broadcastTracks(sessionID)

@@ -1,6 +1,9 @@
 package rooms
 
-import "github.com/chobilive/chobi/sfu"
+import (
+	"github.com/chobilive/chobi/protocol"
+	"github.com/chobilive/chobi/sfu"
+)
 
 // The publisher's socket carries dynacast: the SFU asks it to send only the
 // simulcast layers someone receives.
@@ -12,5 +15,5 @@ var _ sfu.LayerSignaler = peerSignal{}
 // other encodings (RTCRtpSender.setParameters) until a later message lists
 // them again.
 func (p peerSignal) PublishLayers(trackID string, active []string) {
-	p.send("publish_layers", map[string]any{"sessionId": p.sessionID, "trackId": trackID, "active": active})
+	p.send(protocol.PublishLayers{SessionID: p.sessionID, TrackID: trackID, Active: active})
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"github.com/chobilive/chobi/protocol"
 )
 
 // What the gift economy needs of sessions: who may give and receive in one,
@@ -79,16 +81,7 @@ func (s *Service) stageFacts(ctx context.Context, sessionID, senderID, recipient
 }
 
 // AnnounceGift sends gift_animation to everyone in the session. Call it
-// only after the gift is committed. payload is PROTOCOL.md §2's
-// {sessionId, gift:{id, name, animation}, sender:{id, displayName},
-// recipientId, quantity, message?}.
-func (s *Service) AnnounceGift(ctx context.Context, sessionID string, payload map[string]any) {
-	s.sink.Publish(ctx, Event{SessionID: sessionID, Type: "gift_animation", Payload: payload})
-}
-
-// NotifyGift pushes the recipient's stored gift notification to their
-// sockets (see NotificationPayload).
-func (s *Service) NotifyGift(ctx context.Context, sessionID, recipientID string, notification map[string]any) {
-	s.sink.Publish(ctx, Event{SessionID: sessionID, UserID: recipientID, Type: "notification",
-		Payload: map[string]any{"notification": notification}})
+// only after the gift is committed.
+func (s *Service) AnnounceGift(ctx context.Context, m protocol.GiftAnimation) {
+	s.audience.Send(ctx, Event{SessionID: m.SessionID, Message: m})
 }

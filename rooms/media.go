@@ -8,12 +8,13 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
+	"github.com/chobilive/chobi/protocol"
 	"github.com/chobilive/chobi/sfu"
 )
 
-// Send delivers one message to one socket: its type and fields. It must
-// not block (the socket layer queues).
-type Send func(typ string, payload map[string]any)
+// Send delivers one message to one socket. It must not block (the socket
+// layer queues).
+type Send func(m protocol.Message)
 
 // mediaPeers maps each session's media peers (one per socket) to users.
 type mediaPeers struct {
@@ -68,19 +69,21 @@ type peerSignal struct {
 }
 
 func (p peerSignal) SubscriberOffer(sdp string) {
-	p.send("subscribe_offer", map[string]any{"sessionId": p.sessionID, "sdp": sdp})
+	p.send(protocol.SubscribeOffer{SessionID: p.sessionID, SDP: sdp})
 }
 
 func (p peerSignal) Candidate(target sfu.Target, c *webrtc.ICECandidateInit) {
-	var cand any // null marks the end of candidates
+	m := protocol.ICECandidate{SessionID: p.sessionID, Target: string(target)} // no candidate: the end of them
 	if c != nil {
-		cand = c
+		m.Candidate = &protocol.Candidate{
+			Candidate: c.Candidate, SDPMid: c.SDPMid, SDPMLineIndex: c.SDPMLineIndex, UsernameFragment: c.UsernameFragment,
+		}
 	}
-	p.send("ice_candidate", map[string]any{"sessionId": p.sessionID, "target": string(target), "candidate": cand})
+	p.send(m)
 }
 
 func (p peerSignal) Failed(target sfu.Target) {
-	p.send("media_failed", map[string]any{"sessionId": p.sessionID, "target": string(target)})
+	p.send(protocol.MediaFailed{SessionID: p.sessionID, Target: string(target)})
 }
 
 // AttachMedia gives a socket present in a session its media peer: a
@@ -107,7 +110,7 @@ func (s *Service) AttachMedia(ctx context.Context, userID, sessionID, peerID str
 	}
 	// The picture first: the peer's subscribe_offer (started by AddPeer)
 	// then never reaches a client before the tracks that label it.
-	send("tracks", s.tracksPayload(sessionID))
+	send(s.tracks(sessionID))
 	if _, err := room.AddPeer(peerID, peerSignal{sessionID: sessionID, send: send}); err != nil {
 		if errors.Is(err, sfu.ErrPeerExists) {
 			return nil
@@ -140,18 +143,16 @@ func (s *Service) mediaRoom(sessionID string) *sfu.Room {
 func (s *Service) broadcastSpeakers(sessionID string, speakers []sfu.Speaker) {
 	owners := s.peers.users(sessionID)
 	seen := map[string]bool{}
-	list := []map[string]any{}
+	list := []protocol.Speaker{}
 	for _, sp := range speakers {
 		uid := owners[sp.PeerID]
 		if uid == "" || seen[uid] {
 			continue
 		}
 		seen[uid] = true
-		list = append(list, map[string]any{"userId": uid, "level": sp.Level})
+		list = append(list, protocol.Speaker{UserID: uid, Level: sp.Level})
 	}
-	s.sink.Publish(context.Background(), Event{SessionID: sessionID, Type: "speakers", Payload: map[string]any{
-		"sessionId": sessionID, "speakers": list,
-	}})
+	s.audience.Send(context.Background(), Event{SessionID: sessionID, Message: protocol.Speakers{SessionID: sessionID, Speakers: list}})
 }
 
 // DetachMedia closes a socket's media peer in a session.
@@ -240,11 +241,10 @@ func (s *Service) detachUser(sessionID, userID string) {
 	}
 }
 
-// tracksPayload is the full picture of who publishes what, as the
-// "tracks" message carries it: the host, the co-hosts and anyone
-// publishing, each with their tracks.
-func (s *Service) tracksPayload(sessionID string) map[string]any {
-	byUser := map[string][]map[string]any{}
+// tracks is the full picture of who publishes what: the host, the
+// co-hosts and anyone publishing, each with their tracks.
+func (s *Service) tracks(sessionID string) protocol.Tracks {
+	byUser := map[string][]protocol.Track{}
 	if s.media != nil {
 		owners := s.peers.users(sessionID)
 		for _, t := range s.media.Room(sessionID).Tracks() {
@@ -252,34 +252,37 @@ func (s *Service) tracksPayload(sessionID string) map[string]any {
 			if uid == "" {
 				continue
 			}
-			source := "camera"
+			source := protocol.SourceCamera
 			if t.Kind == "audio" {
-				source = "microphone"
+				source = protocol.SourceMicrophone
 			}
-			byUser[uid] = append(byUser[uid], map[string]any{
-				"trackId": t.TrackID, "streamId": t.StreamID, "kind": t.Kind, "source": source,
-				"muted": false, "layers": t.Layers,
+			layers := t.Layers
+			if layers == nil {
+				layers = []string{}
+			}
+			byUser[uid] = append(byUser[uid], protocol.Track{
+				TrackID: t.TrackID, StreamID: t.StreamID, Kind: t.Kind, Source: source, Layers: layers,
 			})
 		}
 	}
-	participants := []map[string]any{}
+	stage := []protocol.StageMember{}
 	for _, m := range s.Participants(context.Background(), sessionID) {
 		tracks := byUser[m.UserID]
 		if m.Role != RoleHost && m.Role != RoleCoHost && len(tracks) == 0 {
 			continue
 		}
 		if tracks == nil {
-			tracks = []map[string]any{}
+			tracks = []protocol.Track{}
 		}
-		participants = append(participants, map[string]any{
-			"userId": m.UserID, "displayName": m.DisplayName, "role": string(m.Role), "tracks": tracks,
+		stage = append(stage, protocol.StageMember{
+			UserID: m.UserID, DisplayName: m.DisplayName, Role: string(m.Role), Tracks: tracks,
 		})
 	}
-	return map[string]any{"sessionId": sessionID, "participants": participants}
+	return protocol.Tracks{SessionID: sessionID, Participants: stage}
 }
 
 func (s *Service) broadcastTracks(sessionID string) {
-	s.sink.Publish(context.Background(), Event{SessionID: sessionID, Type: "tracks", Payload: s.tracksPayload(sessionID)})
+	s.audience.Send(context.Background(), Event{SessionID: sessionID, Message: s.tracks(sessionID)})
 }
 
 // SetQuality sets the simulcast layer a socket receives of a track:

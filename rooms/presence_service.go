@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"github.com/chobilive/chobi/protocol"
 )
 
 // Entered is what a user learns on entering a session.
@@ -52,8 +54,8 @@ func (s *Service) Enter(ctx context.Context, userID, sessionID string) (Entered,
 		if err := s.store.MarkWatched(ctx, sessionID, userID, viewers); err != nil {
 			s.log.ErrorContext(ctx, "recording a viewer failed", "session", sessionID, "user", userID, "err", err)
 		}
-		s.sink.Publish(ctx, Event{SessionID: sessionID, Type: "viewer_joined", Payload: map[string]any{
-			"sessionId": sessionID, "user": map[string]any{"id": userID, "displayName": user.DisplayName}, "viewerCount": viewers,
+		s.audience.Send(ctx, Event{SessionID: sessionID, Message: protocol.ViewerJoined{
+			SessionID: sessionID, User: protocol.UserName{ID: userID, DisplayName: user.DisplayName}, ViewerCount: viewers,
 		}})
 	}
 	return Entered{Session: sess, Role: role.Shown(), Participants: s.Participants(ctx, sessionID), ViewerCount: viewers}, nil
@@ -88,11 +90,16 @@ func (s *Service) gone(ctx context.Context, sessionID, userID string, role Role,
 		s.broadcastTracks(sessionID) // the stage changed
 	}
 	if IsViewer(role) {
-		user, _ := s.store.User(ctx, userID)
-		s.sink.Publish(ctx, Event{SessionID: sessionID, Type: "viewer_left", Payload: map[string]any{
-			"sessionId": sessionID, "user": map[string]any{"id": userID, "displayName": user.DisplayName}, "viewerCount": viewers,
-		}})
+		s.viewerLeft(ctx, sessionID, userID, viewers)
 	}
+}
+
+// viewerLeft tells the session a viewer is gone.
+func (s *Service) viewerLeft(ctx context.Context, sessionID, userID string, viewers int) {
+	user, _ := s.store.User(ctx, userID)
+	s.audience.Send(ctx, Event{SessionID: sessionID, Message: protocol.ViewerLeft{
+		SessionID: sessionID, User: protocol.UserName{ID: userID, DisplayName: user.DisplayName}, ViewerCount: viewers,
+	}})
 }
 
 // PresenceLost is told of a user whose node died (its presence was reaped

@@ -3,6 +3,7 @@ package rooms
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/chobilive/chobi/protocol"
 	"github.com/chobilive/chobi/ratelimit"
 	"github.com/chobilive/chobi/sfu"
 )
@@ -32,7 +34,7 @@ const (
 // Service is the rooms domain. Safe for concurrent use.
 type Service struct {
 	store    SessionStore
-	sink     Sink
+	audience Audience
 	log      *slog.Logger
 	cfg      Config
 	presence Presence
@@ -47,10 +49,12 @@ type Service struct {
 
 // Params wire a Service.
 type Params struct {
-	Store  SessionStore
-	Sink   Sink // nil: events go nowhere (no socket layer)
-	Logger *slog.Logger
-	Config Config
+	Store SessionStore
+	// Audience hears what happens: the sockets (signaling.Hub), on every
+	// node through store/redis.Bus; nil tells nobody.
+	Audience Audience
+	Logger   *slog.Logger
+	Config   Config
 	// Media is the SFU; nil runs without media.
 	Media *sfu.Engine
 	// Presence is shared live state; nil keeps it in this process.
@@ -77,9 +81,9 @@ func NewService(p Params) *Service {
 	if cfg.MaxListLimit <= 0 {
 		cfg.MaxListLimit = 100
 	}
-	sink := p.Sink
-	if sink == nil {
-		sink = discard{}
+	audience := p.Audience
+	if audience == nil {
+		audience = Audiences{}
 	}
 	log := p.Logger
 	if log == nil {
@@ -95,7 +99,7 @@ func NewService(p Params) *Service {
 		presence = NewMemoryPresence(now)
 	}
 	return &Service{
-		store: p.Store, sink: sink, log: log, cfg: cfg, now: now,
+		store: p.Store, audience: audience, log: log, cfg: cfg, now: now,
 		presence: presence, media: p.Media, dir: p.Directory,
 		chat: chat,
 	}
@@ -165,7 +169,7 @@ func (s *Service) CreateSession(ctx context.Context, hostID string, p CreatePara
 			s.log.ErrorContext(ctx, "notifying followers failed", "session", sess.ID, "err", err)
 		}
 		for _, d := range delivered {
-			s.PushNotification(ctx, d.UserID, NotificationPayload(d, notice))
+			s.PushNotification(ctx, d.UserID, NotificationMessage(d, notice))
 		}
 	}
 	s.log.InfoContext(ctx, "session started", "session", sess.ID, "host", hostID, "type", sess.Type, "private", sess.IsPrivate)
@@ -260,8 +264,8 @@ func (s *Service) JoinSession(ctx context.Context, userID, sessionID string, wan
 	}
 	if role == RolePending && want == RoleCoHost {
 		if user, err := s.store.User(ctx, userID); err == nil {
-			s.sink.Publish(ctx, Event{SessionID: sessionID, UserID: sess.HostID, Type: "cohost_request", Payload: map[string]any{
-				"sessionId": sessionID, "user": map[string]any{"id": user.ID, "displayName": user.DisplayName, "avatarUrl": user.AvatarURL},
+			s.audience.Send(ctx, Event{SessionID: sessionID, UserID: sess.HostID, Message: protocol.CoHostRequest{
+				SessionID: sessionID, User: protocol.UserCard{ID: user.ID, DisplayName: user.DisplayName, AvatarURL: user.AvatarURL},
 			}})
 		}
 	}
@@ -292,9 +296,7 @@ func (s *Service) EndSession(ctx context.Context, userID, sessionID string) (Ses
 	}
 	s.log.InfoContext(ctx, "session ended", "session", sessionID, "duration", ended.Duration(s.now()).Round(time.Second),
 		"peak_viewers", ended.Stats.PeakViewers, "messages", ended.Stats.Messages)
-	s.sink.Publish(ctx, Event{SessionID: sessionID, Type: "session_ended", Payload: map[string]any{
-		"sessionId": sessionID, "stats": EndStats(ended, s.now()),
-	}})
+	s.audience.SessionEnded(ctx, protocol.SessionEnded{SessionID: sessionID, Stats: EndStats(ended, s.now())})
 	// After everyone present was told: their PeerConnections close.
 	s.closeMedia(sessionID)
 	s.hosted.remove(sessionID)
@@ -305,21 +307,10 @@ func (s *Service) EndSession(ctx context.Context, userID, sessionID string) (Ses
 	return ended, nil
 }
 
-// Summary is the end-of-session figures of streaming.endSession and of the
-// session_ended event, as clients receive them.
-type Summary struct {
-	SessionID     string `json:"sessionId"`
-	Duration      int64  `json:"duration"` // whole seconds
-	PeakViewers   int    `json:"peakViewers"`
-	TotalViewers  int    `json:"totalViewers"`
-	Messages      int    `json:"messages"`
-	GiftsReceived int    `json:"giftsReceived"`
-	CoinsEarned   int64  `json:"coinsEarned"`
-}
-
-// EndStats summarises a session.
-func EndStats(sess Session, now time.Time) Summary {
-	return Summary{
+// EndStats summarises a session as streaming.endSession and session_ended
+// give it.
+func EndStats(sess Session, now time.Time) protocol.SessionStats {
+	return protocol.SessionStats{
 		SessionID: sess.ID, Duration: int64(sess.Duration(now) / time.Second),
 		PeakViewers: sess.Stats.PeakViewers, TotalViewers: sess.Stats.TotalViewers, Messages: sess.Stats.Messages,
 		GiftsReceived: sess.Stats.GiftsReceived, CoinsEarned: sess.Stats.CoinsEarned,
@@ -376,28 +367,26 @@ func (s *Service) SessionFor(ctx context.Context, userID, sessionID string) (Ses
 	return sess, s.ViewerCount(ctx, sessionID), nil
 }
 
-// NotificationPayload is a stored notification as the socket's
-// "notification" event carries it.
-func NotificationPayload(d Delivered, n Notice) map[string]any {
-	data := n.Data
-	if data == nil {
-		data = map[string]any{}
+// NotificationMessage is a stored notification as the socket's
+// "notification" message carries it.
+func NotificationMessage(d Delivered, n Notice) protocol.Notification {
+	var data protocol.JSONObject
+	if len(n.Data) > 0 {
+		if b, err := json.Marshal(n.Data); err == nil {
+			data = b
+		}
 	}
-	return map[string]any{
-		"id": d.ID, "type": n.Type, "title": n.Title, "body": n.Body, "data": data, "createdAt": d.CreatedAt, "read": false,
-	}
+	return protocol.Notification{Notification: protocol.NotificationBody{
+		ID: d.ID, Type: n.Type, Title: n.Title, Body: n.Body, Data: data, CreatedAt: d.CreatedAt,
+	}}
 }
 
 // PushNotification sends a stored notification to the user's open sockets.
-func (s *Service) PushNotification(ctx context.Context, userID string, notification map[string]any) {
-	s.sink.Publish(ctx, Event{UserID: userID, Type: "notification", Payload: map[string]any{"notification": notification}})
+func (s *Service) PushNotification(ctx context.Context, userID string, n protocol.Notification) {
+	s.audience.Send(ctx, Event{UserID: userID, Message: n})
 }
-
-// EventSignOut is the event that closes every socket of a user, on every
-// node (the account was deleted); the socket layer closes them with 4401.
-const EventSignOut = "sign_out"
 
 // SignOut disconnects a user's sockets everywhere.
 func (s *Service) SignOut(ctx context.Context, userID string) {
-	s.sink.Publish(ctx, Event{UserID: userID, Type: EventSignOut, Payload: map[string]any{}})
+	s.audience.SignedOut(ctx, userID)
 }

@@ -1,7 +1,8 @@
 // Package rooms runs live sessions: their lifecycle, who holds which role,
 // co-host requests, moderation, presence and chat. It keeps the records in a
-// SessionStore and announces what happens to an event Sink; media is the
-// sfu's.
+// SessionStore and tells an Audience what happens (typed messages of
+// package protocol, and explicit calls for what changes the sockets'
+// standing); media is the sfu's.
 package rooms
 
 import (

@@ -2,7 +2,6 @@ package signaling
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -11,8 +10,7 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/chobilive/chobi/rooms"
-	"github.com/chobilive/chobi/signaling/protocol"
+	"github.com/chobilive/chobi/protocol"
 )
 
 var connSeq atomic.Uint64
@@ -59,28 +57,18 @@ func (c *conn) send(frame []byte) {
 	}
 }
 
-// reply queues a JSON message.
-func (c *conn) reply(v any) {
-	b, err := json.Marshal(v)
+// sendMessage queues a message for this socket alone.
+func (c *conn) sendMessage(m protocol.Message) {
+	frame, err := protocol.Encode(m)
 	if err != nil {
-		c.srv.log.Error("cannot encode reply", "err", err)
-		return
-	}
-	c.send(b)
-}
-
-// sendEvent queues a server-started message: its fields beside "type".
-func (c *conn) sendEvent(typ string, payload map[string]any) {
-	frame, err := encodeEvent(rooms.Event{Type: typ, Payload: payload})
-	if err != nil {
-		c.srv.log.Error("cannot encode message", "type", typ, "err", err)
+		c.srv.log.Error("cannot encode a message", "type", m.Type(), "err", err)
 		return
 	}
 	c.send(frame)
 }
 
 func (c *conn) replyError(id, code, msg string) {
-	c.reply(protocol.Error{Type: "error", ID: id, Code: code, Message: msg})
+	c.sendMessage(protocol.Error{ID: id, Code: code, Message: msg})
 }
 
 func (c *conn) close(code websocket.StatusCode, reason string) {

@@ -5,34 +5,46 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"reflect"
 	"runtime/debug"
 	"time"
 
 	"github.com/chobilive/chobi/jsonin"
+	"github.com/chobilive/chobi/protocol"
 	"github.com/chobilive/chobi/rooms"
 	"github.com/chobilive/chobi/sfu"
-	"github.com/chobilive/chobi/signaling/protocol"
 )
 
 // handler acts on one client message. The returned error is sent to the
 // client as an "error" carrying the message's id.
 type handler func(ctx context.Context, c *conn, id string, raw []byte) error
 
+// on makes the handler of one message type: the frame's fields decoded
+// into M (keys must name a field exactly; unknown ones are ignored, never
+// applied, whatever their case).
+func on[M any](fn func(ctx context.Context, c *conn, id string, m M) error) handler {
+	return func(ctx context.Context, c *conn, id string, raw []byte) error {
+		var m M
+		if err := jsonin.Unmarshal(raw, &m); err != nil {
+			return errBadRequest{"invalid fields: " + err.Error()}
+		}
+		return fn(ctx, c, id, m)
+	}
+}
+
 // handlers maps each client message type to its handler.
 var handlers = map[string]handler{
-	"ping":               handlePing,
-	"join_session":       handleJoin,
-	"leave_session":      handleLeave,
-	"send_message":       handleSendMessage,
-	"publish_offer":      handlePublishOffer,
-	"subscribe_answer":   handleSubscribeAnswer,
-	"ice_candidate":      handleICECandidate,
-	"set_quality":        handleSetQuality,
-	"request_cohost":     handleRequestCoHost,
-	"cohost_response":    handleCoHostResponse,
-	"invite_cohost":      handleInviteCoHost,
-	"remove_participant": handleRemoveParticipant,
+	protocol.TypePing:              on(handlePing),
+	protocol.TypeJoinSession:       on(handleJoin),
+	protocol.TypeLeaveSession:      on(handleLeave),
+	protocol.TypeSendMessage:       on(handleSendMessage),
+	protocol.TypePublishOffer:      on(handlePublishOffer),
+	protocol.TypeSubscribeAnswer:   on(handleSubscribeAnswer),
+	protocol.TypeICECandidate:      on(handleICECandidate),
+	protocol.TypeSetQuality:        on(handleSetQuality),
+	protocol.TypeRequestCoHost:     on(handleRequestCoHost),
+	protocol.TypeCoHostResponse:    on(handleCoHostResponse),
+	protocol.TypeInviteCoHost:      on(handleInviteCoHost),
+	protocol.TypeRemoveParticipant: on(handleRemoveParticipant),
 }
 
 // errBadRequest marks a malformed message.
@@ -114,39 +126,26 @@ func frameID(data []byte) string {
 	return ""
 }
 
-// decode parses a message's fields into v: keys must name a field exactly
-// (unknown ones are ignored, never applied, whatever their case).
-func decode(raw []byte, v any) error {
-	if err := jsonin.Unmarshal(raw, v); err != nil {
-		return errBadRequest{"invalid fields: " + err.Error()}
+// checkSessionID refuses a missing or oversized session id.
+func checkSessionID(id string) error {
+	if id == "" || len(id) > 200 {
+		return errBadRequest{"sessionId: is required"}
 	}
 	return nil
 }
 
-func sessionRef(raw []byte) (protocol.SessionRef, error) {
-	var m protocol.SessionRef
-	if err := decode(raw, &m); err != nil {
-		return m, err
-	}
-	if m.SessionID == "" || len(m.SessionID) > 200 {
-		return m, errBadRequest{"sessionId: is required"}
-	}
-	return m, nil
-}
-
-func handlePing(_ context.Context, c *conn, id string, _ []byte) error {
-	c.reply(protocol.Pong{Type: "pong", ID: id, Time: time.Now().UnixMilli()})
+func handlePing(_ context.Context, c *conn, id string, _ protocol.Ping) error {
+	c.sendMessage(protocol.Pong{ID: id, Time: time.Now().UnixMilli()})
 	return nil
 }
 
-func handleJoin(ctx context.Context, c *conn, id string, raw []byte) error {
-	m, err := sessionRef(raw)
-	if err != nil {
+func handleJoin(ctx context.Context, c *conn, id string, m protocol.JoinSession) error {
+	if err := checkSessionID(m.SessionID); err != nil {
 		return err
 	}
 	attach := func() {
 		// After session_joined: the first tracks and subscribe_offer follow it.
-		if err := c.srv.p.Rooms.AttachMedia(ctx, c.userID, m.SessionID, c.id, c.sendEvent); err != nil {
+		if err := c.srv.p.Rooms.AttachMedia(ctx, c.userID, m.SessionID, c.id, c.sendMessage); err != nil {
 			if errors.Is(err, rooms.ErrElsewhere) || errors.Is(err, rooms.ErrNotFound) || errors.Is(err, rooms.ErrEnded) {
 				code, msg := errorCode(err)
 				c.replyError(id, code, msg)
@@ -166,74 +165,64 @@ func handleJoin(ctx context.Context, c *conn, id string, raw []byte) error {
 			return fmt.Errorf("you are no longer in this session: %w", rooms.ErrNotFound)
 		}
 		defer attach()
-		return c.sendJoined(id, m.SessionID, c.srv.p.Rooms.Participants(ctx, m.SessionID))
+		members := c.srv.p.Rooms.Participants(ctx, m.SessionID)
+		role := ""
+		for _, p := range members {
+			if p.UserID == c.userID {
+				role = string(p.Role)
+			}
+		}
+		c.sendJoined(id, m.SessionID, role, members, c.srv.p.Rooms.ViewerCount(ctx, m.SessionID))
+		return nil
 	}
 	entered, err := c.srv.p.Rooms.Enter(ctx, c.userID, m.SessionID)
 	if err != nil {
 		return err
 	}
-	c.srv.joinSession(c, m.SessionID)
+	c.srv.hub.join(c, m.SessionID)
 	defer attach()
-	parts := make([]protocol.Participant, len(entered.Participants))
-	for i, p := range entered.Participants {
-		parts[i] = protocol.Participant{UserID: p.UserID, DisplayName: p.DisplayName, Role: string(p.Role)}
-	}
-	c.reply(protocol.SessionJoined{
-		Type: "session_joined", ID: id, SessionID: m.SessionID, Role: string(entered.Role),
-		Participants: parts, ViewerCount: entered.ViewerCount, ICEServers: c.srv.iceServers(c.userID),
-	})
+	c.sendJoined(id, m.SessionID, string(entered.Role), entered.Participants, entered.ViewerCount)
 	return nil
 }
 
-func (c *conn) sendJoined(id, sessionID string, members []rooms.Member) error {
+func (c *conn) sendJoined(id, sessionID, role string, members []rooms.Member, viewers int) {
 	parts := make([]protocol.Participant, len(members))
-	role := ""
 	for i, p := range members {
 		parts[i] = protocol.Participant{UserID: p.UserID, DisplayName: p.DisplayName, Role: string(p.Role)}
-		if p.UserID == c.userID {
-			role = string(p.Role)
-		}
 	}
-	c.reply(protocol.SessionJoined{
-		Type: "session_joined", ID: id, SessionID: sessionID, Role: role, Participants: parts,
-		ViewerCount: c.srv.p.Rooms.ViewerCount(context.Background(), sessionID), ICEServers: c.srv.iceServers(c.userID),
+	c.sendMessage(protocol.SessionJoined{
+		ID: id, SessionID: sessionID, Role: role, Participants: parts,
+		ViewerCount: viewers, ICEServers: c.srv.iceServers(c.userID),
 	})
-	return nil
 }
 
 // iceServers is the user's list for session_joined: always a JSON array,
-// never null (a browser's RTCPeerConnection refuses iceServers: null), even
-// when the configured value is a nil slice of some type inside the any.
-func (s *Server) iceServers(userID string) any {
+// never null (a browser's RTCPeerConnection refuses iceServers: null).
+func (s *Server) iceServers(userID string) []protocol.ICEServer {
 	list := s.p.ICEServers
 	if s.p.ICEServersFor != nil {
 		list = s.p.ICEServersFor(userID)
 	}
-	if v := reflect.ValueOf(list); !v.IsValid() || (v.Kind() == reflect.Slice && v.IsNil()) {
-		return []any{}
+	if list == nil {
+		return []protocol.ICEServer{}
 	}
 	return list
 }
 
-func handleLeave(ctx context.Context, c *conn, id string, raw []byte) error {
-	m, err := sessionRef(raw)
-	if err != nil {
+func handleLeave(ctx context.Context, c *conn, id string, m protocol.LeaveSession) error {
+	if err := checkSessionID(m.SessionID); err != nil {
 		return err
 	}
-	if !c.srv.leaveSession(c, m.SessionID) {
+	if !c.srv.hub.leave(c, m.SessionID) {
 		return fmt.Errorf("not joined to session %s: %w", m.SessionID, rooms.ErrNotFound)
 	}
 	c.srv.p.Rooms.DetachMedia(m.SessionID, c.id)
 	c.srv.p.Rooms.Leave(ctx, c.userID, m.SessionID)
-	c.reply(protocol.SessionLeft{Type: "session_left", ID: id, SessionID: m.SessionID})
+	c.sendMessage(protocol.SessionLeft{ID: id, SessionID: m.SessionID})
 	return nil
 }
 
-func handleSendMessage(ctx context.Context, c *conn, id string, raw []byte) error {
-	var m protocol.SendMessage
-	if err := decode(raw, &m); err != nil {
-		return err
-	}
+func handleSendMessage(ctx context.Context, c *conn, _ string, m protocol.SendMessage) error {
 	if m.SessionID != "" && !c.inSession(m.SessionID) {
 		return fmt.Errorf("join session %s before chatting in it: %w", m.SessionID, rooms.ErrNotFound)
 	}
@@ -241,19 +230,4 @@ func handleSendMessage(ctx context.Context, c *conn, id string, raw []byte) erro
 	// as new_message.
 	_, err := c.srv.p.Rooms.SendMessage(ctx, c.userID, m.SessionID, m.Message, m.MessageType)
 	return err
-}
-
-// encodeEvent renders a rooms event as a frame: its payload's fields
-// beside "type".
-func encodeEvent(e rooms.Event) ([]byte, error) {
-	fields, ok := e.Payload.(map[string]any)
-	if !ok {
-		return nil, fmt.Errorf("event %s: payload must be a map, got %T", e.Type, e.Payload)
-	}
-	frame := make(map[string]any, len(fields)+1)
-	for k, v := range fields {
-		frame[k] = v
-	}
-	frame["type"] = e.Type
-	return json.Marshal(frame)
 }

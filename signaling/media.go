@@ -6,9 +6,9 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
+	"github.com/chobilive/chobi/protocol"
 	"github.com/chobilive/chobi/rooms"
 	"github.com/chobilive/chobi/sfu"
-	"github.com/chobilive/chobi/signaling/protocol"
 )
 
 // joined checks that a socket joined the session a message names.
@@ -22,92 +22,66 @@ func joined(c *conn, sessionID string) error {
 	return nil
 }
 
-func handlePublishOffer(ctx context.Context, c *conn, id string, raw []byte) error {
-	var m protocol.SDPMessage
-	if err := decode(raw, &m); err != nil {
-		return err
-	}
+func handlePublishOffer(ctx context.Context, c *conn, id string, m protocol.PublishOffer) error {
 	if err := joined(c, m.SessionID); err != nil {
 		return err
 	}
 	return c.srv.p.Rooms.Publish(ctx, c.userID, m.SessionID, c.id, m.SDP, func(answer string) {
-		c.reply(protocol.SDPMessage{Type: "publish_answer", ID: id, SessionID: m.SessionID, SDP: answer})
+		c.sendMessage(protocol.PublishAnswer{ID: id, SessionID: m.SessionID, SDP: answer})
 	})
 }
 
-func handleSubscribeAnswer(ctx context.Context, c *conn, _ string, raw []byte) error {
-	var m protocol.SDPMessage
-	if err := decode(raw, &m); err != nil {
-		return err
-	}
+func handleSubscribeAnswer(ctx context.Context, c *conn, _ string, m protocol.SubscribeAnswer) error {
 	if err := joined(c, m.SessionID); err != nil {
 		return err
 	}
 	return c.srv.p.Rooms.SubscribeAnswer(ctx, m.SessionID, c.id, m.SDP)
 }
 
-func handleICECandidate(ctx context.Context, c *conn, _ string, raw []byte) error {
-	var m protocol.ICECandidate
-	if err := decode(raw, &m); err != nil {
-		return err
-	}
+func handleICECandidate(ctx context.Context, c *conn, _ string, m protocol.ICECandidate) error {
 	if err := joined(c, m.SessionID); err != nil {
 		return err
 	}
 	var cand *webrtc.ICECandidateInit
 	if m.Candidate != nil {
-		cand = &webrtc.ICECandidateInit{Candidate: m.Candidate.Candidate, SDPMid: m.Candidate.SDPMid, SDPMLineIndex: m.Candidate.SDPMLineIndex}
+		cand = &webrtc.ICECandidateInit{
+			Candidate: m.Candidate.Candidate, SDPMid: m.Candidate.SDPMid,
+			SDPMLineIndex: m.Candidate.SDPMLineIndex, UsernameFragment: m.Candidate.UsernameFragment,
+		}
 	}
 	return c.srv.p.Rooms.AddCandidate(ctx, m.SessionID, c.id, sfu.Target(m.Target), cand)
 }
 
-func handleSetQuality(ctx context.Context, c *conn, _ string, raw []byte) error {
-	var m protocol.SetQuality
-	if err := decode(raw, &m); err != nil {
-		return err
-	}
+func handleSetQuality(ctx context.Context, c *conn, _ string, m protocol.SetQuality) error {
 	if err := joined(c, m.SessionID); err != nil {
 		return err
 	}
 	return c.srv.p.Rooms.SetQuality(ctx, m.SessionID, c.id, m.TrackID, m.Quality)
 }
 
-func handleRequestCoHost(ctx context.Context, c *conn, _ string, raw []byte) error {
-	m, err := sessionRef(raw)
-	if err != nil {
+func handleRequestCoHost(ctx context.Context, c *conn, _ string, m protocol.RequestCoHost) error {
+	if err := checkSessionID(m.SessionID); err != nil {
 		return err
 	}
-	_, err = c.srv.p.Rooms.RequestCoHost(ctx, c.userID, m.SessionID)
+	_, err := c.srv.p.Rooms.RequestCoHost(ctx, c.userID, m.SessionID)
 	return err
 }
 
-func handleCoHostResponse(ctx context.Context, c *conn, _ string, raw []byte) error {
-	var m protocol.CoHostResponse
-	if err := decode(raw, &m); err != nil {
-		return err
-	}
+func handleCoHostResponse(ctx context.Context, c *conn, _ string, m protocol.CoHostResponse) error {
 	if m.SessionID == "" || m.UserID == "" || m.Accept == nil {
 		return errBadRequest{"sessionId, userId and accept are required"}
 	}
 	return c.srv.p.Rooms.RespondCoHost(ctx, c.userID, m.SessionID, m.UserID, *m.Accept)
 }
 
-func handleInviteCoHost(ctx context.Context, c *conn, _ string, raw []byte) error {
-	var m protocol.UserRef
-	if err := decode(raw, &m); err != nil {
-		return err
-	}
+func handleInviteCoHost(ctx context.Context, c *conn, _ string, m protocol.InviteCoHost) error {
 	if m.SessionID == "" || m.UserID == "" {
 		return errBadRequest{"sessionId and userId are required"}
 	}
 	return c.srv.p.Rooms.InviteCoHost(ctx, c.userID, m.SessionID, m.UserID)
 }
 
-func handleRemoveParticipant(ctx context.Context, c *conn, _ string, raw []byte) error {
-	var m protocol.UserRef
-	if err := decode(raw, &m); err != nil {
-		return err
-	}
+func handleRemoveParticipant(ctx context.Context, c *conn, _ string, m protocol.RemoveParticipant) error {
 	if m.SessionID == "" || m.UserID == "" {
 		return errBadRequest{"sessionId and userId are required"}
 	}

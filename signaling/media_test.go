@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chobilive/chobi/protocol"
 	"github.com/chobilive/chobi/rooms"
 	"github.com/chobilive/chobi/signaling"
 )
@@ -377,7 +378,7 @@ func TestMediaOnlyForPresentUsersOfLiveSessions(t *testing.T) {
 	ctx := context.Background()
 	hostID, strangerID := s.user(t, "host"), s.user(t, "stranger")
 	sess := s.live(t, hostID, "video")
-	discard := func(string, map[string]any) {}
+	discard := func(protocol.Message) {}
 
 	if err := s.rooms.AttachMedia(ctx, strangerID, sess.ID, "stranger-peer", discard); !errors.Is(err, rooms.ErrNotFound) {
 		t.Fatalf("media for a user not present: %v, want not found", err)

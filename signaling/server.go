@@ -1,7 +1,8 @@
-// Package signaling serves the WebSocket of PROTOCOL.md §2: token auth, a
-// JSON codec with size and rate limits, per-connection write queues, and
-// dispatch of client messages to the rooms domain, whose events it fans
-// out to the sockets present in each session.
+// Package signaling serves the WebSocket of PROTOCOL.md §2: token auth,
+// size and rate limits, per-connection write queues, and dispatch of the
+// client messages (typed in package protocol) to the rooms domain. Its Hub
+// is this node's rooms.Audience: what rooms announces reaches the sockets
+// present in each session through it.
 package signaling
 
 import (
@@ -13,8 +14,8 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/chobilive/chobi/protocol"
 	"github.com/chobilive/chobi/rooms"
-	"github.com/chobilive/chobi/signaling/protocol"
 )
 
 // Config are the socket limits. Zero values take the defaults.
@@ -33,28 +34,30 @@ type Config struct {
 // Params wire a Server.
 type Params struct {
 	Config Config
-	Rooms  *rooms.Service
+	// Hub is where the Server registers its sockets, and what the rooms
+	// service tells (NewHub).
+	Hub   *Hub
+	Rooms *rooms.Service
 	// Authenticate returns the user a token speaks for.
 	Authenticate func(token string) (userID string, err error)
-	ICEServers   any
+	ICEServers   []protocol.ICEServer
 	// ICEServersFor, when set, gives each user's iceServers instead of
 	// ICEServers (the embedded TURN relay's per-user credentials).
-	ICEServersFor func(userID string) any
+	ICEServersFor func(userID string) []protocol.ICEServer
 	Logger        *slog.Logger
 }
 
-// Server is the /ws handler and the rooms event sink. Close stops it.
+// Server is the /ws handler: it accepts sockets into its Hub and runs
+// their messages against the rooms service. Close stops it.
 type Server struct {
 	p   Params
 	cfg Config
 	log *slog.Logger
+	hub *Hub
 
-	mu        sync.Mutex
-	conns     map[*conn]struct{}
-	bySession map[string]map[*conn]struct{}
-	byUser    map[string]map[*conn]struct{}
-	timers    map[*time.Timer]struct{} // delayed leaves of dropped sockets
-	closed    bool
+	mu     sync.Mutex
+	timers map[*time.Timer]struct{} // delayed leaves of dropped sockets
+	closed bool
 
 	wg sync.WaitGroup // every connection's goroutines
 }
@@ -84,11 +87,11 @@ func New(p Params) *Server {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Server{
-		p: p, cfg: cfg, log: log,
-		conns: map[*conn]struct{}{}, bySession: map[string]map[*conn]struct{}{},
-		byUser: map[string]map[*conn]struct{}{}, timers: map[*time.Timer]struct{}{},
+	hub := p.Hub
+	if hub == nil {
+		hub = NewHub(log)
 	}
+	return &Server{p: p, cfg: cfg, log: log, hub: hub, timers: map[*time.Timer]struct{}{}}
 }
 
 // ServeHTTP upgrades a request to a socket. The token comes from ?token=
@@ -111,7 +114,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ws.SetReadLimit(s.cfg.MaxFrameBytes)
 	c := newConn(s, ws, userID)
-	if !s.add(c) {
+	if !s.hub.add(c) {
 		ws.Close(websocket.StatusGoingAway, "server is shutting down")
 		return
 	}
@@ -129,29 +132,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.remove(c)
 }
 
-func (s *Server) add(c *conn) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return false
-	}
-	s.conns[c] = struct{}{}
-	addTo(s.byUser, c.userID, c)
-	return true
-}
-
 // remove forgets a closed socket. Its sessions keep its place for the
 // reconnect grace period: if the user comes back in time, presence never
 // drops; if not, the delayed leave releases it.
 func (s *Server) remove(c *conn) {
-	s.mu.Lock()
-	delete(s.conns, c)
-	removeFrom(s.byUser, c.userID, c)
-	joined := c.takeSessions()
-	for _, id := range joined {
-		removeFrom(s.bySession, id, c)
-	}
-	s.mu.Unlock()
+	joined := s.hub.remove(c)
 	// A dead socket's PeerConnections are dead too: close them now. A
 	// reconnecting client makes new ones.
 	for _, id := range joined {
@@ -180,99 +165,15 @@ func (s *Server) remove(c *conn) {
 	c.close(websocket.StatusNormalClosure, "")
 }
 
-// joinSession records that c is present in a session (for fan-out).
-func (s *Server) joinSession(c *conn, sessionID string) (already bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !c.addSession(sessionID) {
-		return true
-	}
-	addTo(s.bySession, sessionID, c)
-	return false
-}
-
-func (s *Server) leaveSession(c *conn, sessionID string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !c.dropSession(sessionID) {
-		return false
-	}
-	removeFrom(s.bySession, sessionID, c)
-	return true
-}
-
-// Publish implements rooms.Sink: the event goes to the sockets present in
-// its session, or to one user's sockets. It never blocks: each socket has
-// its own queue.
-func (s *Server) Publish(ctx context.Context, e rooms.Event) {
-	frame, err := encodeEvent(e)
-	if err != nil {
-		s.log.Error("cannot encode event", "type", e.Type, "err", err)
-		return
-	}
-	s.mu.Lock()
-	var targets []*conn
-	switch {
-	case e.UserID != "":
-		for c := range s.byUser[e.UserID] {
-			targets = append(targets, c)
-		}
-	default:
-		for c := range s.bySession[e.SessionID] {
-			targets = append(targets, c)
-		}
-	}
-	switch e.Type {
-	case rooms.EventSignOut:
-		s.mu.Unlock()
-		for _, c := range targets {
-			c.close(protocol.CloseUnauthorized, "signed out: the account was deleted")
-		}
-		return
-	case "session_ended":
-		// Everyone present is told, then the session is over for their sockets.
-		for _, c := range targets {
-			c.dropSession(e.SessionID)
-		}
-		delete(s.bySession, e.SessionID)
-	case "removed":
-		// The removed user's sockets are out of the session (rooms has
-		// already released its presence: no delayed leave may follow).
-		for _, c := range targets {
-			if c.dropSession(e.SessionID) {
-				removeFrom(s.bySession, e.SessionID, c)
-			}
-		}
-	}
-	s.mu.Unlock()
-	for _, c := range targets {
-		c.send(frame)
-	}
-}
-
 // Connections is the number of open sockets (a metric).
-func (s *Server) Connections() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.conns)
-}
+func (s *Server) Connections() int { return s.hub.Connections() }
 
 // LeaveAll takes every open socket out of its sessions (the users leave
 // the counts, the others are told) before a graceful stop: in a cluster,
 // other nodes' sessions must not count this node's viewers until a lease
 // expires. The sockets stay open; Close closes them.
 func (s *Server) LeaveAll(ctx context.Context) {
-	s.mu.Lock()
-	type membership struct{ userID, sessionID string }
-	var all []membership
-	for c := range s.conns {
-		for _, id := range c.takeSessions() {
-			removeFrom(s.bySession, id, c)
-			all = append(all, membership{c.userID, id})
-		}
-	}
-	s.mu.Unlock()
-	for _, m := range all {
+	for _, m := range s.hub.leaveAll() {
 		s.p.Rooms.Leave(ctx, m.userID, m.sessionID)
 	}
 }
@@ -280,12 +181,9 @@ func (s *Server) LeaveAll(ctx context.Context) {
 // Close ends every socket, cancels the delayed leaves and waits for all
 // connection goroutines.
 func (s *Server) Close() {
+	conns := s.hub.close()
 	s.mu.Lock()
 	s.closed = true
-	conns := make([]*conn, 0, len(s.conns))
-	for c := range s.conns {
-		conns = append(conns, c)
-	}
 	for t := range s.timers {
 		t.Stop()
 	}
@@ -295,22 +193,4 @@ func (s *Server) Close() {
 		c.close(websocket.StatusGoingAway, "server is shutting down")
 	}
 	s.wg.Wait()
-}
-
-func addTo(m map[string]map[*conn]struct{}, key string, c *conn) {
-	set := m[key]
-	if set == nil {
-		set = map[*conn]struct{}{}
-		m[key] = set
-	}
-	set[c] = struct{}{}
-}
-
-func removeFrom(m map[string]map[*conn]struct{}, key string, c *conn) {
-	if set := m[key]; set != nil {
-		delete(set, c)
-		if len(set) == 0 {
-			delete(m, key)
-		}
-	}
 }

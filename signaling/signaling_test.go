@@ -13,10 +13,10 @@ import (
 	"github.com/coder/websocket"
 	"go.uber.org/goleak"
 
+	"github.com/chobilive/chobi/protocol"
 	"github.com/chobilive/chobi/rooms"
 	"github.com/chobilive/chobi/sfu"
 	"github.com/chobilive/chobi/signaling"
-	"github.com/chobilive/chobi/signaling/protocol"
 	"github.com/chobilive/chobi/store"
 )
 
@@ -27,6 +27,7 @@ type stack struct {
 	media *sfu.Engine
 	st    *store.Store
 	rooms *rooms.Service
+	hub   *signaling.Hub
 	srv   *signaling.Server
 	http  *httptest.Server
 	url   string
@@ -46,15 +47,13 @@ func newStack(t *testing.T, cfg signaling.Config) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &stack{st: st, media: media}
-	s.rooms = rooms.NewService(rooms.Params{Store: st, Media: media, Sink: rooms.SinkFunc(func(ctx context.Context, e rooms.Event) {
-		s.srv.Publish(ctx, e)
-	})})
+	s := &stack{st: st, media: media, hub: signaling.NewHub(nil)}
+	s.rooms = rooms.NewService(rooms.Params{Store: st, Media: media, Audience: s.hub})
 	s.srv = signaling.New(signaling.Params{
-		Config: cfg, Rooms: s.rooms,
-		// As cmd/chobi passes it without STUN or TURN: a nil slice of a
-		// concrete type, which session_joined must still send as [].
-		ICEServers: []map[string]any(nil),
+		Config: cfg, Hub: s.hub, Rooms: s.rooms,
+		// As cmd/chobi passes it without STUN or TURN: a nil slice, which
+		// session_joined must still send as [].
+		ICEServers: nil,
 		// The token is the user id itself: token checking is web/auth's, tested there.
 		Authenticate: func(token string) (string, error) {
 			if _, err := st.UserByID(ctx, token); err != nil {
@@ -351,8 +350,8 @@ func TestSlowSocketIsDroppedOthersUnaffected(t *testing.T) {
 				return
 			default:
 			}
-			s.srv.Publish(context.Background(), rooms.Event{UserID: slowID, Type: "notification",
-				Payload: map[string]any{"notification": map[string]any{"body": big}}})
+			s.hub.Send(context.Background(), rooms.Event{UserID: slowID,
+				Message: protocol.Notification{Notification: protocol.NotificationBody{Body: big}}})
 			time.Sleep(time.Millisecond)
 		}
 	}()

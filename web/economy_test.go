@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/chobilive/chobi/economy"
+	"github.com/chobilive/chobi/protocol"
 	"github.com/chobilive/chobi/rooms"
 	"github.com/chobilive/chobi/store"
 	"github.com/chobilive/chobi/web"
@@ -50,7 +51,7 @@ func newEcoStackWith(t *testing.T, cfg economy.Config) *ecoStack {
 	s := &ecoStack{}
 	log := quietLogger()
 	tokens := auth.NewTokens(testSecret, time.Hour)
-	roomSvc := rooms.NewService(rooms.Params{Store: st, Logger: log, Sink: rooms.SinkFunc(func(_ context.Context, e rooms.Event) {
+	roomSvc := rooms.NewService(rooms.Params{Store: st, Logger: log, Audience: recordSends(func(e rooms.Event) {
 		s.mu.Lock()
 		s.events = append(s.events, e)
 		s.mu.Unlock()
@@ -68,12 +69,22 @@ func newEcoStackWith(t *testing.T, cfg economy.Config) *ecoStack {
 	return s
 }
 
+// recordSends is a rooms.Audience that hands each Send to a function (the
+// other calls are not what these tests look at).
+type recordSends func(e rooms.Event)
+
+func (f recordSends) Send(_ context.Context, e rooms.Event)                   { f(e) }
+func (recordSends) SessionEnded(context.Context, protocol.SessionEnded)       {}
+func (recordSends) Removed(context.Context, string, protocol.Removed)         {}
+func (recordSends) RoleChanged(context.Context, string, protocol.RoleChanged) {}
+func (recordSends) SignedOut(context.Context, string)                         {}
+
 func (s *ecoStack) eventsOf(typ string) []rooms.Event {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []rooms.Event
 	for _, e := range s.events {
-		if e.Type == typ {
+		if e.Message.Type() == typ {
 			out = append(out, e)
 		}
 	}
@@ -236,24 +247,26 @@ func TestEconomyAPI(t *testing.T) {
 	if len(anim) != 1 || anim[0].SessionID != sess.ID || anim[0].UserID != "" {
 		t.Fatalf("gift_animation events %+v", anim)
 	}
-	p := anim[0].Payload.(map[string]any)
-	g, sender := p["gift"].(map[string]any), p["sender"].(map[string]any)
-	if p["sessionId"] != sess.ID || g["id"] != "gift_coffee" || g["name"] != "Arabic Coffee" || g["animation"] != "coffee_pour" ||
-		sender["id"] != fan.id || sender["displayName"] != "Fan" || p["recipientId"] != host.id || p["quantity"] != int64(3) || p["message"] != "أهلا" {
-		t.Fatalf("gift_animation payload %#v", p)
+	p := anim[0].Message.(protocol.GiftAnimation)
+	want := protocol.GiftAnimation{
+		SessionID: sess.ID, Gift: protocol.Gift{ID: "gift_coffee", Name: "Arabic Coffee", Animation: "coffee_pour"},
+		Sender: protocol.UserName{ID: fan.id, DisplayName: "Fan"}, RecipientID: host.id, Quantity: 3, Message: "أهلا",
+	}
+	if p != want {
+		t.Fatalf("gift_animation %#v, want %#v", p, want)
 	}
 	notes := s.eventsOf("notification")
-	var giftNote map[string]any
+	var giftNote *protocol.NotificationBody
 	for _, e := range notes {
-		n := e.Payload.(map[string]any)["notification"].(map[string]any)
-		if n["type"] == "gift" {
+		n := e.Message.(protocol.Notification).Notification
+		if n.Type == "gift" {
 			if e.UserID != host.id || giftNote != nil {
 				t.Fatalf("gift notification event %+v", e)
 			}
-			giftNote = n
+			giftNote = &n
 		}
 	}
-	if giftNote == nil || giftNote["read"] != false || !strings.Contains(giftNote["body"].(string), "Fan sent you") {
+	if giftNote == nil || giftNote.Read || !strings.Contains(giftNote.Body, "Fan sent you") {
 		t.Fatalf("gift notification %+v", giftNote)
 	}
 	if n := s.notifications(t, host); n.UnreadCount < 1 || n.Notifications[0].Type != "gift" || n.Notifications[0].Data["transactionId"] != tx.ID {

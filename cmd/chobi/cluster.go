@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/signal"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/chobilive/chobi/rooms"
+	"github.com/chobilive/chobi/signaling"
 	chobiredis "github.com/chobilive/chobi/store/redis"
 	"github.com/chobilive/chobi/web/api"
 )
@@ -108,12 +108,12 @@ type cluster struct {
 	opts      chobiredis.Options
 	cfg       clusterConfig
 	log       *slog.Logger
-	rooms     atomic.Pointer[rooms.Service] // set by bind; the heartbeats call back into it
 }
 
-// startCluster connects the node's shared state. rdb nil: a single node.
-// live says whether a session is still live (the store).
-func startCluster(rdb *goredis.Client, cfg config, live func(context.Context, string) (bool, error), log *slog.Logger) (*cluster, error) {
+// newCluster connects the node's shared state; rdb nil: a single node.
+// live says whether a session is still live (the store); wsURL is where
+// other nodes send this node's clients. Nothing runs until start.
+func newCluster(rdb *goredis.Client, cfg config, wsURL string, live func(context.Context, string) (bool, error), log *slog.Logger) (*cluster, error) {
 	c := &cluster{rdb: rdb, cfg: cfg.Cluster, log: log}
 	if rdb == nil {
 		return c, nil
@@ -121,16 +121,19 @@ func startCluster(rdb *goredis.Client, cfg config, live func(context.Context, st
 	c.opts = chobiredis.Options{Addr: cfg.RedisAddr, Password: cfg.RedisPassword, DB: cfg.RedisDB, Prefix: cfg.Cluster.RedisPrefix}
 	p, err := chobiredis.NewPresence(rdb, c.opts, chobiredis.PresenceConfig{
 		Node: cfg.Cluster.NodeID, TTL: cfg.Cluster.Lease, Log: log, Live: live,
-		Left: func(ctx context.Context, sid, userID string, role rooms.Role, viewers int) {
-			if r := c.rooms.Load(); r != nil {
-				r.PresenceLost(ctx, sid, userID, role, viewers)
-			}
-		},
 	})
 	if err != nil {
 		return nil, err
 	}
-	c.presence = p
+	d, err := chobiredis.NewDirectory(rdb, c.opts, chobiredis.DirectoryConfig{
+		Node: cfg.Cluster.NodeID, WSURL: wsURL, TTL: cfg.Cluster.Lease, Log: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.presence, c.directory = p, d
+	c.bus = chobiredis.NewBus(rdb, c.opts, cfg.Cluster.NodeID, log)
+	log.Info("cluster joined", "node", cfg.Cluster.NodeID, "ws_url", wsURL, "lease", cfg.Cluster.Lease)
 	return c, nil
 }
 
@@ -144,35 +147,11 @@ func nodeWSURL(cfg config, ln net.Addr, log *slog.Logger) string {
 		host = "127.0.0.1"
 	}
 	url := "ws://" + net.JoinHostPort(host, port) + "/ws"
-	log.Warn("PUBLIC_WS_URL is not set: other nodes will send this node's clients to a guessed URL; set it on every node of a cluster",
-		"guess", url)
+	if cfg.RedisAddr != "" {
+		log.Warn("PUBLIC_WS_URL is not set: other nodes will send this node's clients to a guessed URL; set it on every node of a cluster",
+			"guess", url)
+	}
 	return url
-}
-
-// bind starts the directory and the event bus once the rooms service and
-// the socket server exist: the directory ends the sessions of dead nodes
-// through rooms, the bus delivers every node's events to this node's
-// sockets. deliver is the local delivery (the socket server's Publish).
-func (c *cluster) bind(roomSvc *rooms.Service, wsURL string, deliver func(context.Context, rooms.Event)) error {
-	if c.rdb == nil {
-		return nil
-	}
-	c.rooms.Store(roomSvc)
-	d, err := chobiredis.NewDirectory(c.rdb, c.opts, chobiredis.DirectoryConfig{
-		Node: c.cfg.NodeID, WSURL: wsURL, TTL: c.cfg.Lease, Log: c.log,
-		Orphaned: roomSvc.InterruptSession, Lost: roomSvc.SessionLost,
-	})
-	if err != nil {
-		return err
-	}
-	c.directory = d
-	c.bus = chobiredis.NewBus(c.rdb, c.opts, c.cfg.NodeID, func(ctx context.Context, e rooms.Event) {
-		c.presence.Observe(e)
-		roomSvc.Observe(ctx, e)
-		deliver(ctx, e)
-	}, c.log)
-	c.log.Info("cluster joined", "node", c.cfg.NodeID, "ws_url", wsURL, "lease", c.cfg.Lease)
-	return nil
 }
 
 // roomsPresence is the Presence for rooms: Redis's, or nil (in memory).
@@ -183,46 +162,33 @@ func (c *cluster) roomsPresence() rooms.Presence {
 	return c.presence
 }
 
-// directoryOrNil hands rooms the directory through a late-bound shim: rooms
-// is built before the directory (which calls back into rooms).
-type lateDirectory struct{ c *cluster }
-
-func (l lateDirectory) Claim(ctx context.Context, id string) error {
-	if l.c.directory == nil {
-		return nil
-	}
-	return l.c.directory.Claim(ctx, id)
-}
-
-func (l lateDirectory) Release(ctx context.Context, id string) {
-	if l.c.directory != nil {
-		l.c.directory.Release(ctx, id)
-	}
-}
-
-func (l lateDirectory) Locate(ctx context.Context, id string) (string, bool, error) {
-	if l.c.directory == nil {
-		return "", true, nil
-	}
-	return l.c.directory.Locate(ctx, id)
-}
-
-func (l lateDirectory) LocateAll(ctx context.Context, ids []string) ([]string, []bool, error) {
-	if l.c.directory == nil {
-		local := make([]bool, len(ids))
-		for i := range local {
-			local[i] = true
-		}
-		return make([]string, len(ids)), local, nil
-	}
-	return l.c.directory.LocateAll(ctx, ids)
-}
-
+// roomsDirectory is the Directory for rooms: Redis's, or nil (one node).
 func (c *cluster) roomsDirectory() rooms.Directory {
-	if c.rdb == nil {
+	if c.directory == nil {
 		return nil
 	}
-	return lateDirectory{c}
+	return c.directory
+}
+
+// audience is who rooms tells what happens: every node through the bus,
+// or this node's sockets without Redis.
+func (c *cluster) audience(hub *signaling.Hub) rooms.Audience {
+	if c.bus == nil {
+		return hub
+	}
+	return c.bus
+}
+
+// start runs the shared state's loops now that the rooms service exists:
+// the bus tells this node's presence, media and sockets what every node
+// announces, the heartbeats tell rooms of dead nodes' sessions and users.
+func (c *cluster) start(roomSvc *rooms.Service, hub *signaling.Hub) {
+	if c.rdb == nil {
+		return
+	}
+	c.bus.Start(rooms.Audiences{c.presence, roomSvc.Follower(), hub})
+	c.directory.Start(roomSvc)
+	c.presence.Start(roomSvc)
 }
 
 // chatLimiter is the chat limit in Redis, or nil (in memory).
@@ -241,18 +207,6 @@ func (c *cluster) apiLimits() func(string, int, time.Duration) api.Limiter {
 	return func(name string, n int, per time.Duration) api.Limiter {
 		return chobiredis.NewLimiter(c.rdb, c.opts, name, n, per, c.log)
 	}
-}
-
-// sink is where rooms publish events: the bus (every node), or deliver
-// (this node's sockets) without Redis.
-func (c *cluster) sink(deliver func(context.Context, rooms.Event)) rooms.Sink {
-	return rooms.SinkFunc(func(ctx context.Context, e rooms.Event) {
-		if c.bus != nil {
-			c.bus.Publish(ctx, e)
-			return
-		}
-		deliver(ctx, e)
-	})
 }
 
 // registerMetrics exports the node's share of the sessions, its draining

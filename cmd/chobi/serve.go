@@ -70,7 +70,14 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		log.Info("redis configured: presence, directory, events and rate limits are shared through it",
 			"addr", cfg.RedisAddr, "node", cfg.Cluster.NodeID)
 	}
-	clu, err := startCluster(rdb, cfg, func(ctx context.Context, id string) (bool, error) {
+	// Listening first: the node's own URL is known before the parts that
+	// name it to other nodes are built.
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
+	}
+	defer ln.Close()
+	clu, err := newCluster(rdb, cfg, nodeWSURL(cfg, ln.Addr(), log), func(ctx context.Context, id string) (bool, error) {
 		sess, err := st.Session(ctx, id)
 		if errors.Is(err, store.ErrNotFound) {
 			return false, nil
@@ -112,18 +119,19 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	}
 	defer stopTURN()
 
-	// Rooms publish events to the sockets; the socket server needs rooms:
-	// the sink is bound once both exist.
-	var sockets *signaling.Server
-	deliver := func(ctx context.Context, e rooms.Event) { sockets.Publish(ctx, e) }
+	// Built leaves first: the hub of this node's sockets, then the rooms
+	// service that tells it (through the bus, on a cluster), then the
+	// socket server that runs clients' messages against rooms.
+	hub := signaling.NewHub(log)
 	roomSvc := rooms.NewService(rooms.Params{
-		Store: st, Logger: log, Media: media, Sink: clu.sink(deliver),
+		Store: st, Logger: log, Media: media, Audience: clu.audience(hub),
 		Presence: clu.roomsPresence(), Directory: clu.roomsDirectory(),
 		Config: rooms.Config{
 			MaxCoHosts: cfg.Limits.MaxCoHosts, ChatPerUser: cfg.Limits.Chat.N, ChatWindow: cfg.Limits.Chat.Per,
 		},
 		ChatLimiter: clu.chatLimiter(cfg.Limits.Chat.N, cfg.Limits.Chat.Per),
 	})
+	clu.start(roomSvc, hub)
 	econ, err := newEconomy(cfg, st, roomSvc, log)
 	if err != nil {
 		return err
@@ -137,7 +145,8 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		Economy: econ, Wallets: econ, Limits: clu.apiLimits(),
 		LoginFailures: api.Rate(cfg.Limits.LoginFailures), GuestLogins: api.Rate(cfg.Limits.GuestLogins),
 	})
-	sockets = signaling.New(signaling.Params{
+	sockets := signaling.New(signaling.Params{
+		Hub: hub,
 		Config: signaling.Config{
 			OriginPatterns: originPatterns(cfg), ReconnectGrace: cfg.ReconnectGrace,
 			MaxFrameBytes: cfg.Limits.WSMaxFrame, FramesPerSecond: cfg.Limits.WSFramesPerSec,
@@ -177,19 +186,11 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		},
 	})
 
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
-	}
 	httpSrv := &http.Server{
 		Handler:           srv.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	if err := clu.bind(roomSvc, nodeWSURL(cfg, ln.Addr(), log), deliver); err != nil {
-		ln.Close()
-		return err
 	}
 	clu.registerMetrics(reg, roomSvc)
 	defer sweepOrphans(roomSvc, cfg.Cluster.OrphanGrace, log)()

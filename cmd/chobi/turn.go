@@ -204,11 +204,11 @@ func startTURN(cfg config, jwtSecret []byte, log *slog.Logger, reg prometheus.Re
 
 // socketICE adapts the per-user ICE servers for the signaling server's
 // session_joined (nil when the relay is off: the static list is used).
-func socketICE(static []api.ICEServer, own func(string) []api.ICEServer) func(string) any {
+func socketICE(static []api.ICEServer, own func(string) []api.ICEServer) func(string) []api.ICEServer {
 	if own == nil {
 		return nil
 	}
-	return func(userID string) any {
+	return func(userID string) []api.ICEServer {
 		return append(append([]api.ICEServer{}, static...), own(userID)...)
 	}
 }

@@ -1,7 +1,6 @@
 package redis
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -15,13 +14,15 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/chobilive/chobi/protocol"
 	"github.com/chobilive/chobi/rooms"
 )
 
-// Bus carries room events between nodes on one Redis pub/sub channel: every
-// node publishes what happens through it and delivers, in the channel's
-// order, what every node published (its own events included) to its local
-// sockets. One channel gives every subscriber the same order, so a
+// Bus carries what happens in sessions between nodes on one Redis pub/sub
+// channel: it is the rooms.Audience of the cluster. Every node tells it
+// what happens (each Audience call becomes one event on the channel) and
+// it tells this node's own Audience, in the channel's order, what every
+// node told it (its own events included). One channel gives every subscriber the same order, so a
 // session's events arrive in the same order on every node, once each.
 //
 // While Redis is unreachable, or this node's subscription is down, the
@@ -33,15 +34,15 @@ type Bus struct {
 	rdb     *goredis.Client
 	channel string
 	node    string
-	deliver func(context.Context, rooms.Event)
+	local   rooms.Audience // set by Start
 	log     *slog.Logger
 
-	queue      chan rooms.Event
+	queue      chan event
 	seq        uint64       // publisher goroutine only
 	downUntil  atomic.Int64 // unix ms: deliver directly until then
 	subscribed atomic.Bool
 	closed     atomic.Bool
-	local      atomic.Int64 // events delivered only locally (metric)
+	localOnly  atomic.Int64 // events delivered only locally (metric)
 
 	directMu sync.Mutex
 	direct   map[uint64]struct{} // own events delivered directly, in case Redis echoes them
@@ -54,25 +55,46 @@ type Bus struct {
 	flushes map[string]chan struct{} // markers this node is waiting to see come back
 }
 
+// The calls of rooms.Audience, as events on the channel.
+const (
+	opSend    = "send"
+	opEnded   = "ended"
+	opRemoved = "removed"
+	opRole    = "role"
+	opSignOut = "signout"
+	opFlush   = "flush" // a Flush marker, never told to the Audience
+)
+
+// event is one Audience call: Message is the typed message on the node
+// that made the call, a protocol.Frame on the nodes that received it.
+type event struct {
+	op        string
+	sessionID string
+	userID    string
+	msg       protocol.Message
+}
+
 type wireEvent struct {
 	Node      string          `json:"n"`
 	Seq       uint64          `json:"q"`
+	Op        string          `json:"o"`
 	SessionID string          `json:"s,omitempty"`
 	UserID    string          `json:"u,omitempty"`
-	Type      string          `json:"t"`
-	Payload   json.RawMessage `json:"p"`
+	Type      string          `json:"t,omitempty"` // the message's type
+	Frame     json.RawMessage `json:"f,omitempty"` // the message, encoded once by the node that made it
 }
 
+var _ rooms.Audience = (*Bus)(nil)
+
 // NewBus subscribes to the event channel (waiting a few seconds for the
-// subscription) and starts delivering; Close stops it. deliver must not
-// block (the socket server queues).
-func NewBus(rdb *goredis.Client, o Options, node string, deliver func(context.Context, rooms.Event), log *slog.Logger) *Bus {
+// subscription); what is told to it waits in its queue until Start.
+func NewBus(rdb *goredis.Client, o Options, node string, log *slog.Logger) *Bus {
 	if log == nil {
 		log = slog.Default()
 	}
 	b := &Bus{
-		rdb: rdb, channel: prefixOf(o) + "events", node: node, deliver: deliver,
-		log: log.With("component", "bus"), queue: make(chan rooms.Event, 4096), stop: make(chan struct{}),
+		rdb: rdb, channel: prefixOf(o) + "events", node: node,
+		log: log.With("component", "bus"), queue: make(chan event, 4096), stop: make(chan struct{}),
 		direct: map[uint64]struct{}{}, flushes: map[string]chan struct{}{},
 	}
 	b.ps = rdb.Subscribe(context.Background(), b.channel)
@@ -83,15 +105,43 @@ func NewBus(rdb *goredis.Client, o Options, node string, deliver func(context.Co
 		b.log.Warn("subscribing to room events failed; retrying", "err", err)
 	}
 	cancel()
-	b.wg.Add(2)
-	go b.receive()
-	go b.publish()
 	return b
 }
 
-// Publish implements rooms.Sink. It never blocks: the event is queued for
-// the publishing goroutine, which keeps this node's order.
-func (b *Bus) Publish(ctx context.Context, e rooms.Event) {
+// Start delivers to local, this node's Audience (its sockets, presence and
+// media), every event of the channel, and publishes what is told to the
+// bus; Close stops it. local must not block (the socket hub queues).
+func (b *Bus) Start(local rooms.Audience) {
+	b.local = local
+	b.wg.Add(2)
+	go b.receive()
+	go b.publish()
+}
+
+// Send implements rooms.Audience, as do the methods below. None blocks:
+// the event is queued for the publishing goroutine, which keeps this
+// node's order.
+func (b *Bus) Send(ctx context.Context, e rooms.Event) {
+	b.tell(ctx, event{op: opSend, sessionID: e.SessionID, userID: e.UserID, msg: e.Message})
+}
+
+func (b *Bus) SessionEnded(ctx context.Context, m protocol.SessionEnded) {
+	b.tell(ctx, event{op: opEnded, sessionID: m.SessionID, msg: m})
+}
+
+func (b *Bus) Removed(ctx context.Context, userID string, m protocol.Removed) {
+	b.tell(ctx, event{op: opRemoved, sessionID: m.SessionID, userID: userID, msg: m})
+}
+
+func (b *Bus) RoleChanged(ctx context.Context, userID string, m protocol.RoleChanged) {
+	b.tell(ctx, event{op: opRole, sessionID: m.SessionID, userID: userID, msg: m})
+}
+
+func (b *Bus) SignedOut(ctx context.Context, userID string) {
+	b.tell(ctx, event{op: opSignOut, userID: userID})
+}
+
+func (b *Bus) tell(ctx context.Context, e event) {
 	if b.closed.Load() {
 		b.deliverLocally(ctx, e)
 		return
@@ -99,22 +149,64 @@ func (b *Bus) Publish(ctx context.Context, e rooms.Event) {
 	select {
 	case b.queue <- e:
 	default:
-		b.log.Warn("event queue full: delivering on this node only", "type", e.Type, "session", e.SessionID)
+		b.log.Warn("event queue full: delivering on this node only", "op", e.op, "session", e.sessionID)
 		b.deliverLocally(ctx, e)
 	}
 }
 
 // LocalOnly is the number of events delivered to this node's sockets
 // directly rather than through Redis.
-func (b *Bus) LocalOnly() int64 { return b.local.Load() }
+func (b *Bus) LocalOnly() int64 { return b.localOnly.Load() }
 
-func (b *Bus) deliverLocally(ctx context.Context, e rooms.Event) {
-	if e.Type == flushType {
-		b.release(e.SessionID) // everything before it was delivered directly
+func (b *Bus) deliverLocally(ctx context.Context, e event) {
+	if e.op == opFlush {
+		b.release(e.sessionID) // everything before it was delivered directly
 		return
 	}
-	b.local.Add(1)
-	b.deliver(ctx, e)
+	b.localOnly.Add(1)
+	b.apply(ctx, e)
+}
+
+// apply tells this node's Audience of one event.
+func (b *Bus) apply(ctx context.Context, e event) {
+	if b.local == nil {
+		return // closed before Start
+	}
+	switch e.op {
+	case opSend:
+		b.local.Send(ctx, rooms.Event{SessionID: e.sessionID, UserID: e.userID, Message: e.msg})
+	case opEnded:
+		if m, ok := typed[protocol.SessionEnded](b, e.msg); ok {
+			b.local.SessionEnded(ctx, m)
+		}
+	case opRemoved:
+		if m, ok := typed[protocol.Removed](b, e.msg); ok {
+			b.local.Removed(ctx, e.userID, m)
+		}
+	case opRole:
+		if m, ok := typed[protocol.RoleChanged](b, e.msg); ok {
+			b.local.RoleChanged(ctx, e.userID, m)
+		}
+	case opSignOut:
+		b.local.SignedOut(ctx, e.userID)
+	default:
+		b.log.Warn("ignoring an event of an unknown kind", "op", e.op)
+	}
+}
+
+// typed is an event's message as M: as it was told on this node, or
+// decoded from the frame another node sent.
+func typed[M protocol.Message](b *Bus, m protocol.Message) (M, bool) {
+	if v, ok := m.(M); ok {
+		return v, true
+	}
+	var v M
+	f, ok := m.(protocol.Frame)
+	if !ok || json.Unmarshal(f.JSON, &v) != nil {
+		b.log.Warn("ignoring an event whose message does not match its kind", "type", m.Type())
+		return v, false
+	}
+	return v, true
 }
 
 func (b *Bus) publish() {
@@ -129,18 +221,25 @@ func (b *Bus) publish() {
 	}
 }
 
-func (b *Bus) publishOne(e rooms.Event) {
+func (b *Bus) publishOne(e event) {
 	if time.Now().UnixMilli() < b.downUntil.Load() {
 		b.deliverLocally(context.Background(), e) // in queue order, without waiting for timeouts
 		return
 	}
-	payload, err := json.Marshal(e.Payload)
-	if err != nil {
-		b.log.Error("cannot encode event", "type", e.Type, "err", err)
-		return
+	w := wireEvent{Node: b.node, Op: e.op, SessionID: e.sessionID, UserID: e.userID}
+	if e.msg != nil {
+		frame, err := protocol.Encode(e.msg)
+		if err != nil {
+			b.log.Error("cannot encode an event", "type", e.msg.Type(), "err", err)
+			return
+		}
+		w.Type, w.Frame = e.msg.Type(), frame
+		// This node's sockets get the same bytes the others do, encoded once.
+		e.msg = protocol.Frame{Kind: w.Type, JSON: frame}
 	}
 	b.seq++
-	msg, _ := json.Marshal(wireEvent{Node: b.node, Seq: b.seq, SessionID: e.SessionID, UserID: e.UserID, Type: e.Type, Payload: payload})
+	w.Seq = b.seq
+	msg, _ := json.Marshal(w)
 	// Not subscribed: the echo may never come, so this node's sockets get
 	// it directly (and the echo, if it comes, is dropped).
 	direct := !b.subscribed.Load()
@@ -148,7 +247,7 @@ func (b *Bus) publishOne(e rooms.Event) {
 		b.noteDirect(b.seq)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	err = b.rdb.Publish(ctx, b.channel, msg).Err()
+	err := b.rdb.Publish(ctx, b.channel, msg).Err()
 	cancel()
 	if err != nil {
 		// Skip Redis for a while rather than make every event wait for a
@@ -234,22 +333,17 @@ func (b *Bus) handle(raw string) {
 	if w.Node == b.node && b.deliveredDirectly(w.Seq) {
 		return
 	}
-	if w.Type == flushType {
+	if w.Op == opFlush {
 		if w.Node == b.node {
 			b.release(w.SessionID)
 		}
 		return
 	}
-	// Payloads are JSON objects (the socket layer adds "type" to them);
-	// numbers stay exact as json.Number.
-	var payload map[string]any
-	dec := json.NewDecoder(bytes.NewReader(w.Payload))
-	dec.UseNumber()
-	if err := dec.Decode(&payload); err != nil {
-		b.log.Warn("ignoring an event whose payload is not an object", "type", w.Type, "err", err)
-		return
+	e := event{op: w.Op, sessionID: w.SessionID, userID: w.UserID}
+	if w.Type != "" {
+		e.msg = protocol.Frame{Kind: w.Type, JSON: w.Frame}
 	}
-	b.deliver(context.Background(), rooms.Event{SessionID: w.SessionID, UserID: w.UserID, Type: w.Type, Payload: payload})
+	b.apply(context.Background(), e)
 }
 
 // Close stops publishing and delivering. Queued events not yet published
@@ -269,9 +363,6 @@ func (b *Bus) Close() {
 	}
 }
 
-// flushType marks a Flush: never an event type of rooms.
-const flushType = "\x00flush"
-
 // Flush waits until every event this node published before the call has
 // been delivered to its sockets (through Redis, or directly), or ctx ends:
 // at shutdown, the last session_ended must reach the sockets before they
@@ -286,7 +377,7 @@ func (b *Bus) Flush(ctx context.Context) {
 	b.flushMu.Unlock()
 	defer b.release(marker)
 	select {
-	case b.queue <- rooms.Event{SessionID: marker, Type: flushType, Payload: map[string]any{}}:
+	case b.queue <- event{op: opFlush, sessionID: marker}:
 	case <-ctx.Done():
 		return
 	}

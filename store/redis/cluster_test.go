@@ -2,16 +2,51 @@ package redis_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/chobilive/chobi/protocol"
 	"github.com/chobilive/chobi/rooms"
 	chobiredis "github.com/chobilive/chobi/store/redis"
 )
+
+// sent is an Audience that hands each Send to a function (and ignores the
+// rest).
+type sent func(e rooms.Event)
+
+func (f sent) Send(_ context.Context, e rooms.Event)                   { f(e) }
+func (sent) SessionEnded(context.Context, protocol.SessionEnded)       {}
+func (sent) Removed(context.Context, string, protocol.Removed)         {}
+func (sent) RoleChanged(context.Context, string, protocol.RoleChanged) {}
+func (sent) SignedOut(context.Context, string)                         {}
+
+// seqEvent is chat numbered i, to follow the order of events.
+func seqEvent(i int) rooms.Event {
+	return rooms.Event{SessionID: "s", Message: protocol.NewMessage{SessionID: "s", Message: protocol.ChatMessage{Message: fmt.Sprint(i)}}}
+}
+
+// seqOf is the number of a seqEvent, as delivered: typed on the node that
+// sent it directly, as a frame through Redis.
+func seqOf(t *testing.T, e rooms.Event) int {
+	t.Helper()
+	frame, err := protocol.Encode(e.Message)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := protocol.Decode(frame)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := strconv.Atoi(m.(*protocol.NewMessage).Message.Message)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
 
 // orphanLog records the sessions a directory reports orphaned.
 type orphanLog struct {
@@ -19,12 +54,15 @@ type orphanLog struct {
 	ids []string
 }
 
-func (l *orphanLog) record(_ context.Context, sid string) error {
+// InterruptSession implements chobiredis.DirectoryWatcher.
+func (l *orphanLog) InterruptSession(_ context.Context, sid string) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.ids = append(l.ids, sid)
 	return nil
 }
+
+func (l *orphanLog) SessionLost(context.Context, string) {}
 
 func (l *orphanLog) list() []string {
 	l.mu.Lock()
@@ -40,13 +78,14 @@ func TestDirectoryPlacesAndReapsSessions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	a.Start(nil)
 	b, err := chobiredis.NewDirectory(rdb, o, chobiredis.DirectoryConfig{
 		Node: "b", WSURL: "ws://b/ws", TTL: 300 * time.Millisecond,
-		Orphaned: orphans.record,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	b.Start(&orphans)
 	defer b.Stop()
 	if err := a.Claim(ctx, "s1"); err != nil {
 		t.Fatal(err)
@@ -111,11 +150,13 @@ func TestBusDeliversOnEveryNodeOnceInOrder(t *testing.T) {
 	var buses []*chobiredis.Bus
 	for i := range recv {
 		g := recv[i]
-		buses = append(buses, chobiredis.NewBus(rdb, o, fmt.Sprint("n", i), func(_ context.Context, e rooms.Event) {
+		bus := chobiredis.NewBus(rdb, o, fmt.Sprint("n", i), nil)
+		bus.Start(sent(func(e rooms.Event) {
 			g.mu.Lock()
 			g.events = append(g.events, e)
 			g.mu.Unlock()
-		}, nil))
+		}))
+		buses = append(buses, bus)
 	}
 	defer func() {
 		for _, b := range buses {
@@ -125,7 +166,7 @@ func TestBusDeliversOnEveryNodeOnceInOrder(t *testing.T) {
 	time.Sleep(200 * time.Millisecond) // subscriptions settle
 	const n = 200
 	for i := range n {
-		buses[i%2].Publish(context.Background(), rooms.Event{SessionID: "s", Type: "chat_message", Payload: map[string]any{"seq": i}})
+		buses[i%2].Send(context.Background(), seqEvent(i))
 		if i%2 == 1 {
 			time.Sleep(time.Millisecond) // the order between nodes is the order Redis saw
 		}
@@ -161,11 +202,7 @@ func TestBusDeliversOnEveryNodeOnceInOrder(t *testing.T) {
 	for i, g := range recv {
 		g.mu.Lock()
 		for _, e := range g.events {
-			seq, err := e.Payload.(map[string]any)["seq"].(json.Number).Int64()
-			if err != nil {
-				t.Fatal(err)
-			}
-			orders[i] = append(orders[i], int(seq))
+			orders[i] = append(orders[i], seqOf(t, e))
 		}
 		g.mu.Unlock()
 		if len(orders[i]) != n {
@@ -225,11 +262,11 @@ func TestDirectoryOutageLongerThanTheLeaseEndsNothing(t *testing.T) {
 		defer c.Close()
 		d, err := chobiredis.NewDirectory(c, o, chobiredis.DirectoryConfig{
 			Node: node, WSURL: "ws://" + node + "/ws", TTL: 300 * time.Millisecond,
-			Orphaned: orphans.record,
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
+		d.Start(&orphans)
 		defer d.Stop()
 		if err := d.Claim(ctx, "s-"+node); err != nil {
 			t.Fatal(err)
@@ -285,14 +322,15 @@ func TestBusKeepsOrderWhenRedisHangs(t *testing.T) {
 	defer rdb.Close()
 	var mu sync.Mutex
 	var got []int
-	bus := chobiredis.NewBus(rdb, chobiredis.Options{}, "n", func(_ context.Context, e rooms.Event) {
+	bus := chobiredis.NewBus(rdb, chobiredis.Options{}, "n", nil)
+	bus.Start(sent(func(e rooms.Event) {
 		mu.Lock()
-		got = append(got, e.Payload.(map[string]any)["seq"].(int))
+		got = append(got, seqOf(t, e))
 		mu.Unlock()
-	}, nil)
+	}))
 	start := time.Now()
 	for i := range 30 {
-		bus.Publish(context.Background(), rooms.Event{SessionID: "s", Type: "chat_message", Payload: map[string]any{"seq": i}})
+		bus.Send(context.Background(), seqEvent(i))
 	}
 	for {
 		mu.Lock()

@@ -17,15 +17,20 @@ type DirectoryConfig struct {
 	WSURL string        // where clients reach this node's /ws (required)
 	TTL   time.Duration // lease of a node and of its sessions; default 15s
 	Log   *slog.Logger
-	// Orphaned is called (from the directory's loop, on one node only) for a
-	// session whose node stopped renewing its lease: the node died. On an
-	// error the session is put back with an expired lease, to be retried.
-	Orphaned func(ctx context.Context, sessionID string) error
-	// Lost is called for a session of this node whose lease was gone at
-	// renewal (Redis restarted empty, or this node was cut off longer than
-	// the lease and another node may have ended it). The callee decides
-	// whether to claim it again.
-	Lost func(ctx context.Context, sessionID string)
+}
+
+// DirectoryWatcher is told what the directory's heartbeat finds
+// (rooms.Service is one).
+type DirectoryWatcher interface {
+	// InterruptSession is called (on one node only) for a session whose
+	// node stopped renewing its lease: the node died. On an error the
+	// session is put back with an expired lease, to be retried.
+	InterruptSession(ctx context.Context, sessionID string) error
+	// SessionLost is called for a session of this node whose lease was gone
+	// at renewal (Redis restarted empty, or this node was cut off longer
+	// than the lease and another node may have ended it). The callee
+	// decides whether to claim it again.
+	SessionLost(ctx context.Context, sessionID string)
 }
 
 // Directory places sessions on nodes: a session lives on the node where it
@@ -39,8 +44,11 @@ type Directory struct {
 	prefix string
 	cfg    DirectoryConfig
 	log    *slog.Logger
+	watch  DirectoryWatcher // set by Start
 
 	mu           sync.Mutex
+	running      bool
+	stopped      bool
 	owned        map[string]bool
 	healthySince time.Time // when Redis last started answering the heartbeat
 
@@ -48,7 +56,7 @@ type Directory struct {
 	done chan struct{}
 }
 
-// NewDirectory registers the node and starts its heartbeat (stopped by Stop).
+// NewDirectory registers the node; Start starts its heartbeat.
 func NewDirectory(rdb *goredis.Client, o Options, cfg DirectoryConfig) (*Directory, error) {
 	if cfg.Node == "" || cfg.WSURL == "" {
 		return nil, errors.New("redis directory: a node id and its wsUrl are required")
@@ -71,8 +79,19 @@ func NewDirectory(rdb *goredis.Client, o Options, cfg DirectoryConfig) (*Directo
 		// directory when Redis answers.
 		d.log.Warn("registering the node in redis failed; retrying on the heartbeat", "err", err)
 	}
-	go d.loop()
 	return d, nil
+}
+
+// Start runs the heartbeat every TTL/3 until Stop, telling w what it
+// finds (nil: nobody; the node still renews its leases).
+func (d *Directory) Start(w DirectoryWatcher) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.running || d.stopped {
+		return
+	}
+	d.running, d.watch = true, w
+	go d.loop()
 }
 
 func (d *Directory) nodeKey(node string) string { return d.prefix + "node:" + node }
@@ -210,12 +229,18 @@ func (d *Directory) Owned() int {
 // Stop ends the heartbeat and takes the node out of the directory (its
 // sessions' leases lapse unless they were released).
 func (d *Directory) Stop() {
+	d.mu.Lock()
+	running := d.running
+	d.stopped = true // no heartbeat starts after Stop
+	d.mu.Unlock()
 	select {
 	case <-d.stop:
 	default:
 		close(d.stop)
 	}
-	<-d.done
+	if running {
+		<-d.done
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	d.rdb.Del(ctx, d.nodeKey(d.cfg.Node))
@@ -271,8 +296,8 @@ func (d *Directory) Heartbeat(ctx context.Context) {
 			d.mu.Lock()
 			mine := d.owned[sid]
 			d.mu.Unlock()
-			if mine && d.cfg.Lost != nil {
-				d.cfg.Lost(ctx, sid)
+			if mine && d.watch != nil {
+				d.watch.SessionLost(ctx, sid)
 			}
 		}
 	}
@@ -335,12 +360,12 @@ func (d *Directory) reap(ctx context.Context) {
 			continue
 		}
 		d.log.Warn("a session's node stopped renewing its lease: ending the session", "session", sid)
-		if d.cfg.Orphaned == nil {
+		if d.watch == nil {
 			continue
 		}
 		// Its own time, not what is left of the heartbeat's.
 		octx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		err = d.cfg.Orphaned(octx, sid)
+		err = d.watch.InterruptSession(octx, sid)
 		cancel()
 		if err != nil {
 			d.log.Warn("ending a dead node's session failed: retrying on a later heartbeat", "session", sid, "err", err)

@@ -14,6 +14,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/chobilive/chobi/protocol"
 	"github.com/chobilive/chobi/rooms"
 )
 
@@ -26,10 +27,13 @@ type PresenceConfig struct {
 	// Live says whether a session is still live (the store); a node's part
 	// of a session that ended is dropped rather than rebuilt. nil: rebuild.
 	Live func(ctx context.Context, sessionID string) (bool, error)
-	// Left is told of each user a dead node's reaping took out of a
-	// session (present nowhere else any more), with the viewer count after:
-	// the others must learn they left. nil: nobody is told.
-	Left func(ctx context.Context, sessionID, userID string, role rooms.Role, viewers int)
+}
+
+// PresenceWatcher is told of each user a dead node's reaping took out of
+// a session (present nowhere else any more), with the viewer count after:
+// the others must learn they left (rooms.Service is one).
+type PresenceWatcher interface {
+	PresenceLost(ctx context.Context, sessionID, userID string, role rooms.Role, viewers int)
 }
 
 // Presence is rooms.Presence shared by the nodes of a cluster. Each node
@@ -53,6 +57,9 @@ type Presence struct {
 	dirty map[string]bool                  // sessions whose Redis part must be rebuilt
 	// healthySince is when Redis last started answering the heartbeat.
 	healthySince time.Time
+	running      bool
+	stopped      bool
+	watch        PresenceWatcher // set by Start, before the heartbeat runs
 
 	stop chan struct{}
 	done chan struct{}
@@ -66,7 +73,7 @@ type localUser struct {
 
 var _ rooms.Presence = (*Presence)(nil)
 
-// NewPresence starts the presence and its heartbeat (stopped by Stop).
+// NewPresence makes the presence; Start starts its heartbeat.
 func NewPresence(rdb *goredis.Client, o Options, cfg PresenceConfig) (*Presence, error) {
 	if cfg.Node == "" || strings.ContainsAny(cfg.Node, "\n{}") {
 		return nil, fmt.Errorf("redis presence: a node id without newlines or braces is required, got %q", cfg.Node)
@@ -86,19 +93,36 @@ func NewPresence(rdb *goredis.Client, o Options, cfg PresenceConfig) (*Presence,
 		local: map[string]map[string]*localUser{}, dirty: map[string]bool{},
 		stop: make(chan struct{}), done: make(chan struct{}),
 	}
-	go p.heartbeatLoop()
 	return p, nil
+}
+
+// Start runs the heartbeat every TTL/3 until Stop, telling w of the users
+// it reaps (nil: nobody).
+func (p *Presence) Start(w PresenceWatcher) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.running || p.stopped {
+		return
+	}
+	p.running, p.watch = true, w
+	go p.heartbeatLoop()
 }
 
 // Stop stops the heartbeat. The node's entries are left to expire (a
 // draining node leaves its sessions first).
 func (p *Presence) Stop() {
+	p.mu.Lock()
+	running := p.running
+	p.stopped = true // no heartbeat starts after Stop
+	p.mu.Unlock()
 	select {
 	case <-p.stop:
 	default:
 		close(p.stop)
 	}
-	<-p.done
+	if running {
+		<-p.done
+	}
 }
 
 func (p *Presence) base(sid string) string   { return p.prefix + "pres:{" + sid + "}:" }
@@ -371,40 +395,28 @@ func (p *Presence) localViewers(sid string) int {
 	return n
 }
 
-// Observe keeps this node's copy in step with changes made through other
-// nodes, as the event bus delivers them: a session that ended is
-// forgotten, a role changed elsewhere is noted (so a rebuild does not
-// restore the old one), a removed user is dropped.
-func (p *Presence) Observe(e rooms.Event) {
-	switch e.Type {
-	case "session_ended":
-		p.Forget(e.SessionID)
-	case "role_changed", "removed":
-		if e.UserID == "" {
-			return
-		}
-		var body struct {
-			SessionID string `json:"sessionId"`
-			Role      string `json:"role"`
-		}
-		raw, err := json.Marshal(e.Payload)
-		if err != nil || json.Unmarshal(raw, &body) != nil {
-			return
-		}
-		sid := e.SessionID
-		if sid == "" {
-			sid = body.SessionID
-		}
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		u := p.local[sid][e.UserID]
-		if u == nil {
-			return
-		}
-		if e.Type == "removed" {
-			delete(p.local[sid], e.UserID)
-			return
-		}
-		u.role = rooms.Role(body.Role)
+// Presence is part of this node's rooms.Audience: it keeps this node's
+// copy in step with changes made through other nodes, as the event bus
+// tells them. A session that ended is forgotten, a role changed elsewhere
+// is noted (so a rebuild does not restore the old one), a removed user is
+// dropped.
+var _ rooms.Audience = (*Presence)(nil)
+
+func (p *Presence) SessionEnded(_ context.Context, m protocol.SessionEnded) { p.Forget(m.SessionID) }
+
+func (p *Presence) Removed(_ context.Context, userID string, m protocol.Removed) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.local[m.SessionID], userID)
+}
+
+func (p *Presence) RoleChanged(_ context.Context, userID string, m protocol.RoleChanged) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if u := p.local[m.SessionID][userID]; u != nil {
+		u.role = rooms.Role(m.Role)
 	}
 }
+
+func (p *Presence) Send(context.Context, rooms.Event) {}
+func (p *Presence) SignedOut(context.Context, string) {}

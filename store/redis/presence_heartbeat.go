@@ -176,13 +176,13 @@ func (p *Presence) reap(ctx context.Context) {
 		viewers, _ := res[0].(int64)
 		p.log.Info("reaped the presence of a node that stopped heartbeating", "session", sid, "node", node,
 			"users_gone", (len(res)-1)/2)
-		if p.cfg.Left == nil {
+		if p.watch == nil {
 			continue
 		}
 		for i := 1; i+1 < len(res); i += 2 {
 			user, _ := res[i].(string)
 			role, _ := res[i+1].(string)
-			p.cfg.Left(ctx, sid, user, rooms.Role(role), int(viewers))
+			p.watch.PresenceLost(ctx, sid, user, rooms.Role(role), int(viewers))
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chobilive/chobi/protocol"
 	"github.com/chobilive/chobi/rooms"
 	"github.com/chobilive/chobi/rooms/presencetest"
 	chobiredis "github.com/chobilive/chobi/store/redis"
@@ -32,6 +33,7 @@ func TestPresenceSuite(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			p.Start(nil)
 			nodes[i] = p
 			return p
 		}
@@ -46,20 +48,21 @@ func TestPresenceReapsADeadNode(t *testing.T) {
 	ttl := 300 * time.Millisecond
 	var mu sync.Mutex
 	var gone []string
-	a, err := chobiredis.NewPresence(rdb, o, chobiredis.PresenceConfig{Node: "a", TTL: ttl,
-		Left: func(_ context.Context, sid, userID string, role rooms.Role, viewers int) {
-			mu.Lock()
-			gone = append(gone, fmt.Sprintf("%s/%s/%s/%d", sid, userID, role, viewers))
-			mu.Unlock()
-		}})
+	a, err := chobiredis.NewPresence(rdb, o, chobiredis.PresenceConfig{Node: "a", TTL: ttl})
 	if err != nil {
 		t.Fatal(err)
 	}
+	a.Start(presenceLost(func(_ context.Context, sid, userID string, role rooms.Role, viewers int) {
+		mu.Lock()
+		gone = append(gone, fmt.Sprintf("%s/%s/%s/%d", sid, userID, role, viewers))
+		mu.Unlock()
+	}))
 	defer a.Stop()
 	b, err := chobiredis.NewPresence(rdb, o, chobiredis.PresenceConfig{Node: "b", TTL: ttl})
 	if err != nil {
 		t.Fatal(err)
 	}
+	b.Start(nil)
 	b.Stop() // b "dies": nothing renews its lease any more
 	for _, u := range []string{"x", "y"} {
 		if _, _, err := b.Enter(ctx, "s1", rooms.Member{UserID: u, DisplayName: u, Role: rooms.RoleViewer}); err != nil {
@@ -126,11 +129,13 @@ func TestPresenceIsRebuiltAfterRedisLosesIt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	a.Start(nil)
 	defer a.Stop()
 	b, err := chobiredis.NewPresence(rdb, o, chobiredis.PresenceConfig{Node: "b", TTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
+	b.Start(nil)
 	defer b.Stop()
 	enter := func(p *chobiredis.Presence, u string, role rooms.Role) {
 		if _, _, err := p.Enter(ctx, "s", rooms.Member{UserID: u, DisplayName: "N" + u, Role: role}); err != nil {
@@ -146,7 +151,7 @@ func TestPresenceIsRebuiltAfterRedisLosesIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The bus brings b the role_changed event of its user.
-	b.Observe(rooms.Event{UserID: "v2", Type: "role_changed", Payload: map[string]any{"sessionId": "s", "role": "co-host"}})
+	b.RoleChanged(ctx, "v2", protocol.RoleChanged{SessionID: "s", Role: "co-host"})
 
 	if keys := keysUnder(t, rdb, o.Prefix); len(keys) == 0 {
 		t.Fatal("nothing in Redis")
@@ -202,6 +207,7 @@ func TestPresenceDegradesWithoutRedis(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	p.Start(nil)
 	defer p.Stop()
 	viewer := func(id string) rooms.Member { return rooms.Member{UserID: id, DisplayName: id, Role: rooms.RoleViewer} }
 	if _, _, err := p.Enter(ctx, "s", viewer("u1")); err != nil {
@@ -225,4 +231,11 @@ func TestPresenceDegradesWithoutRedis(t *testing.T) {
 	if err != nil || direct != 2 {
 		t.Fatalf("viewers in Redis after it came back = %d (%v), want 2: u2 joined while it was unreachable", direct, err)
 	}
+}
+
+// presenceLost adapts a function to chobiredis.PresenceWatcher.
+type presenceLost func(ctx context.Context, sid, userID string, role rooms.Role, viewers int)
+
+func (f presenceLost) PresenceLost(ctx context.Context, sid, userID string, role rooms.Role, viewers int) {
+	f(ctx, sid, userID, role, viewers)
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/chobilive/chobi/economy"
+	"github.com/chobilive/chobi/protocol"
 	"github.com/chobilive/chobi/ratelimit"
 	"github.com/chobilive/chobi/rooms"
 	"github.com/chobilive/chobi/store"
@@ -40,11 +41,7 @@ type Store interface {
 var _ Store = (*store.Store)(nil)
 
 // ICEServer is an RTCIceServer as browsers take it.
-type ICEServer struct {
-	URLs       []string `json:"urls"`
-	Username   string   `json:"username,omitempty"`
-	Credential string   `json:"credential,omitempty"`
-}
+type ICEServer = protocol.ICEServer
 
 // Params wire the API.
 type Params struct {

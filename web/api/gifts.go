@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/chobilive/chobi/economy"
-	"github.com/chobilive/chobi/rooms"
 	"github.com/chobilive/chobi/web/trpc"
 )
 
@@ -142,23 +141,7 @@ func (a *API) sendGift(ctx context.Context, in sendGiftInput) (giftTransactionOu
 	}
 	if !rc.Replayed {
 		// Committed: the events may go out now, whatever happens to the request.
-		ctx := context.WithoutCancel(ctx)
-		payload := map[string]any{
-			"sessionId":   rc.SessionID,
-			"gift":        map[string]any{"id": rc.GiftID, "name": rc.GiftName, "animation": rc.Animation},
-			"sender":      map[string]any{"id": rc.SenderID, "displayName": rc.SenderName},
-			"recipientId": rc.RecipientID,
-			"quantity":    rc.Quantity,
-		}
-		if rc.Message != "" {
-			payload["message"] = rc.Message
-		}
-		a.Rooms.AnnounceGift(ctx, rc.SessionID, payload)
-		if n := rc.Notification; n != nil {
-			a.Rooms.NotifyGift(ctx, rc.SessionID, rc.RecipientID, rooms.NotificationPayload(
-				rooms.Delivered{UserID: n.UserID, ID: n.ID, CreatedAt: n.CreatedAt},
-				rooms.Notice{Type: n.Type, Title: n.Title, Body: n.Body, Data: n.Data}))
-		}
+		GiftNews{a.Rooms}.GiftCommitted(context.WithoutCancel(ctx), rc)
 	}
 	return giftTransactionOutput{
 		ID: rc.ID, GiftID: rc.GiftID, SessionID: rc.SessionID, SenderID: rc.SenderID, RecipientID: rc.RecipientID,

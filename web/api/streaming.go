@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/chobilive/chobi/protocol"
 	"github.com/chobilive/chobi/rooms"
 	"github.com/chobilive/chobi/web/trpc"
 )
@@ -187,10 +188,10 @@ func (a *API) getSession(ctx context.Context, in sessionIDInput) (sessionOutput,
 	return a.sessionOf(ctx, s, viewers), nil
 }
 
-func (a *API) endSession(ctx context.Context, in sessionIDInput) (rooms.Summary, error) {
+func (a *API) endSession(ctx context.Context, in sessionIDInput) (protocol.SessionStats, error) {
 	s, err := a.Rooms.EndSession(ctx, caller(ctx), in.SessionID)
 	if err != nil {
-		return rooms.Summary{}, err
+		return protocol.SessionStats{}, err
 	}
 	return rooms.EndStats(s, time.Now()), nil
 }

@@ -176,7 +176,7 @@ func (a *API) follow(ctx context.Context, in followInput) (followOutput, error) 
 		return followOutput{}, err
 	}
 	if note != nil {
-		a.Rooms.PushNotification(ctx, in.UserID, rooms.NotificationPayload(
+		a.Rooms.PushNotification(ctx, in.UserID, rooms.NotificationMessage(
 			rooms.Delivered{UserID: in.UserID, ID: note.ID, CreatedAt: note.CreatedAt},
 			rooms.Notice{Type: note.Type, Title: note.Title, Body: note.Body, Data: note.Data}))
 	}
