@@ -47,6 +47,13 @@ type Stage interface {
 	GiftStage(ctx context.Context, sessionID, senderID, recipientID string) (onStage bool, err error)
 }
 
+// Announcer is told of each gift once it is committed (never of a replay
+// of it): the session's gift_animation and the recipient's notification go
+// out from there. It must not block.
+type Announcer interface {
+	GiftCommitted(ctx context.Context, rc GiftReceipt)
+}
+
 // PaymentVerifier checks a store receipt before coins are credited for it.
 type PaymentVerifier interface {
 	// Verify confirms that userID paid for amount coins with receipt, and
@@ -77,21 +84,24 @@ type Config struct {
 
 // Params wire a Service.
 type Params struct {
-	Ledger   Ledger
-	Stage    Stage
-	Verifier PaymentVerifier // nil: development credits top-ups at once, production refuses them
-	Config   Config
-	Logger   *slog.Logger
+	Ledger Ledger
+	Stage  Stage
+	// Announcer is told of committed gifts; nil tells nobody.
+	Announcer Announcer
+	Verifier  PaymentVerifier // nil: development credits top-ups at once, production refuses them
+	Config    Config
+	Logger    *slog.Logger
 }
 
 // Service is the economy. Safe for concurrent use.
 type Service struct {
-	ledger   Ledger
-	stage    Stage
-	verifier PaymentVerifier
-	cfg      Config
-	sharePPM int64
-	log      *slog.Logger
+	ledger    Ledger
+	stage     Stage
+	announcer Announcer
+	verifier  PaymentVerifier
+	cfg       Config
+	sharePPM  int64
+	log       *slog.Logger
 
 	mu        sync.Mutex // guards the catalog cache
 	catalog   []Gift     // every gift, active or not, in display order
@@ -142,7 +152,7 @@ func New(p Params) (*Service, error) {
 		log = slog.Default()
 	}
 	return &Service{
-		ledger: p.Ledger, stage: p.Stage, verifier: p.Verifier, cfg: cfg, sharePPM: ppm, log: log,
+		ledger: p.Ledger, stage: p.Stage, announcer: p.Announcer, verifier: p.Verifier, cfg: cfg, sharePPM: ppm, log: log,
 		now: time.Now,
 	}, nil
 }

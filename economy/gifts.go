@@ -23,10 +23,8 @@ type GiftRequest struct {
 // recipient gets the host share of it in diamonds, all in one transaction
 // with the gift record, the session's figures and the recipient's
 // notification. Every refusal (bad input, unknown gift, ended session, not
-// enough coins, a reused key) changes nothing.
-//
-// The caller announces the gift (gift_animation) after SendGift returns,
-// unless the receipt is Replayed.
+// enough coins, a reused key) changes nothing. Once committed, the gift is
+// announced (Announcer); a replayed one is not.
 func (s *Service) SendGift(ctx context.Context, req GiftRequest) (GiftReceipt, error) {
 	var v invalid
 	required(&v, "sessionId", req.SessionID)
@@ -111,6 +109,10 @@ func (s *Service) SendGift(ctx context.Context, req GiftRequest) (GiftReceipt, e
 	if !rc.Replayed {
 		s.log.DebugContext(ctx, "gift sent", "gift", rc.ID, "session", req.SessionID, "sender", req.SenderID,
 			"recipient", req.RecipientID, "item", gift.ID, "quantity", req.Quantity, "coins", total, "diamonds", share)
+		if s.announcer != nil {
+			// Committed: it goes out whatever happens to the request now.
+			s.announcer.GiftCommitted(context.WithoutCancel(ctx), rc)
+		}
 	}
 	return rc, nil
 }

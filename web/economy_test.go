@@ -56,7 +56,9 @@ func newEcoStackWith(t *testing.T, cfg economy.Config) *ecoStack {
 		s.events = append(s.events, e)
 		s.mu.Unlock()
 	})})
-	econ, err := economy.New(economy.Params{Ledger: st, Stage: roomSvc, Logger: log, Config: cfg})
+	econ, err := economy.New(economy.Params{
+		Ledger: st, Stage: roomSvc, Announcer: api.GiftNews{Rooms: roomSvc}, Logger: log, Config: cfg,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,9 +26,9 @@ const adminUsage = `usage: chobi admin <command> [flags]
 // newEconomy builds the economy on the store, with rooms answering who is
 // on a session's stage. No payment verifier is configured yet, so
 // production refuses top-ups (nothing is credited unverified).
-func newEconomy(cfg config, st *store.Store, stage economy.Stage, log *slog.Logger) (*economy.Service, error) {
+func newEconomy(cfg config, st *store.Store, stage economy.Stage, news economy.Announcer, log *slog.Logger) (*economy.Service, error) {
 	return economy.New(economy.Params{
-		Ledger: st, Stage: stage, Logger: log,
+		Ledger: st, Stage: stage, Announcer: news, Logger: log,
 		Config: economy.Config{HostShare: cfg.HostShare, Production: cfg.production()},
 	})
 }
@@ -85,7 +85,7 @@ func runAdmin(ctx context.Context, cfg config, log *slog.Logger, args []string, 
 		log.Error("chobi admin failed", "command", args[0], "err", err)
 		return 1
 	}
-	econ, err := newEconomy(cfg, st, rooms.NewService(rooms.Params{Store: st, Logger: log}), log)
+	econ, err := newEconomy(cfg, st, rooms.NewService(rooms.Params{Store: st, Logger: log}), nil, log)
 	if err == nil {
 		err = run(ctx, econ, st)
 	}

@@ -72,7 +72,7 @@ func newLedgerFixture(t *testing.T, cfg config) ledgerFixture {
 	if _, err := st.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	econ, err := newEconomy(cfg, st, rooms.NewService(rooms.Params{Store: st, Logger: quiet}), quiet)
+	econ, err := newEconomy(cfg, st, rooms.NewService(rooms.Params{Store: st, Logger: quiet}), nil, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -132,7 +132,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		ChatLimiter: clu.chatLimiter(cfg.Limits.Chat.N, cfg.Limits.Chat.Per),
 	})
 	clu.start(roomSvc, hub)
-	econ, err := newEconomy(cfg, st, roomSvc, log)
+	econ, err := newEconomy(cfg, st, roomSvc, api.GiftNews{Rooms: roomSvc}, log)
 	if err != nil {
 		return err
 	}

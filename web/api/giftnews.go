@@ -14,7 +14,9 @@ import (
 // nothing of each other).
 type GiftNews struct{ Rooms *rooms.Service }
 
-// GiftCommitted announces a committed gift.
+var _ economy.Announcer = GiftNews{}
+
+// GiftCommitted implements economy.Announcer.
 func (g GiftNews) GiftCommitted(ctx context.Context, rc economy.GiftReceipt) {
 	g.Rooms.AnnounceGift(ctx, protocol.GiftAnimation{
 		SessionID:   rc.SessionID,

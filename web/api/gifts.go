@@ -122,9 +122,8 @@ func (a *API) getAvailableGifts(ctx context.Context, _ struct{}) ([]giftOutput, 
 	return out, nil
 }
 
-// sendGift commits the gift, then (only for a first send, never for a
-// replayed idempotency key) announces it to the session and notifies the
-// recipient.
+// sendGift sends the gift; the economy announces it once committed
+// (GiftNews).
 func (a *API) sendGift(ctx context.Context, in sendGiftInput) (giftTransactionOutput, error) {
 	req := economy.GiftRequest{
 		SenderID: caller(ctx), SessionID: in.SessionID, RecipientID: in.RecipientID, GiftID: in.GiftID, Quantity: *in.Quantity,
@@ -138,10 +137,6 @@ func (a *API) sendGift(ctx context.Context, in sendGiftInput) (giftTransactionOu
 	rc, err := a.Economy.SendGift(ctx, req)
 	if err != nil {
 		return giftTransactionOutput{}, err
-	}
-	if !rc.Replayed {
-		// Committed: the events may go out now, whatever happens to the request.
-		GiftNews{a.Rooms}.GiftCommitted(context.WithoutCancel(ctx), rc)
 	}
 	return giftTransactionOutput{
 		ID: rc.ID, GiftID: rc.GiftID, SessionID: rc.SessionID, SenderID: rc.SenderID, RecipientID: rc.RecipientID,
