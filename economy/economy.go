@@ -23,6 +23,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/chobilive/chobi/validation"
 )
 
 // Limits on amounts. Balances are bounded by MaxBalance, far below the
@@ -246,21 +248,21 @@ func requestHash(fields ...string) string {
 }
 
 // checkKey validates an idempotency key ("" means none).
-func checkKey(v *invalid, key string) {
+func checkKey(v *validation.Fields, key string) {
 	if key == "" {
 		return
 	}
 	if !utf8.ValidString(key) {
-		v.add("idempotencyKey", "must be valid UTF-8")
+		v.Add("idempotencyKey", "must be valid UTF-8")
 		return
 	}
 	if utf8.RuneCountInString(key) > MaxIdempotencyKey {
-		v.add("idempotencyKey", fmt.Sprintf("must be at most %d characters", MaxIdempotencyKey))
+		v.Add("idempotencyKey", fmt.Sprintf("must be at most %d characters", MaxIdempotencyKey))
 		return
 	}
 	for _, r := range key {
 		if r < 0x21 || r == 0x7f {
-			v.add("idempotencyKey", "must not contain spaces or control characters")
+			v.Add("idempotencyKey", "must not contain spaces or control characters")
 			return
 		}
 	}

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/chobilive/chobi/validation"
 )
 
 // Unit tests of the rules, on a fake ledger. The store runs the same
@@ -124,7 +126,7 @@ func TestSendGiftRules(t *testing.T) {
 	s, l := newTestService(t, Config{HostShare: 0.5}, nil)
 	ok := GiftRequest{SenderID: "a", SessionID: "s", RecipientID: "h", GiftID: "gift_palace", Quantity: 3}
 
-	var ve *ValidationError
+	var ve *validation.Error
 	for name, mutate := range map[string]func(r *GiftRequest){
 		"zero quantity":     func(r *GiftRequest) { r.Quantity = 0 },
 		"negative quantity": func(r *GiftRequest) { r.Quantity = -1 },
@@ -141,7 +143,7 @@ func TestSendGiftRules(t *testing.T) {
 		r := ok
 		mutate(&r)
 		if _, err := s.SendGift(ctx, r); !errors.As(err, &ve) {
-			t.Errorf("%s: err = %v, want a ValidationError", name, err)
+			t.Errorf("%s: err = %v, want a validation.Error", name, err)
 		}
 	}
 	r := ok
@@ -264,7 +266,7 @@ func TestTopUpModes(t *testing.T) {
 	if len(l.credit) != 0 {
 		t.Fatalf("refused top-ups reached the ledger: %+v", l.credit)
 	}
-	var ve *ValidationError
+	var ve *validation.Error
 	for _, amount := range []int64{0, -1, MaxTopUp + 1, math.MinInt64, math.MaxInt64} {
 		if _, err := dev.TopUp(ctx, TopUpRequest{UserID: "u", Amount: amount}); !errors.As(err, &ve) {
 			t.Errorf("TopUp(%d): %v", amount, err)

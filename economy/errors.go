@@ -3,8 +3,6 @@ package economy
 import (
 	"errors"
 	"fmt"
-	"sort"
-	"strings"
 )
 
 // Errors of the economy. The HTTP layer maps them to tRPC codes in one place
@@ -52,61 +50,3 @@ func (e *InsufficientFundsError) Error() string {
 }
 
 func (e *InsufficientFundsError) Is(target error) bool { return target == ErrInsufficientFunds }
-
-// ValidationError lists invalid request fields and why; transports send it
-// as a field error (BAD_REQUEST with the field named). It matches the
-// sentinels it was built from (ErrSelfGift, ErrNotOnStage, ...).
-type ValidationError struct {
-	Fields map[string][]string
-	causes []error
-}
-
-func (e *ValidationError) Error() string {
-	names := make([]string, 0, len(e.Fields))
-	for n := range e.Fields {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	var parts []string
-	for _, n := range names {
-		for _, m := range e.Fields[n] {
-			parts = append(parts, n+": "+m)
-		}
-	}
-	return strings.Join(parts, "; ")
-}
-
-// FieldErrors lets transports report each field.
-func (e *ValidationError) FieldErrors() map[string][]string { return e.Fields }
-
-// Unwrap exposes the sentinels behind the field failures.
-func (e *ValidationError) Unwrap() []error { return e.causes }
-
-// invalid collects field failures; err() is nil when there are none.
-type invalid struct{ e *ValidationError }
-
-func (v *invalid) add(field, msg string) { v.addErr(field, msg, nil) }
-
-func (v *invalid) addErr(field, msg string, cause error) {
-	if v.e == nil {
-		v.e = &ValidationError{Fields: map[string][]string{}}
-	}
-	v.e.Fields[field] = append(v.e.Fields[field], msg)
-	if cause != nil {
-		v.e.causes = append(v.e.causes, cause)
-	}
-}
-
-func (v *invalid) err() error {
-	if v.e == nil {
-		return nil
-	}
-	return v.e
-}
-
-// fieldError is a one-field ValidationError matching cause.
-func fieldError(field string, cause error) error {
-	var v invalid
-	v.addErr(field, cause.Error(), cause)
-	return v.err()
-}

@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"unicode"
-	"unicode/utf8"
+
+	"github.com/chobilive/chobi/validation"
 )
 
 // GiftRequest is a gift as its sender asks for it.
@@ -26,21 +26,19 @@ type GiftRequest struct {
 // enough coins, a reused key) changes nothing. Once committed, the gift is
 // announced (Announcer); a replayed one is not.
 func (s *Service) SendGift(ctx context.Context, req GiftRequest) (GiftReceipt, error) {
-	var v invalid
+	var v validation.Fields
 	required(&v, "sessionId", req.SessionID)
 	required(&v, "giftId", req.GiftID)
 	required(&v, "recipientId", req.RecipientID)
 	if req.Quantity < 1 || req.Quantity > MaxQuantity {
-		v.add("quantity", fmt.Sprintf("must be a whole number between 1 and %d", MaxQuantity))
+		v.Add("quantity", fmt.Sprintf("must be a whole number between 1 and %d", MaxQuantity))
 	}
-	if msg := textProblem(req.Message, MaxMessage); msg != "" {
-		v.add("message", msg)
-	}
+	v.Text("message", req.Message, 0, MaxMessage, true)
 	checkKey(&v, req.IdempotencyKey)
 	if req.RecipientID != "" && req.RecipientID == req.SenderID {
-		v.addErr("recipientId", ErrSelfGift.Error(), ErrSelfGift)
+		v.AddCause("recipientId", ErrSelfGift.Error(), ErrSelfGift)
 	}
-	if err := v.err(); err != nil {
+	if err := v.Err(); err != nil {
 		return GiftReceipt{}, err
 	}
 
@@ -74,7 +72,7 @@ func (s *Service) SendGift(ctx context.Context, req GiftRequest) (GiftReceipt, e
 	}
 	total, ok := mulInt64(gift.Price, req.Quantity)
 	if !ok || total > MaxBalance {
-		return GiftReceipt{}, fieldError("quantity", fmt.Errorf("the total price is too large: %w", ErrBalanceLimit))
+		return GiftReceipt{}, validation.FieldCause("quantity", fmt.Errorf("the total price is too large: %w", ErrBalanceLimit))
 	}
 	share := hostShare(total, s.sharePPM)
 
@@ -83,7 +81,7 @@ func (s *Service) SendGift(ctx context.Context, req GiftRequest) (GiftReceipt, e
 		return GiftReceipt{}, err
 	}
 	if !onStage {
-		return GiftReceipt{}, fieldError("recipientId", ErrNotOnStage)
+		return GiftReceipt{}, validation.FieldCause("recipientId", ErrNotOnStage)
 	}
 
 	g := GiftTransfer{
@@ -145,41 +143,24 @@ const MaxLeaderboard = 100
 // Leaderboard ranks the senders of a session's gifts (SessionID) or of the
 // gifts a recipient received since Since (RecipientID), by coins spent.
 func (s *Service) Leaderboard(ctx context.Context, q LeaderboardQuery) ([]Gifter, error) {
-	var v invalid
+	var v validation.Fields
 	if (q.SessionID == "") == (q.RecipientID == "") {
-		v.add("sessionId", "give either a sessionId or a hostId")
+		v.Add("sessionId", "give either a sessionId or a hostId")
 	}
 	if q.Limit < 1 || q.Limit > MaxLeaderboard {
-		v.add("limit", fmt.Sprintf("must be between 1 and %d", MaxLeaderboard))
+		v.Add("limit", fmt.Sprintf("must be between 1 and %d", MaxLeaderboard))
 	}
-	if err := v.err(); err != nil {
+	if err := v.Err(); err != nil {
 		return nil, err
 	}
 	return s.ledger.TopGifters(ctx, q)
 }
 
-func required(v *invalid, field, value string) {
+func required(v *validation.Fields, field, value string) {
 	switch {
 	case value == "":
-		v.add(field, "is required")
+		v.Add(field, "is required")
 	case len(value) > 200:
-		v.add(field, "is too long")
+		v.Add(field, "is too long")
 	}
-}
-
-// textProblem checks a short plain text: valid UTF-8, at most max
-// characters, no control or bidirectional override characters.
-func textProblem(s string, max int) string {
-	if !utf8.ValidString(s) {
-		return "must be valid UTF-8"
-	}
-	if utf8.RuneCountInString(s) > max {
-		return fmt.Sprintf("must be at most %d characters", max)
-	}
-	for _, r := range s {
-		if unicode.IsControl(r) || (r >= 0x202A && r <= 0x202E) || (r >= 0x2066 && r <= 0x2069) {
-			return "must not contain control or bidirectional override characters"
-		}
-	}
-	return ""
 }

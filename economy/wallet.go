@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+
+	"github.com/chobilive/chobi/validation"
 )
 
 // MaxReceipt bounds a payment receipt's size (store receipts are long
@@ -23,16 +25,16 @@ type TopUpRequest struct {
 // one, development credits at once and production refuses
 // (ErrTopUpUnavailable): nothing is ever credited unverified in production.
 func (s *Service) TopUp(ctx context.Context, req TopUpRequest) (CreditReceipt, error) {
-	var v invalid
+	var v validation.Fields
 	required(&v, "userId", req.UserID)
 	if req.Amount < 1 || req.Amount > MaxTopUp {
-		v.add("amount", fmt.Sprintf("must be a whole number of coins between 1 and %d", MaxTopUp))
+		v.Add("amount", fmt.Sprintf("must be a whole number of coins between 1 and %d", MaxTopUp))
 	}
 	if len(req.Receipt) > MaxReceipt {
-		v.add("receipt", fmt.Sprintf("must be at most %d bytes", MaxReceipt))
+		v.Add("receipt", fmt.Sprintf("must be at most %d bytes", MaxReceipt))
 	}
 	checkKey(&v, req.IdempotencyKey)
-	if err := v.err(); err != nil {
+	if err := v.Err(); err != nil {
 		return CreditReceipt{}, err
 	}
 	hash := requestHash("topup", strconv.FormatInt(req.Amount, 10), req.Receipt)
@@ -44,7 +46,7 @@ func (s *Service) TopUp(ctx context.Context, req TopUpRequest) (CreditReceipt, e
 	switch {
 	case s.verifier != nil:
 		if req.Receipt == "" {
-			return CreditReceipt{}, fieldError("receipt", fmt.Errorf("is required: %w", ErrPaymentRejected))
+			return CreditReceipt{}, validation.FieldCause("receipt", fmt.Errorf("is required: %w", ErrPaymentRejected))
 		}
 		p, err := s.verifier.Verify(ctx, req.UserID, req.Amount, req.Receipt)
 		if err != nil {
@@ -66,16 +68,14 @@ func (s *Service) TopUp(ctx context.Context, req TopUpRequest) (CreditReceipt, e
 // Grant credits coins to a user by an administrator's decision (chobi admin
 // grant-coins).
 func (s *Service) Grant(ctx context.Context, userID string, amount int64, note, key string) (CreditReceipt, error) {
-	var v invalid
+	var v validation.Fields
 	required(&v, "user", userID)
 	if amount < 1 || amount > MaxGrant {
-		v.add("amount", fmt.Sprintf("must be a whole number of coins between 1 and %d", int64(MaxGrant)))
+		v.Add("amount", fmt.Sprintf("must be a whole number of coins between 1 and %d", int64(MaxGrant)))
 	}
-	if msg := textProblem(note, 500); msg != "" {
-		v.add("note", msg)
-	}
+	v.Text("note", note, 0, 500, true)
 	checkKey(&v, key)
-	if err := v.err(); err != nil {
+	if err := v.Err(); err != nil {
 		return CreditReceipt{}, err
 	}
 	hash := requestHash("grant", strconv.FormatInt(amount, 10), note)
@@ -116,17 +116,17 @@ const MaxHistory = 100
 
 // History pages through a user's transfers, newest first.
 func (s *Service) History(ctx context.Context, userID string, q HistoryQuery) (HistoryPage, error) {
-	var v invalid
+	var v validation.Fields
 	if q.Limit < 1 || q.Limit > MaxHistory {
-		v.add("limit", fmt.Sprintf("must be between 1 and %d", MaxHistory))
+		v.Add("limit", fmt.Sprintf("must be between 1 and %d", MaxHistory))
 	}
 	if q.Currency != "" && q.Currency != Coins && q.Currency != Diamonds {
-		v.add("currency", `must be "coins" or "diamonds"`)
+		v.Add("currency", `must be "coins" or "diamonds"`)
 	}
 	if len(q.Cursor) > 512 {
-		v.add("cursor", "is not a cursor from a previous page")
+		v.Add("cursor", "is not a cursor from a previous page")
 	}
-	if err := v.err(); err != nil {
+	if err := v.Err(); err != nil {
 		return HistoryPage{}, err
 	}
 	return s.ledger.History(ctx, userID, q)

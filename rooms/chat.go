@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/chobilive/chobi/protocol"
+	"github.com/chobilive/chobi/validation"
 )
 
 // Chat message types a client may send.
@@ -32,18 +33,18 @@ func (s *Service) canRead(ctx context.Context, sess Session, userID string) erro
 // SendMessage stores a chat message from userID and sends it to everyone
 // present. The text is kept exactly as written (1–500 characters).
 func (s *Service) SendMessage(ctx context.Context, userID, sessionID, text, msgType string) (Message, error) {
-	v := invalid{}
+	var v validation.Fields
 	if sessionID == "" {
-		v.add("sessionId", "is required")
+		v.Add("sessionId", "is required")
 	}
-	checkText(v, "message", text, 1, 500, false)
+	v.Text("message", text, 1, 500, false)
 	if msgType == "" {
 		msgType = "text"
 	}
 	if !messageTypes[msgType] {
-		v.add("type", `must be "text", "emoji" or "sticker"`)
+		v.Add("type", `must be "text", "emoji" or "sticker"`)
 	}
-	if err := v.err(); err != nil {
+	if err := v.Err(); err != nil {
 		return Message{}, err
 	}
 	sess, err := s.liveSession(ctx, sessionID)

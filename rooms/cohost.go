@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/chobilive/chobi/protocol"
+	"github.com/chobilive/chobi/validation"
 )
 
 // hostSession loads a live session that hostID must host.
@@ -60,7 +61,7 @@ func (s *Service) InviteCoHost(ctx context.Context, hostID, sessionID, userID st
 		return err
 	}
 	if userID == hostID {
-		return &ValidationError{Fields: map[string][]string{"userId": {"is the host"}}}
+		return validation.Field("userId", "is the host")
 	}
 	part, err := s.store.Participant(ctx, sessionID, userID)
 	switch {
@@ -108,7 +109,7 @@ func (s *Service) RemoveParticipant(ctx context.Context, hostID, sessionID, user
 		return err
 	}
 	if userID == hostID {
-		return &ValidationError{Fields: map[string][]string{"userId": {"the host cannot remove itself"}}}
+		return validation.Field("userId", "the host cannot remove itself")
 	}
 	part, err := s.store.Participant(ctx, sessionID, userID)
 	switch {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/chobilive/chobi/protocol"
 	"github.com/chobilive/chobi/sfu"
+	"github.com/chobilive/chobi/validation"
 )
 
 // Send delivers one message to one socket. It must not block (the socket
@@ -185,7 +186,7 @@ func (s *Service) Publish(ctx context.Context, userID, sessionID, peerID, sdp st
 		return fmt.Errorf("only the host and co-hosts publish: %w", ErrForbidden)
 	}
 	if len(sdp) == 0 || len(sdp) > maxSDPBytes {
-		return &ValidationError{Fields: map[string][]string{"sdp": {fmt.Sprintf("must be 1 to %d bytes", maxSDPBytes)}}}
+		return validation.Field("sdp", fmt.Sprintf("must be 1 to %d bytes", maxSDPBytes))
 	}
 	p, err := s.peer(sessionID, peerID)
 	if err != nil {
@@ -199,7 +200,7 @@ const maxSDPBytes = 60 << 10
 // SubscribeAnswer applies a socket's answer to its last subscribe_offer.
 func (s *Service) SubscribeAnswer(ctx context.Context, sessionID, peerID, sdp string) error {
 	if len(sdp) == 0 || len(sdp) > maxSDPBytes {
-		return &ValidationError{Fields: map[string][]string{"sdp": {fmt.Sprintf("must be 1 to %d bytes", maxSDPBytes)}}}
+		return validation.Field("sdp", fmt.Sprintf("must be 1 to %d bytes", maxSDPBytes))
 	}
 	p, err := s.peer(sessionID, peerID)
 	if err != nil {
@@ -211,7 +212,7 @@ func (s *Service) SubscribeAnswer(ctx context.Context, sessionID, peerID, sdp st
 // AddCandidate adds a socket's ICE candidate to one of its PeerConnections.
 func (s *Service) AddCandidate(ctx context.Context, sessionID, peerID string, target sfu.Target, c *webrtc.ICECandidateInit) error {
 	if target != sfu.TargetPublisher && target != sfu.TargetSubscriber {
-		return &ValidationError{Fields: map[string][]string{"target": {`must be "publisher" or "subscriber"`}}}
+		return validation.Field("target", `must be "publisher" or "subscriber"`)
 	}
 	p, err := s.peer(sessionID, peerID)
 	if err != nil {
@@ -290,7 +291,7 @@ func (s *Service) broadcastTracks(sessionID string) {
 func (s *Service) SetQuality(ctx context.Context, sessionID, peerID, trackID, quality string) error {
 	layer, ok := map[string]int{"low": 0, "medium": 1, "high": 2, "auto": -1}[quality]
 	if !ok {
-		return &ValidationError{Fields: map[string][]string{"quality": {`must be "low", "medium", "high" or "auto"`}}}
+		return validation.Field("quality", `must be "low", "medium", "high" or "auto"`)
 	}
 	p, err := s.peer(sessionID, peerID)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/chobilive/chobi/protocol"
 	"github.com/chobilive/chobi/ratelimit"
 	"github.com/chobilive/chobi/sfu"
+	"github.com/chobilive/chobi/validation"
 )
 
 // Config tunes the rooms service. Zero values take the defaults.
@@ -117,14 +118,14 @@ type CreateParams struct {
 // CreateSession starts a live session hosted by hostID and tells the host's
 // followers it is live.
 func (s *Service) CreateSession(ctx context.Context, hostID string, p CreateParams) (Session, error) {
-	v := invalid{}
-	checkText(v, "title", p.Title, 1, 100, true)
-	checkText(v, "description", p.Description, 0, 500, false)
+	var v validation.Fields
+	v.Text("title", p.Title, 1, 100, true)
+	v.Text("description", p.Description, 0, 500, false)
 	if p.Type != "audio" && p.Type != "video" {
-		v.add("type", `must be "audio" or "video"`)
+		v.Add("type", `must be "audio" or "video"`)
 	}
-	checkText(v, "category", p.Category, 1, 50, true)
-	if err := v.err(); err != nil {
+	v.Text("category", p.Category, 1, 50, true)
+	if err := v.Err(); err != nil {
 		return Session{}, err
 	}
 	if s.draining.Load() {
@@ -229,7 +230,7 @@ type JoinResult struct {
 // makes a pending request that the host answers; the host keeps "host".
 func (s *Service) JoinSession(ctx context.Context, userID, sessionID string, want Role, inviteCode string) (JoinResult, error) {
 	if want != RoleViewer && want != RoleCoHost {
-		return JoinResult{}, &ValidationError{Fields: map[string][]string{"role": {`must be "viewer" or "co-host"`}}}
+		return JoinResult{}, validation.Field("role", `must be "viewer" or "co-host"`)
 	}
 	sess, err := s.liveSession(ctx, sessionID)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/chobilive/chobi/protocol"
 	"github.com/chobilive/chobi/rooms"
 	"github.com/chobilive/chobi/sfu"
+	"github.com/chobilive/chobi/validation"
 )
 
 // handler acts on one client message. The returned error is sent to the
@@ -85,7 +86,7 @@ func (s *Server) dispatch(ctx context.Context, c *conn, data []byte) {
 // errorCode maps domain errors to the socket's error codes, in one place.
 func errorCode(err error) (code, msg string) {
 	var bad errBadRequest
-	var invalid *rooms.ValidationError
+	var invalid *validation.Error
 	switch {
 	case errors.As(err, &bad), errors.As(err, &invalid):
 		return protocol.CodeBadRequest, err.Error()

@@ -16,6 +16,7 @@ import (
 	"github.com/chobilive/chobi/economy"
 	"github.com/chobilive/chobi/rooms"
 	"github.com/chobilive/chobi/store"
+	"github.com/chobilive/chobi/validation"
 )
 
 // TestConservation runs 10,000 random operations (top-ups, grants, gifts
@@ -290,7 +291,7 @@ func TestConservation(t *testing.T) {
 							continue
 						}
 						_, err := e.svc.SendGift(ctx, req)
-						var ve *economy.ValidationError
+						var ve *validation.Error
 						if err == nil || (want != nil && !errors.Is(err, want)) || (want == nil && !errors.As(err, &ve)) {
 							fail("refused request %+v: err = %v, want %v", req, err, want)
 							return

@@ -17,6 +17,7 @@ import (
 	"github.com/chobilive/chobi/economy"
 	"github.com/chobilive/chobi/rooms"
 	"github.com/chobilive/chobi/store"
+	"github.com/chobilive/chobi/validation"
 )
 
 // The economy on each engine: the store as economy.Ledger, driven through
@@ -322,7 +323,7 @@ func TestGiftRefusalsChangeNothing(t *testing.T) {
 		must(e.rooms.EndSession(ctx, other.ID, ended.ID))(t)
 		before := e.state(t)
 
-		var fieldErr *economy.ValidationError
+		var fieldErr *validation.Error
 		for _, c := range []struct {
 			name string
 			req  economy.GiftRequest
@@ -359,7 +360,7 @@ func TestGiftRefusalsChangeNothing(t *testing.T) {
 			_, err := e.svc.SendGift(ctx, c.req)
 			var matched bool
 			switch w := c.want.(type) {
-			case **economy.ValidationError:
+			case **validation.Error:
 				matched = errors.As(err, w)
 			case error:
 				matched = errors.Is(err, w)
@@ -398,7 +399,7 @@ func TestTopUpAndGrant(t *testing.T) {
 		e := newEcon(t, s, 0.5)
 		u := e.user(t, "buyer")
 		before := e.state(t)
-		var fieldErr *economy.ValidationError
+		var fieldErr *validation.Error
 		for _, amount := range []int64{0, -1, -1 << 62, economy.MaxTopUp + 1, 1 << 62} {
 			if _, err := e.svc.TopUp(ctx, economy.TopUpRequest{UserID: u.ID, Amount: amount}); !errors.As(err, &fieldErr) || fieldErr.Fields["amount"] == nil {
 				t.Fatalf("TopUp(%d): %v, want an amount field error", amount, err)

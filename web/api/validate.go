@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/chobilive/chobi/rooms"
+	"github.com/chobilive/chobi/validation"
 	"github.com/chobilive/chobi/web/trpc"
 )
 
@@ -26,7 +26,7 @@ func checkEnum(f *trpc.Fields, field, value string, allowed ...string) {
 }
 
 func checkText(f *trpc.Fields, field, value string, min, max int, plain bool) {
-	if msg := rooms.TextProblem(value, min, max, plain); msg != "" {
+	if msg := validation.TextProblem(value, min, max, plain); msg != "" {
 		f.Add(field, msg)
 	}
 }

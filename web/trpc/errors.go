@@ -3,8 +3,8 @@ package trpc
 import (
 	"errors"
 	"fmt"
-	"sort"
-	"strings"
+
+	"github.com/chobilive/chobi/validation"
 )
 
 // Code is a tRPC error code key, as apps read it from err.data.code.
@@ -123,18 +123,8 @@ func (f *Fields) Err() error {
 
 // FieldError builds the BAD_REQUEST error for a set of field failures.
 func FieldError(fields map[string][]string) *Error {
-	names := make([]string, 0, len(fields))
-	for name := range fields {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	parts := make([]string, 0, len(names))
-	for _, name := range names {
-		for _, msg := range fields[name] {
-			parts = append(parts, name+": "+msg)
-		}
-	}
-	return &Error{Code: CodeBadRequest, Message: strings.Join(parts, "; "), FieldErrors: fields}
+	msg := (&validation.Error{Fields: fields}).Error()
+	return &Error{Code: CodeBadRequest, Message: msg, FieldErrors: fields}
 }
 
 // asError turns any error into the *Error sent to the client; internal
