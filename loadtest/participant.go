@@ -70,7 +70,6 @@ type participant struct {
 	roleCh       chan string // role_changed
 	publishedCh  chan struct{}
 	joinedOnce   sync.Once
-	publishOnce  sync.Once
 	sessionEnded atomic.Bool
 
 	wg sync.WaitGroup // the read loop and track readers

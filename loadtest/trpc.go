@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"time"
 )
 
@@ -47,22 +46,6 @@ func (a *api) mutate(ctx context.Context, path, token string, in, out any) error
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	return a.do(req, path, token, out)
-}
-
-func (a *api) query(ctx context.Context, path, token string, in, out any) error {
-	u := a.base + "/api/trpc/" + path
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		u += "?input=" + url.QueryEscape(string(b))
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return err
-	}
 	return a.do(req, path, token, out)
 }
 

@@ -223,13 +223,6 @@ func (d *DownTrack) setBandwidthCap(layer int) {
 	}
 }
 
-// layers reports the target and the layer forwarded now.
-func (d *DownTrack) layers() (target, current int) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.target, d.current
-}
-
 // forward writes one packet of a layer if this down-track follows it. The
 // header is rewritten under the lock; the write happens after it is
 // released, so no lock is held while writing RTP.

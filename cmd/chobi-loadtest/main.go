@@ -49,7 +49,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		maxP99    = fs.Float64("max-p99", 200, "end-to-end latency p99 bound in ms (-find)")
 		serverEnv = fs.String("server-env", "", "with -spawn: extra NAME=value settings for the server's environment, comma-separated (e.g. GOGC=50)")
 		pprofAddr = fs.String("pprof", "", "with -spawn: serve the server's pprof on this loopback address (PPROF_ADDR) and save a CPU profile of the steady state")
-		profSecs  = fs.Duration("profile", 15*time.Second, "with -pprof: length of the CPU profile taken when the steady state begins")
+		profLen   = fs.Duration("profile", 15*time.Second, "with -pprof: length of the CPU profile taken when the steady state begins")
 	)
 	fs.StringVar(&cfg.URL, "url", "http://127.0.0.1:3000", "server base URL (loopback only)")
 	fs.IntVar(&cfg.ServerPID, "server-pid", 0, "the server's pid, to read its CPU and memory from /proc (else /metrics)")
@@ -103,7 +103,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if *pprofAddr != "" {
 		cfg.OnSteady = func(ctx context.Context, remaining time.Duration) {
-			secs := min(*profSecs, remaining-2*time.Second)
+			secs := min(*profLen, remaining-2*time.Second)
 			if secs < time.Second {
 				fmt.Fprintln(stderr, "\nchobi-loadtest: too little steady time left for a profile")
 				return

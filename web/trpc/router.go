@@ -144,8 +144,6 @@ func (r *Router) Paths() []string {
 	return paths
 }
 
-type identityKey struct{}
-
 // callResult is one call's outcome before it is rendered for the client.
 type callResult struct {
 	cache string // the procedure's Cache-Control, for a successful answer
