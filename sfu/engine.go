@@ -173,7 +173,12 @@ func (e *Engine) settings() (webrtc.SettingEngine, error) {
 	}
 	s.SetIncludeLoopbackCandidate(e.cfg.IncludeLoopback)
 	if len(e.cfg.NAT1To1IPs) > 0 {
-		s.SetNAT1To1IPs(e.cfg.NAT1To1IPs, webrtc.ICECandidateTypeHost) //nolint:staticcheck // the rewrite-rules API says the same for this case
+		// The host candidates carry the public address instead of the local one.
+		if err := s.SetICEAddressRewriteRules(webrtc.ICEAddressRewriteRule{
+			External: e.cfg.NAT1To1IPs, AsCandidateType: webrtc.ICECandidateTypeHost, Mode: webrtc.ICEAddressRewriteReplace,
+		}); err != nil {
+			return s, err
+		}
 	}
 	// Notice a dead peer in seconds rather than the defaults' half minute.
 	s.SetICETimeouts(5*time.Second, 10*time.Second, 2*time.Second)

@@ -339,8 +339,8 @@ func (d *Directory) reap(ctx context.Context) {
 	if err != nil {
 		return
 	}
-	expired, err := d.rdb.ZRangeByScore(ctx, d.leaseKey(), &goredis.ZRangeBy{
-		Min: "-inf", Max: formatMs(now.UnixMilli()), Count: 100,
+	expired, err := d.rdb.ZRangeArgs(ctx, goredis.ZRangeArgs{
+		Key: d.leaseKey(), ByScore: true, Start: "-inf", Stop: formatMs(now.UnixMilli()), Count: 100,
 	}).Result()
 	if err != nil {
 		return

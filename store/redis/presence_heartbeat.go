@@ -152,8 +152,8 @@ func (p *Presence) reap(ctx context.Context) {
 	if err != nil {
 		return
 	}
-	expired, err := p.rdb.ZRangeByScore(ctx, p.leases(), &goredis.ZRangeBy{
-		Min: "-inf", Max: formatMs(now.UnixMilli()), Count: 500,
+	expired, err := p.rdb.ZRangeArgs(ctx, goredis.ZRangeArgs{
+		Key: p.leases(), ByScore: true, Start: "-inf", Stop: formatMs(now.UnixMilli()), Count: 500,
 	}).Result()
 	if err != nil {
 		p.log.Warn("listing expired presence leases failed", "err", err)
