@@ -55,7 +55,7 @@ test-e2e: build
 # static bin/chobi runs and serves every series the alerts and dashboard
 # read; promtool checks and unit-tests the rules; systemd-analyze verifies
 # the units; docker-compose validates the compose file and kubectl builds the
-# kustomization (neither needs a daemon or a cluster); the README's production
+# kustomization (neither needs a daemon or a cluster); docs/operations.md's production
 # set-up runs here (the env file's configuration on Postgres and Redis behind
 # nginx with a test certificate: https, wss, TURN). The tools are installed
 # from Debian when missing.
@@ -70,7 +70,7 @@ test-deploy: build
 clean:
 	rm -rf bin data
 
-# The fixed benchmark (README: Benchmarks): the forwarding micro-benchmark,
+# The fixed benchmark (docs/benchmarks.md): the forwarding micro-benchmark,
 # then the server started on this machine under a 100-viewer simulcast room
 # and a 4-speaker audio room from the load generator; reports in bin/bench/.
 BENCH_OUT := bin/bench

@@ -31,7 +31,7 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// TestProductionBehindTLSProxy follows the README's Production section on
+// TestProductionBehindTLSProxy follows docs/operations.md's Production section on
 // this machine: the static binary in production mode with the environment
 // of systemd/chobi.env.example (its placeholders filled), on the machine's
 // Postgres (a fresh database) and Redis, behind nginx with

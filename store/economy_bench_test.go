@@ -23,7 +23,7 @@ import (
 //	hot-session  every goroutine's own wallet, all to one host in one session
 //
 // Run: CHOBI_TEST_POSTGRES_URL=... go test ./store -run '^$' -bench SendGift -benchtime 5s
-// (README: Economy has the figures).
+// (docs/benchmarks.md has the figures).
 func BenchmarkSendGift(b *testing.B) {
 	const parallelism = 16 // × GOMAXPROCS goroutines
 	for _, eng := range []string{"sqlite", "postgres"} {

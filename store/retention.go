@@ -14,7 +14,7 @@ import (
 // long. Postgres partitioning by date was not used: the same schema serves
 // SQLite, and the ids and foreign keys would have to change for it; at the
 // rates this app writes (chat, notifications) batched deletes on an index
-// keep up (see the README's data lifecycle section).
+// keep up (see docs/operations.md, Data lifecycle).
 //
 // Analytics are not pruned: they are the figures aggregated on each
 // session row (live_sessions), which the ledger's gifts point at, and there

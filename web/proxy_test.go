@@ -37,7 +37,7 @@ func trustedProxies(t *testing.T, list string) clientip.Proxies {
 func forwardedFor(addr string) callOpt { return withHeader("X-Forwarded-For", addr) }
 
 // TestLoginLimitPerForwardedAddress: behind a trusted proxy (127.0.0.1, as
-// the README's nginx and Caddy set-ups run), the failed-login limit per
+// docs/operations.md's nginx and Caddy set-ups run), the failed-login limit per
 // address counts each client by its X-Forwarded-For address: client A's
 // failures lock A out but not B, who comes through the same proxy. A peer
 // that is not a trusted proxy cannot escape the limit with the header.

@@ -21,7 +21,7 @@ import (
 )
 
 // config is everything read from the environment. The names are those of
-// the app's old backend where it had one (README: Configuration).
+// the app's old backend where it had one (docs/configuration.md).
 type config struct {
 	Env             string // development | production
 	HTTPAddr        string

@@ -5,7 +5,7 @@
 //	chobi admin     grant-coins, reconcile (see admin.go)
 //	chobi healthcheck  exit 0 if the local server's /readyz answers 200 (healthcheck.go)
 //
-// Configuration comes from the environment (README: Configuration).
+// Configuration comes from the environment (docs/configuration.md).
 package main
 
 import (

@@ -15,8 +15,8 @@ import (
 	"github.com/chobilive/chobi/store"
 )
 
-// retentionConfig is how long each kind of data is kept (README: Data
-// lifecycle). A period of 0 keeps that kind forever.
+// retentionConfig is how long each kind of data is kept
+// (docs/operations.md, Data lifecycle). A period of 0 keeps that kind forever.
 type retentionConfig struct {
 	Periods  map[store.RetentionClass]time.Duration
 	Interval time.Duration // between pruning runs

@@ -21,8 +21,8 @@ import (
 	"github.com/chobilive/chobi/web/api"
 )
 
-// turnConfig is the embedded TURN relay's configuration (README:
-// Configuration, TURN_*). The external TURN_URLS/TURN_USERNAME/
+// turnConfig is the embedded TURN relay's configuration
+// (docs/configuration.md, TURN_*). The external TURN_URLS/TURN_USERNAME/
 // TURN_CREDENTIAL of config.go are separate and keep working beside it.
 type turnConfig struct {
 	Enabled          bool

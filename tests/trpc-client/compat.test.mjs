@@ -659,7 +659,7 @@ for (const [mi, mode] of MODES.entries()) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// users.deleteAccount (an extension, README: Data lifecycle): the confirmation and, for an
+// users.deleteAccount (an extension, docs/protocol.md): the confirmation and, for an
 // account with a password, the password are required; afterwards the token and the login are
 // dead and the profile is anonymous.
 
