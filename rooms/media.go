@@ -87,23 +87,19 @@ func (p peerSignal) Failed(target sfu.Target) {
 	p.send(protocol.MediaFailed{SessionID: p.sessionID, Target: string(target)})
 }
 
-// AttachMedia gives a socket present in a session its media peer: a
-// subscriber PeerConnection that receives every published track (the
-// first subscribe_offer comes once there is one), and the current tracks.
-func (s *Service) AttachMedia(ctx context.Context, userID, sessionID, peerID string, send Send) error {
+// AttachMedia gives a connection that just entered a session (e, from
+// Enter or Rejoin) its media peer: a subscriber PeerConnection that
+// receives every published track (the first subscribe_offer comes once
+// there is one), and the current tracks. It trusts e for the session and
+// the participants, so a join reads them once; a removal or the session's
+// end that raced the join is caught after the peer exists.
+func (s *Service) AttachMedia(ctx context.Context, e Entered, peerID string, send Send) error {
 	if s.media == nil {
 		return nil // no SFU: the socket still carries chat and events
 	}
+	sessionID := e.Session.ID
 	if err := s.checkLocal(ctx, sessionID); err != nil {
 		return err // events still reach this socket; media is on the session's node
-	}
-	// Media only for a live session the user is present in: a socket
-	// joining again may race its user's removal or the session's end.
-	if _, err := s.liveSession(ctx, sessionID); err != nil {
-		return err
-	}
-	if s.presentRole(ctx, sessionID, userID) == "" {
-		return fmt.Errorf("not present in this session: %w", ErrNotFound)
 	}
 	room := s.mediaRoom(sessionID)
 	if room.Peer(peerID) != nil {
@@ -111,20 +107,21 @@ func (s *Service) AttachMedia(ctx context.Context, userID, sessionID, peerID str
 	}
 	// The picture first: the peer's subscribe_offer (started by AddPeer)
 	// then never reaches a client before the tracks that label it.
-	send(s.tracks(sessionID))
+	send(s.tracksOf(sessionID, e.Participants))
 	if _, err := room.AddPeer(peerID, peerSignal{sessionID: sessionID, send: send}); err != nil {
 		if errors.Is(err, sfu.ErrPeerExists) {
 			return nil
 		}
 		return err
 	}
-	s.peers.add(sessionID, peerID, userID)
+	s.peers.add(sessionID, peerID, e.UserID)
 	// Removed or ended meanwhile (its detach ran before this peer existed):
 	// take the peer back, and the room if the session is over.
-	if s.presentRole(ctx, sessionID, userID) == "" {
+	if s.presentRole(ctx, sessionID, e.UserID) == "" {
 		s.DetachMedia(sessionID, peerID)
 		if _, err := s.liveSession(ctx, sessionID); err != nil {
 			s.media.CloseRoom(sessionID)
+			return err
 		}
 		return fmt.Errorf("not present in this session: %w", ErrNotFound)
 	}
@@ -245,6 +242,11 @@ func (s *Service) detachUser(sessionID, userID string) {
 // tracks is the full picture of who publishes what: the host, the
 // co-hosts and anyone publishing, each with their tracks.
 func (s *Service) tracks(sessionID string) protocol.Tracks {
+	return s.tracksOf(sessionID, s.Participants(context.Background(), sessionID))
+}
+
+// tracksOf is tracks with the participants already read.
+func (s *Service) tracksOf(sessionID string, members []Member) protocol.Tracks {
 	byUser := map[string][]protocol.Track{}
 	if s.media != nil {
 		owners := s.peers.users(sessionID)
@@ -267,7 +269,7 @@ func (s *Service) tracks(sessionID string) protocol.Tracks {
 		}
 	}
 	stage := []protocol.StageMember{}
-	for _, m := range s.Participants(context.Background(), sessionID) {
+	for _, m := range members {
 		tracks := byUser[m.UserID]
 		if m.Role != RoleHost && m.Role != RoleCoHost && len(tracks) == 0 {
 			continue

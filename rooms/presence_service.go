@@ -10,6 +10,7 @@ import (
 
 // Entered is what a user learns on entering a session.
 type Entered struct {
+	UserID       string
 	Session      Session
 	Role         Role
 	Participants []Member
@@ -58,7 +59,31 @@ func (s *Service) Enter(ctx context.Context, userID, sessionID string) (Entered,
 			SessionID: sessionID, User: protocol.UserName{ID: userID, DisplayName: user.DisplayName}, ViewerCount: viewers,
 		}})
 	}
-	return Entered{Session: sess, Role: role.Shown(), Participants: s.Participants(ctx, sessionID), ViewerCount: viewers}, nil
+	return Entered{
+		UserID: userID, Session: sess, Role: role.Shown(), Participants: s.Participants(ctx, sessionID), ViewerCount: viewers,
+	}, nil
+}
+
+// Rejoin is join_session again on a connection already present: the
+// user's standing now. A user removed, or a session ended, while the
+// connection still counts itself in is refused (ErrNotFound, ErrEnded):
+// its removed or session_ended is on its way.
+func (s *Service) Rejoin(ctx context.Context, userID, sessionID string) (Entered, error) {
+	sess, err := s.liveSession(ctx, sessionID)
+	if err != nil {
+		return Entered{}, err
+	}
+	e := Entered{UserID: userID, Session: sess, Participants: s.Participants(ctx, sessionID)}
+	for _, m := range e.Participants {
+		if m.UserID == userID {
+			e.Role = m.Role
+		}
+	}
+	if e.Role == "" {
+		return Entered{}, fmt.Errorf("you are no longer in this session: %w", ErrNotFound)
+	}
+	e.ViewerCount = s.ViewerCount(ctx, sessionID)
+	return e, nil
 }
 
 // Leave removes one connection of userID from a session; when it was the
@@ -122,11 +147,6 @@ func (s *Service) Participants(ctx context.Context, sessionID string) []Member {
 		m[i].Role = m[i].Role.Shown()
 	}
 	return m
-}
-
-// Present reports whether the user is present in the session now.
-func (s *Service) Present(ctx context.Context, sessionID, userID string) bool {
-	return s.presentRole(ctx, sessionID, userID) != ""
 }
 
 // presentRole is a user's role in the session, "" when not present (or

@@ -144,56 +144,45 @@ func handleJoin(ctx context.Context, c *conn, id string, m protocol.JoinSession)
 	if err := checkSessionID(m.SessionID); err != nil {
 		return err
 	}
-	attach := func() {
-		// After session_joined: the first tracks and subscribe_offer follow it.
-		if err := c.srv.p.Rooms.AttachMedia(ctx, c.userID, m.SessionID, c.id, c.sendMessage); err != nil {
-			if errors.Is(err, rooms.ErrElsewhere) || errors.Is(err, rooms.ErrNotFound) || errors.Is(err, rooms.ErrEnded) {
-				code, msg := errorCode(err)
-				c.replyError(id, code, msg)
-				return
-			}
-			c.srv.log.Warn("cannot attach media", "session", m.SessionID, "user", c.userID, "err", err)
-			c.replyError(id, protocol.CodeInternal, "media is unavailable for this session")
-		}
+	// A socket that joined already is answered again and gets its media
+	// again if its peer connections were lost (closed or failed:
+	// media_failed); otherwise nothing changes.
+	again := c.inSession(m.SessionID)
+	var entered rooms.Entered
+	var err error
+	if again {
+		entered, err = c.srv.p.Rooms.Rejoin(ctx, c.userID, m.SessionID)
+	} else {
+		entered, err = c.srv.p.Rooms.Enter(ctx, c.userID, m.SessionID)
 	}
-	if c.inSession(m.SessionID) {
-		// Joining twice on one socket is answered again, and gives the
-		// socket media again if its peer connections were lost (closed or
-		// failed: media_failed); otherwise it changes nothing. A user
-		// removed (or a session ended) while this socket still counts it
-		// as joined is refused: its removed/session_ended is on its way.
-		if !c.srv.p.Rooms.Present(ctx, m.SessionID, c.userID) {
-			return fmt.Errorf("you are no longer in this session: %w", rooms.ErrNotFound)
-		}
-		defer attach()
-		members := c.srv.p.Rooms.Participants(ctx, m.SessionID)
-		role := ""
-		for _, p := range members {
-			if p.UserID == c.userID {
-				role = string(p.Role)
-			}
-		}
-		c.sendJoined(id, m.SessionID, role, members, c.srv.p.Rooms.ViewerCount(ctx, m.SessionID))
-		return nil
-	}
-	entered, err := c.srv.p.Rooms.Enter(ctx, c.userID, m.SessionID)
 	if err != nil {
 		return err
 	}
-	c.srv.hub.join(c, m.SessionID)
-	defer attach()
-	c.sendJoined(id, m.SessionID, string(entered.Role), entered.Participants, entered.ViewerCount)
+	if !again {
+		c.srv.hub.join(c, m.SessionID)
+	}
+	c.sendJoined(id, entered)
+	// After session_joined: the first tracks and subscribe_offer follow it.
+	if err := c.srv.p.Rooms.AttachMedia(ctx, entered, c.id, c.sendMessage); err != nil {
+		if errors.Is(err, rooms.ErrElsewhere) || errors.Is(err, rooms.ErrNotFound) || errors.Is(err, rooms.ErrEnded) {
+			code, msg := errorCode(err)
+			c.replyError(id, code, msg)
+			return nil
+		}
+		c.srv.log.Warn("cannot attach media", "session", m.SessionID, "user", c.userID, "err", err)
+		c.replyError(id, protocol.CodeInternal, "media is unavailable for this session")
+	}
 	return nil
 }
 
-func (c *conn) sendJoined(id, sessionID, role string, members []rooms.Member, viewers int) {
-	parts := make([]protocol.Participant, len(members))
-	for i, p := range members {
+func (c *conn) sendJoined(id string, e rooms.Entered) {
+	parts := make([]protocol.Participant, len(e.Participants))
+	for i, p := range e.Participants {
 		parts[i] = protocol.Participant{UserID: p.UserID, DisplayName: p.DisplayName, Role: string(p.Role)}
 	}
 	c.sendMessage(protocol.SessionJoined{
-		ID: id, SessionID: sessionID, Role: role, Participants: parts,
-		ViewerCount: viewers, ICEServers: c.srv.iceServers(c.userID),
+		ID: id, SessionID: e.Session.ID, Role: string(e.Role), Participants: parts,
+		ViewerCount: e.ViewerCount, ICEServers: c.srv.iceServers(c.userID),
 	})
 }
 

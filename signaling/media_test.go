@@ -380,7 +380,12 @@ func TestMediaOnlyForPresentUsersOfLiveSessions(t *testing.T) {
 	sess := s.live(t, hostID, "video")
 	discard := func(protocol.Message) {}
 
-	if err := s.rooms.AttachMedia(ctx, strangerID, sess.ID, "stranger-peer", discard); !errors.Is(err, rooms.ErrNotFound) {
+	live, _, err := s.rooms.Session(ctx, sess.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stranger := rooms.Entered{UserID: strangerID, Session: live}
+	if err := s.rooms.AttachMedia(ctx, stranger, "stranger-peer", discard); !errors.Is(err, rooms.ErrNotFound) {
 		t.Fatalf("media for a user not present: %v, want not found", err)
 	}
 	if n := s.media.Stats().Peers; n != 0 {
@@ -389,7 +394,8 @@ func TestMediaOnlyForPresentUsersOfLiveSessions(t *testing.T) {
 	if _, err := s.rooms.EndSession(ctx, hostID, sess.ID); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.rooms.AttachMedia(ctx, hostID, sess.ID, "host-peer", discard); !errors.Is(err, rooms.ErrEnded) {
+	host := rooms.Entered{UserID: hostID, Session: live, Role: rooms.RoleHost} // entered before the end
+	if err := s.rooms.AttachMedia(ctx, host, "host-peer", discard); !errors.Is(err, rooms.ErrEnded) {
 		t.Fatalf("media for an ended session: %v, want ended", err)
 	}
 	if st := s.media.Stats(); st.Peers != 0 || st.Rooms != 0 {
