@@ -18,10 +18,14 @@ build:
 migrate:
 	$(GO) run ./cmd/chobi migrate
 
+# staticcheck is installed from the Go module proxy on first use (pinned).
+STATICCHECK_VERSION := v0.8.2
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt would change:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
 	@if [ -x ../shared/tools/check-imports ]; then ../shared/tools/check-imports; fi
+	@sc="$$($(GO) env GOPATH)/bin/staticcheck"; [ -x "$$sc" ] && "$$sc" -version | grep -q "$(STATICCHECK_VERSION:v%=%)" || \
+		$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION); "$$sc" ./...
 
 test: lint test-deploy test-go test-impaired test-node test-e2e
 
