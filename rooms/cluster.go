@@ -160,6 +160,14 @@ func (s *Service) InterruptSession(ctx context.Context, sessionID string) error 
 	if sess.Status != StatusLive {
 		return nil
 	}
+	// One end at a time (as EndSession): ended meanwhile, it is left so.
+	defer s.ending.lock(sessionID)()
+	if sess, err = s.store.Session(ctx, sessionID); err != nil {
+		return fmt.Errorf("loading interrupted session %s: %w", sessionID, err)
+	}
+	if sess.Status != StatusLive {
+		return nil
+	}
 	viewerSeconds, _, err := s.presence.Close(ctx, sessionID)
 	if err != nil {
 		s.log.WarnContext(ctx, "clearing an interrupted session's presence failed", "session", sessionID, "err", err)

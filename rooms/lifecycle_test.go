@@ -2,7 +2,9 @@ package rooms_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/chobilive/chobi/protocol"
@@ -339,5 +341,46 @@ func TestSignOutAndNotifications(t *testing.T) {
 	// Without data the object is still {} on the wire.
 	if b, _ := json.Marshal(n); !strings.Contains(string(b), `"data":{}`) {
 		t.Fatalf("encoded %s", b)
+	}
+}
+
+func TestConcurrentEndsTellOnce(t *testing.T) {
+	// Two tabs ending, the host's last Leave beside streaming.endSession,
+	// EndHosted at shutdown beside the host, the orphan sweep: one session
+	// ended at once from several places is ended, and told, once.
+	for round := range 10 {
+		r := newRig(t, rooms.Config{})
+		host, ann := r.user("Host"), r.user("Ann")
+		sess := r.live(host, false)
+		r.enter(host, sess.ID)
+		r.enter(ann, sess.ID)
+		r.aud.reset()
+
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		errs := make(chan error, 8)
+		for range 6 {
+			wg.Go(func() {
+				<-start
+				ended, err := r.svc.EndSession(r.ctx, host, sess.ID)
+				if err == nil && ended.Status != rooms.StatusEnded {
+					err = fmt.Errorf("EndSession returned a %q session", ended.Status)
+				}
+				errs <- err
+			})
+		}
+		wg.Go(func() { <-start; r.svc.Leave(r.ctx, host, sess.ID) })
+		wg.Go(func() { <-start; errs <- r.svc.InterruptSession(r.ctx, sess.ID) })
+		close(start)
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
+		if got := told[protocol.SessionEnded](r.aud); len(got) != 1 {
+			t.Fatalf("round %d: session_ended told %d times, want once", round, len(got))
+		}
 	}
 }

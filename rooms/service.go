@@ -41,6 +41,7 @@ type Service struct {
 	presence Presence
 	dir      Directory // nil: a single node
 	hosted   hosted
+	ending   endings
 	draining atomic.Bool
 	chat     interface{ Allow(key string) bool }
 	media    *sfu.Engine // nil: no media (chat and events only)
@@ -282,6 +283,14 @@ func (s *Service) EndSession(ctx context.Context, userID, sessionID string) (Ses
 	}
 	if sess.HostID != userID {
 		return Session{}, fmt.Errorf("only the host can end the session: %w", ErrForbidden)
+	}
+	if sess.Status != StatusLive {
+		return sess, nil
+	}
+	// One end at a time: a caller that waited finds the session ended.
+	defer s.ending.lock(sessionID)()
+	if sess, err = s.store.Session(ctx, sessionID); err != nil {
+		return Session{}, err
 	}
 	if sess.Status != StatusLive {
 		return sess, nil
