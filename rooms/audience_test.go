@@ -13,6 +13,7 @@ import (
 	"github.com/chobilive/chobi/protocol"
 	"github.com/chobilive/chobi/rooms"
 	"github.com/chobilive/chobi/store"
+	"github.com/chobilive/chobi/validation"
 )
 
 // The helpers of the rooms tests: an Audience that records what rooms tells
@@ -222,6 +223,16 @@ func (r *rig) live(hostID string, private bool) rooms.Session {
 }
 
 // enter makes one connection of userID present; it must be allowed.
+// present reports whether the user is among the session's participants now.
+func (r *rig) present(sessionID, userID string) bool {
+	for _, m := range r.svc.Participants(r.ctx, sessionID) {
+		if m.UserID == userID {
+			return true
+		}
+	}
+	return false
+}
+
 func (r *rig) enter(userID, sessionID string) rooms.Entered {
 	r.t.Helper()
 	e, err := r.svc.Enter(r.ctx, userID, sessionID)
@@ -273,13 +284,13 @@ func wantErr(t *testing.T, err, target error) {
 	}
 }
 
-// wantInvalid fails unless err is a *rooms.ValidationError naming exactly
+// wantInvalid fails unless err is a *validation.Error naming exactly
 // the fields.
 func wantInvalid(t *testing.T, err error, fields ...string) {
 	t.Helper()
-	var ve *rooms.ValidationError
+	var ve *validation.Error
 	if !errors.As(err, &ve) {
-		t.Fatalf("err = %v, want a *rooms.ValidationError on %v", err, fields)
+		t.Fatalf("err = %v, want a *validation.Error on %v", err, fields)
 	}
 	var got []string
 	for f := range ve.FieldErrors() {

@@ -152,7 +152,7 @@ func TestOnlyTheHostManagesTheStage(t *testing.T) {
 			t.Errorf("%s is %+v after refused moderation, want %q", id, p, want)
 		}
 	}
-	if !r.svc.Present(r.ctx, sess.ID, cohost) || !r.svc.Present(r.ctx, sess.ID, viewer) {
+	if !r.present(sess.ID, cohost) || !r.present(sess.ID, viewer) {
 		t.Fatal("a refused removal took someone out")
 	}
 }

@@ -212,7 +212,7 @@ func TestEndSession(t *testing.T) {
 		t.Fatalf("session_ended stats %+v", s)
 	}
 	for _, who := range []string{host, ann, bob, cid} {
-		if r.svc.Present(r.ctx, sess.ID, who) {
+		if r.present(sess.ID, who) {
 			t.Fatalf("%s is still present", who)
 		}
 	}

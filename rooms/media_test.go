@@ -47,17 +47,23 @@ func TestAttachMedia(t *testing.T) {
 	r, engine := mediaRig(t)
 	host, ann, absent := r.user("Host"), r.user("Ann"), r.user("Absent")
 	sess := r.live(host, false)
-	r.enter(host, sess.ID)
-	r.enter(ann, sess.ID)
+	hostIn := r.enter(host, sess.ID)
+	annIn := r.enter(ann, sess.ID)
 
-	wantErr(t, r.svc.AttachMedia(r.ctx, absent, sess.ID, "absent-1", (&socket{}).send), rooms.ErrNotFound)
-	wantErr(t, r.svc.AttachMedia(r.ctx, ann, "no-such-session", "ann-0", (&socket{}).send), rooms.ErrNotFound)
+	// Entries that are not (or no longer) true: the check after the peer exists refuses them.
+	absentIn := rooms.Entered{UserID: absent, Session: sess}
+	wantErr(t, r.svc.AttachMedia(r.ctx, absentIn, "absent-1", (&socket{}).send), rooms.ErrNotFound)
+	nowhere := rooms.Entered{UserID: ann, Session: rooms.Session{ID: "no-such-session"}}
+	wantErr(t, r.svc.AttachMedia(r.ctx, nowhere, "ann-0", (&socket{}).send), rooms.ErrNotFound)
+	if st := engine.Stats(); st.Peers != 0 || st.Rooms > 1 {
+		t.Fatalf("refused attaches left %d peers in %d rooms", st.Peers, st.Rooms)
+	}
 
 	hostSock, annSock := &socket{}, &socket{}
-	if err := r.svc.AttachMedia(r.ctx, host, sess.ID, "host-1", hostSock.send); err != nil {
+	if err := r.svc.AttachMedia(r.ctx, hostIn, "host-1", hostSock.send); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.svc.AttachMedia(r.ctx, ann, sess.ID, "ann-1", annSock.send); err != nil {
+	if err := r.svc.AttachMedia(r.ctx, annIn, "ann-1", annSock.send); err != nil {
 		t.Fatal(err)
 	}
 	// The picture comes first, before any subscribe_offer (none yet: nothing is published).
@@ -74,7 +80,11 @@ func TestAttachMedia(t *testing.T) {
 		t.Fatalf("%d media peers, want 2", st.Peers)
 	}
 	// A repeated join_session keeps the peer it has.
-	if err := r.svc.AttachMedia(r.ctx, ann, sess.ID, "ann-1", annSock.send); err != nil {
+	again, err := r.svc.Rejoin(r.ctx, ann, sess.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.svc.AttachMedia(r.ctx, again, "ann-1", annSock.send); err != nil {
 		t.Fatal(err)
 	}
 	if len(annSock.got()) != 1 || engine.Stats().Peers != 2 {
@@ -107,7 +117,10 @@ func TestAttachMedia(t *testing.T) {
 	if st := engine.Stats(); st.Peers != 0 || st.Rooms != 0 {
 		t.Fatalf("after the end: %d peers in %d rooms", st.Peers, st.Rooms)
 	}
-	wantErr(t, r.svc.AttachMedia(r.ctx, host, sess.ID, "host-2", hostSock.send), rooms.ErrEnded)
+	wantErr(t, r.svc.AttachMedia(r.ctx, hostIn, "host-2", hostSock.send), rooms.ErrEnded) // entered before the end
+	if st := engine.Stats(); st.Peers != 0 || st.Rooms != 0 {
+		t.Fatalf("attaching to the ended session left %d peers in %d rooms", st.Peers, st.Rooms)
+	}
 }
 
 func TestPublishRules(t *testing.T) {
@@ -115,10 +128,10 @@ func TestPublishRules(t *testing.T) {
 	host, ann, absent := r.user("Host"), r.user("Ann"), r.user("Absent")
 	sess := r.live(host, false)
 	r.enter(host, sess.ID)
-	r.enter(ann, sess.ID)
+	annIn := r.enter(ann, sess.ID)
 	reply := func(string) { t.Error("a refused offer was answered") }
 
-	if err := r.svc.AttachMedia(r.ctx, ann, sess.ID, "ann-1", (&socket{}).send); err != nil {
+	if err := r.svc.AttachMedia(r.ctx, annIn, "ann-1", (&socket{}).send); err != nil {
 		t.Fatalf("without media AttachMedia is a no-op: %v", err)
 	}
 	wantErr(t, r.svc.Publish(r.ctx, ann, sess.ID, "ann-1", "v=0", reply), rooms.ErrForbidden)

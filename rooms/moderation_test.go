@@ -21,7 +21,7 @@ func TestRemoveParticipantWithBan(t *testing.T) {
 	presentWhenTold := false
 	r.aud.onCall(func(c call) {
 		if c.Kind == kindRemoved {
-			presentWhenTold = r.svc.Present(r.ctx, sess.ID, ann)
+			presentWhenTold = r.present(sess.ID, ann)
 		}
 	})
 	if err := r.svc.RemoveParticipant(r.ctx, host, sess.ID, ann, true); err != nil {
@@ -44,7 +44,7 @@ func TestRemoveParticipantWithBan(t *testing.T) {
 		t.Fatalf("told %v, want removed then viewer_left (a viewer leaves no stage change)", k)
 	}
 	// Every connection is out, not only one.
-	if r.svc.Present(r.ctx, sess.ID, ann) {
+	if r.present(sess.ID, ann) {
 		t.Fatal("Ann is still present")
 	}
 	if got := r.svc.ViewerCount(r.ctx, sess.ID); got != 1 {
@@ -96,7 +96,7 @@ func TestBannedUserIsKeptOut(t *testing.T) {
 			_, err = r.svc.GiftStage(r.ctx, sess.ID, ann, host)
 			wantErr(t, err, rooms.ErrForbidden)
 			silent(t, r.aud)
-			if r.svc.Present(r.ctx, sess.ID, ann) {
+			if r.present(sess.ID, ann) {
 				t.Fatal("a banned user is present")
 			}
 			if p := r.stored(sess.ID, ann); !p.Banned || p.Role != rooms.RoleViewer {
@@ -195,7 +195,7 @@ func TestRemoveRefused(t *testing.T) {
 	if _, err := r.st.Participant(r.ctx, sess.ID, absent); err == nil {
 		t.Fatal("a refused removal stored a participant")
 	}
-	if !r.svc.Present(r.ctx, sess.ID, host) {
+	if !r.present(sess.ID, host) {
 		t.Fatal("the host is gone")
 	}
 

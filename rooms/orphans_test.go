@@ -150,7 +150,7 @@ func TestInterruptSession(t *testing.T) {
 	if end := one[protocol.SessionEnded](t, r.aud); end.Msg.Reason != protocol.EndReasonInterrupted {
 		t.Fatalf("reason %q", end.Msg.Reason)
 	}
-	if r.svc.Present(r.ctx, sess.ID, ann) {
+	if r.present(sess.ID, ann) {
 		t.Fatal("presence outlived the interrupted session")
 	}
 	// Interrupting or ending it again tells nobody.

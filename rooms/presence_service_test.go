@@ -28,7 +28,7 @@ func TestSameUserThroughTwoConnectionsCountsOnce(t *testing.T) {
 
 	r.svc.Leave(r.ctx, ann, sess.ID)
 	none[protocol.ViewerLeft](t, r.aud)
-	if !r.svc.Present(r.ctx, sess.ID, ann) || r.svc.ViewerCount(r.ctx, sess.ID) != 1 {
+	if !r.present(sess.ID, ann) || r.svc.ViewerCount(r.ctx, sess.ID) != 1 {
 		t.Fatal("one tab closing took Ann out")
 	}
 	r.svc.Leave(r.ctx, ann, sess.ID)
@@ -36,7 +36,7 @@ func TestSameUserThroughTwoConnectionsCountsOnce(t *testing.T) {
 	if l.Msg != (protocol.ViewerLeft{SessionID: sess.ID, User: protocol.UserName{ID: ann, DisplayName: "Ann"}, ViewerCount: 0}) {
 		t.Fatalf("viewer_left %+v", l.Msg)
 	}
-	if r.svc.Present(r.ctx, sess.ID, ann) {
+	if r.present(sess.ID, ann) {
 		t.Fatal("Ann is present after her last Leave")
 	}
 	// A Leave too many tells nothing.
@@ -129,7 +129,7 @@ func TestHostsLastLeaveEndsTheSession(t *testing.T) {
 	if err != nil || got.Status != rooms.StatusEnded || got.EndedAt == nil || n != 0 {
 		t.Fatalf("after the host left: %+v, %d viewers, %v", got, n, err)
 	}
-	if r.svc.Present(r.ctx, sess.ID, ann) || r.svc.HostedSessions() != 0 {
+	if r.present(sess.ID, ann) || r.svc.HostedSessions() != 0 {
 		t.Fatal("presence or the hosted set outlived the session")
 	}
 	_, err = r.svc.Enter(r.ctx, ann, sess.ID)

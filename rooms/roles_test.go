@@ -228,7 +228,7 @@ func TestPrivateSessionEnterNeedsAGrantedRole(t *testing.T) {
 	}
 	_, err := r.svc.Enter(r.ctx, bob, sess.ID)
 	wantErr(t, err, rooms.ErrForbidden)
-	if r.svc.Present(r.ctx, sess.ID, bob) {
+	if r.present(sess.ID, bob) {
 		t.Fatal("a refused user is present")
 	}
 	none[protocol.ViewerJoined](t, r.aud)
