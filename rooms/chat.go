@@ -90,5 +90,5 @@ func (s *Service) Messages(ctx context.Context, userID, sessionID string, limit 
 	if err := s.canRead(ctx, sess, userID); err != nil {
 		return nil, err
 	}
-	return s.store.Messages(ctx, sessionID, limit, before)
+	return s.store.Messages(ctx, sessionID, s.listLimit(limit), before)
 }

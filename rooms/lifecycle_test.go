@@ -384,3 +384,32 @@ func TestConcurrentEndsTellOnce(t *testing.T) {
 		}
 	}
 }
+
+// A list's limit is bounded by Config.MaxListLimit whatever the caller
+// passes: 0 or less, or too many, lists MaxListLimit (a negative limit
+// was a slice bound out of range, and -1 SQLite's "no limit").
+func TestListLimitsAreBounded(t *testing.T) {
+	r := newRig(t, rooms.Config{MaxListLimit: 2, ChatPerUser: 100})
+	var ids []string
+	for i := range 3 {
+		ids = append(ids, r.live(r.user(fmt.Sprint("H", i)), false).ID)
+	}
+	for _, limit := range []int{-1, 0, 3, 1000} {
+		list, counts, err := r.svc.ActiveSessions(r.ctx, rooms.ActiveFilter{}, limit)
+		if err != nil || len(list) != 2 || len(counts) != 2 {
+			t.Fatalf("ActiveSessions(limit %d) = %d sessions, %v, want 2", limit, len(list), err)
+		}
+	}
+	ann := r.user("Ann")
+	for i := range 3 {
+		if _, err := r.svc.SendMessage(r.ctx, ann, ids[0], fmt.Sprint("m", i), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, limit := range []int{-1, 0, 3} {
+		msgs, err := r.svc.Messages(r.ctx, ann, ids[0], limit, "")
+		if err != nil || len(msgs) != 2 {
+			t.Fatalf("Messages(limit %d) = %d messages, %v, want 2", limit, len(msgs), err)
+		}
+	}
+}

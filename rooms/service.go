@@ -178,6 +178,16 @@ func (s *Service) CreateSession(ctx context.Context, hostID string, p CreatePara
 	return sess, nil
 }
 
+// listLimit bounds a list's length to 1..Config.MaxListLimit: the
+// transports check it, but a limit of 0 or below must not reach a slice
+// bound or the store's LIMIT (where SQLite reads -1 as none).
+func (s *Service) listLimit(limit int) int {
+	if limit < 1 || limit > s.cfg.MaxListLimit {
+		return s.cfg.MaxListLimit
+	}
+	return limit
+}
+
 // inviteCode makes an 8-character code from an alphabet without look-alikes.
 func inviteCode() string {
 	const alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -354,7 +364,7 @@ func (s *Service) ActiveSessions(ctx context.Context, f ActiveFilter, limit int)
 		}
 		return list[ia].CreatedAt.After(list[ib].CreatedAt)
 	})
-	if len(order) > limit {
+	if limit = s.listLimit(limit); len(order) > limit {
 		order = order[:limit]
 	}
 	outS, outC := make([]Session, len(order)), make([]int, len(order))
