@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -127,6 +128,14 @@ func TestStaticBinaryServes(t *testing.T) {
 	env := []string{"PATH=" + os.Getenv("PATH"), "CHOBI_DATA_DIR=" + t.TempDir(),
 		fmt.Sprintf("HTTP_ADDR=127.0.0.1:%d", port), "RTC_UDP_PORT=0", "LOG_FORMAT=json", "SHUTDOWN_TIMEOUT=5s",
 		"TURN_ENABLED=true", "TURN_UDP_PORT=-1"} // the relay's series exist only when it runs
+	// Likewise the cluster's: with the machine's Redis (a prefix of its
+	// own), as production runs.
+	redisAddr := redisHostPort(t)
+	if redisAddr != "" {
+		host, rport, _ := net.SplitHostPort(redisAddr)
+		env = append(env, "REDIS_HOST="+host, "REDIS_PORT="+rport, fmt.Sprintf("REDIS_PREFIX=chobi-deploy-%d:", port),
+			"PUBLIC_WS_URL=ws://127.0.0.1/ws")
+	}
 	cmd := exec.Command(bin, "serve")
 	cmd.Env = env
 	var logs bytes.Buffer
@@ -199,6 +208,10 @@ func TestStaticBinaryServes(t *testing.T) {
 	for where, expr := range monitoringExprs(t) {
 		for _, name := range metricRe.FindAllString(expr, -1) {
 			if !have[name] {
+				if redisAddr == "" && strings.HasPrefix(name, "chobi_redis_") {
+					t.Logf("NOT CHECKED without CHOBI_TEST_REDIS_URL: %s reads %s, served only with Redis", where, name)
+					continue
+				}
 				t.Errorf("%s reads %s, which the running server's /metrics does not have", where, name)
 			}
 		}
@@ -368,4 +381,24 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
+}
+
+// redisHostPort is CHOBI_TEST_REDIS_URL's host:port, "" when it is not set
+// (a failure when CHOBI_REQUIRE_SERVICES=1).
+func redisHostPort(t *testing.T) string {
+	raw := os.Getenv("CHOBI_TEST_REDIS_URL")
+	if raw == "" {
+		if os.Getenv("CHOBI_REQUIRE_SERVICES") == "1" {
+			t.Fatal("CHOBI_TEST_REDIS_URL is needed to check the cluster's series")
+		}
+		return ""
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		t.Fatalf("CHOBI_TEST_REDIS_URL %q: not a redis:// URL", raw)
+	}
+	if u.Port() == "" {
+		return u.Host + ":6379"
+	}
+	return u.Host
 }

@@ -41,6 +41,10 @@ const (
 	// CodeWrongNode (an extension): the session's media is served by another
 	// node; the message names its wsUrl. Events still reach this socket.
 	CodeWrongNode = "wrong_node"
+	// CodeUnavailable (an extension): the request could not be served now
+	// (the cluster's directory is unreachable); the same request may
+	// succeed in a few seconds.
+	CodeUnavailable = "unavailable"
 )
 
 // Close codes beyond RFC 6455's.

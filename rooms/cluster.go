@@ -31,6 +31,10 @@ var (
 	ErrElsewhere = errors.New("session is served by another node")
 	// ErrUnavailable: this node takes no new sessions (it is draining).
 	ErrUnavailable = errors.New("this server is shutting down and takes no new sessions")
+	// ErrNoDirectory: the directory cannot be read (Redis is unreachable)
+	// and the session is not served here, so where its media is cannot
+	// be told; the client should try again shortly.
+	ErrNoDirectory = errors.New("the session's server cannot be located right now: try again in a few seconds")
 )
 
 // ElsewhereError says where a session's media is served.
@@ -116,10 +120,25 @@ func (s *Service) checkLocal(ctx context.Context, sessionID string) error {
 		return nil
 	}
 	url, local, err := s.dir.Locate(ctx, sessionID)
-	if err != nil || local {
-		return nil // Redis unreachable: serve here rather than nowhere
+	switch {
+	case err != nil:
+		return s.checkReachable(ctx, sessionID, err)
+	case local:
+		return nil
 	}
 	return &ElsewhereError{WSURL: url}
+}
+
+// checkReachable decides for a session whose place the directory could
+// not tell (err): a session served here goes on without Redis; any other
+// is refused as retryable, rather than joined without media on a node
+// that does not serve it.
+func (s *Service) checkReachable(ctx context.Context, sessionID string, err error) error {
+	if s.hosted.has(sessionID) {
+		return nil
+	}
+	s.log.WarnContext(ctx, "locating a session failed: refusing the join as retryable", "session", sessionID, "err", err)
+	return fmt.Errorf("session %s: %w", sessionID, ErrNoDirectory)
 }
 
 // HostedSessions is the number of live sessions this node serves.

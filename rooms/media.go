@@ -98,8 +98,12 @@ func (s *Service) AttachMedia(ctx context.Context, e Entered, peerID string, sen
 		return nil // no SFU: the socket still carries chat and events
 	}
 	sessionID := e.Session.ID
-	if err := s.checkLocal(ctx, sessionID); err != nil {
-		return err // events still reach this socket; media is on the session's node
+	placed := e.placed
+	if !e.located {
+		placed = s.checkLocal(ctx, sessionID)
+	}
+	if placed != nil {
+		return placed // events still reach this socket; media is on the session's node
 	}
 	room := s.mediaRoom(sessionID)
 	if room.Peer(peerID) != nil {

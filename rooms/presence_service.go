@@ -15,6 +15,11 @@ type Entered struct {
 	Role         Role
 	Participants []Member
 	ViewerCount  int
+
+	// Where the session's media is, as Enter found it (checkLocal's
+	// answer), so AttachMedia asks the directory once per join.
+	placed  error
+	located bool
 }
 
 // Enter makes one connection of userID present in a live session. A user
@@ -43,6 +48,14 @@ func (s *Service) Enter(ctx context.Context, userID, sessionID string) (Entered,
 		role = RoleHost
 		s.adopt(ctx, sessionID)
 	}
+	// Joined here, a session served elsewhere still gets its events (and
+	// wrong_node for media); one whose place cannot be told gets neither,
+	// so it is refused before anyone counts the user. AttachMedia reuses
+	// the answer.
+	placed := s.checkLocal(ctx, sessionID)
+	if errors.Is(placed, ErrNoDirectory) {
+		return Entered{}, placed
+	}
 	user, err := s.store.User(ctx, userID)
 	if err != nil {
 		return Entered{}, err
@@ -61,6 +74,7 @@ func (s *Service) Enter(ctx context.Context, userID, sessionID string) (Entered,
 	}
 	return Entered{
 		UserID: userID, Session: sess, Role: role.Shown(), Participants: s.Participants(ctx, sessionID), ViewerCount: viewers,
+		placed: placed, located: true,
 	}, nil
 }
 

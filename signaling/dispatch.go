@@ -100,6 +100,8 @@ func errorCode(err error) (code, msg string) {
 		return protocol.CodeRateLimited, err.Error()
 	case errors.Is(err, rooms.ErrElsewhere):
 		return protocol.CodeWrongNode, err.Error()
+	case errors.Is(err, rooms.ErrNoDirectory):
+		return protocol.CodeUnavailable, err.Error()
 	case errors.Is(err, rooms.ErrUnavailable):
 		return protocol.CodeConflict, err.Error()
 	case errors.Is(err, sfu.ErrBadSDP):
@@ -164,7 +166,8 @@ func handleJoin(ctx context.Context, c *conn, id string, m protocol.JoinSession)
 	c.sendJoined(id, entered)
 	// After session_joined: the first tracks and subscribe_offer follow it.
 	if err := c.srv.p.Rooms.AttachMedia(ctx, entered, c.id, c.sendMessage); err != nil {
-		if errors.Is(err, rooms.ErrElsewhere) || errors.Is(err, rooms.ErrNotFound) || errors.Is(err, rooms.ErrEnded) {
+		if errors.Is(err, rooms.ErrElsewhere) || errors.Is(err, rooms.ErrNoDirectory) ||
+			errors.Is(err, rooms.ErrNotFound) || errors.Is(err, rooms.ErrEnded) {
 			code, msg := errorCode(err)
 			c.replyError(id, code, msg)
 			return nil

@@ -226,6 +226,16 @@ func (c *cluster) registerMetrics(reg *prometheus.Registry, roomSvc *rooms.Servi
 	if c.rdb == nil {
 		return
 	}
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "chobi_redis_up", Help: "1 when Redis answered a PING within a second at this scrape, else 0.",
+	}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if c.rdb.Ping(ctx).Err() != nil {
+			return 0
+		}
+		return 1
+	}))
 	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "chobi_cluster_events_local_only_total",
 		Help: "Room events delivered to this node's sockets only, because Redis was unreachable.",

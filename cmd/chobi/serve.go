@@ -170,17 +170,17 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		},
 		API: apiSvc, Logger: log, Registry: reg,
 		Routes: map[string]http.Handler{"GET /ws": sockets},
+		// Ready is "can take new clients": not draining, and the database
+		// answers. Redis is not part of it: without Redis this node still
+		// serves its own sessions (media never needs Redis), and failing
+		// every node's readiness would make a load balancer drop them all;
+		// chobi_redis_up and ChobiRedisUnreachable report it instead.
 		Ready: func(ctx context.Context) error {
 			if roomSvc.Draining() {
 				return errors.New("draining: this node takes no new sessions")
 			}
 			if err := st.Ping(ctx); err != nil {
 				return fmt.Errorf("database: %w", err)
-			}
-			if rdb != nil {
-				if err := rdb.Ping(ctx).Err(); err != nil {
-					return fmt.Errorf("redis: %w", err)
-				}
 			}
 			return nil
 		},
