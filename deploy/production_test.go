@@ -27,7 +27,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
+	"github.com/gorilla/websocket"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -269,19 +269,25 @@ func TestProductionBehindTLSProxy(t *testing.T) {
 	}
 
 	// The socket over wss, through the proxy's Upgrade headers.
-	ws, _, err := websocket.Dial(ctx, "wss://live.example.com/ws?token="+url.QueryEscape(token),
-		&websocket.DialOptions{HTTPClient: client, HTTPHeader: http.Header{"Origin": {"https://live.example.com"}}})
+	// As a browser dials it: per-message deflate offered, through the proxy.
+	wsDialer := &websocket.Dialer{NetDialContext: dial, TLSClientConfig: &tls.Config{RootCAs: pool},
+		HandshakeTimeout: 10 * time.Second, EnableCompression: true}
+	ws, _, err := wsDialer.DialContext(ctx, "wss://live.example.com/ws?token="+url.QueryEscape(token),
+		http.Header{"Origin": {"https://live.example.com"}})
 	if err != nil {
 		t.Fatalf("wss://live.example.com/ws through nginx: %v", err)
 	}
-	if err := ws.Write(ctx, websocket.MessageText, []byte(`{"type":"ping","id":"p1"}`)); err != nil {
+	ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	if err := ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"ping","id":"p1"}`)); err != nil {
 		t.Fatal(err)
 	}
-	_, msg, err := ws.Read(ctx)
+	ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, msg, err := ws.ReadMessage()
 	if err != nil || !strings.Contains(string(msg), `"pong"`) || !strings.Contains(string(msg), `"p1"`) {
 		t.Errorf("ping over wss: %s %v, want the pong", msg, err)
 	}
-	ws.Close(websocket.StatusNormalClosure, "")
+	ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(5*time.Second))
+	ws.Close()
 
 	// The host ends the session; then SIGTERM: a clean stop within
 	// SHUTDOWN_TIMEOUT (and some), with no live session to drain.

@@ -13,7 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/coder/websocket"
+	"github.com/gorilla/websocket"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/chobilive/chobi/protocol"
@@ -97,7 +97,10 @@ func (p *participant) connect(ctx context.Context) error {
 	}
 	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	ws, _, err := websocket.Dial(dctx, wsURL+"?token="+url.QueryEscape(p.token), nil)
+	// Per-message deflate as browsers offer it: the server's compression
+	// is part of the load.
+	d := &websocket.Dialer{EnableCompression: true, HandshakeTimeout: 10 * time.Second}
+	ws, _, err := d.DialContext(dctx, wsURL+"?token="+url.QueryEscape(p.token), nil)
 	if err != nil {
 		return fmt.Errorf("dial %s: %w", wsURL, err)
 	}
@@ -133,7 +136,7 @@ func (p *participant) join(ctx context.Context) error {
 		}
 	})
 	p.wg.Add(1)
-	go p.readLoop(p.r.ctx) // not ctx: a read whose context ends closes the socket
+	go p.readLoop(p.r.ctx) // not ctx: the end of the read loop's context closes the socket
 	p.mu.Lock()
 	p.joinSent = time.Now()
 	p.joinNs.Store(p.joinSent.UnixNano())
@@ -169,13 +172,12 @@ func (p *participant) close() {
 		p.sub.Close()
 	}
 	if p.ws != nil {
-		p.ws.CloseNow()
+		p.ws.Close()
 	}
 	p.wg.Wait()
 }
 
-// send writes a message, bounded by the run: coder/websocket closes a
-// socket whose write context ends, so never a shorter-lived context.
+// send writes a message within 10 s; failures after the run are not errors.
 func (p *participant) send(m protocol.Message) {
 	ctx := p.r.ctx
 	b, err := protocol.Encode(m)
@@ -183,10 +185,9 @@ func (p *participant) send(m protocol.Message) {
 		p.r.errs.add("encode", err)
 		return
 	}
-	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
 	p.wmu.Lock()
-	err = p.ws.Write(wctx, websocket.MessageText, b)
+	p.ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	err = p.ws.WriteMessage(websocket.TextMessage, b)
 	p.wmu.Unlock()
 	if err != nil && ctx.Err() == nil {
 		p.r.errs.add("ws_write", err)
@@ -272,10 +273,13 @@ var handlers = map[string]handler{
 	protocol.TypeSessionEnded: func(p *participant, _ context.Context, _ protocol.Message) { p.sessionEnded.Store(true) },
 }
 
+// readLoop reads the socket until it closes; the end of ctx (the run)
+// closes it.
 func (p *participant) readLoop(ctx context.Context) {
 	defer p.wg.Done()
+	defer context.AfterFunc(ctx, func() { p.ws.Close() })()
 	for {
-		_, data, err := p.ws.Read(ctx)
+		_, data, err := p.ws.ReadMessage()
 		if err != nil {
 			if ctx.Err() == nil && p.state.Load() != stateGone && !p.sessionEnded.Load() {
 				p.r.errs.add("ws_closed", err)

@@ -4,28 +4,44 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/coder/websocket"
+	"github.com/gorilla/websocket"
 
 	"github.com/chobilive/chobi/protocol"
 )
 
 var connSeq atomic.Uint64
 
+// closeTimeout bounds the close handshake: how long a socket we closed
+// waits for the peer's close frame before the TCP connection is dropped.
+const closeTimeout = 5 * time.Second
+
+// compressMinBytes: frames below it go out uncompressed when per-message
+// deflate is negotiated. Without context takeover each message is its own
+// deflate stream: a short JSON message saves little (a 163-byte
+// viewer_joined deflates to 132, a pong grows) for a compressor reset of
+// some 7 µs per socket per message; a 644-byte tracks deflates to 257.
+const compressMinBytes = 256
+
 // conn is one socket. Its read loop (the HTTP handler) dispatches client
-// messages; its write loop is the only writer, fed by a bounded queue, so
-// a slow socket only ever delays itself.
+// messages; its write loop is the only writer of data frames, fed by a
+// bounded queue, so a slow socket only ever delays itself. Control frames
+// (ping, close) go out through WriteControl, which gorilla/websocket allows
+// beside the one data writer.
 type conn struct {
-	id     string // unique per socket: the id of its media peers
-	srv    *Server
-	ws     *websocket.Conn
-	userID string
-	out    chan []byte
-	done   chan struct{}
-	closed chan struct{} // the close handshake is over (ws.Close returned)
+	id       string // unique per socket: the id of its media peers
+	srv      *Server
+	ws       *websocket.Conn
+	userID   string
+	out      chan []byte
+	done     chan struct{} // closing: the write and ping loops stop, reads are discarded
+	readDone chan struct{} // the read loop has returned
+	closed   chan struct{} // the connection is closed (handshake over or abandoned)
+	pongs    atomic.Uint64 // pongs read, for the ping loop
 
 	closeOnce sync.Once
 	mu        sync.Mutex // guards sessions
@@ -38,11 +54,17 @@ type conn struct {
 }
 
 func newConn(s *Server, ws *websocket.Conn, userID string) *conn {
-	return &conn{
+	c := &conn{
 		id: fmt.Sprintf("c%d", connSeq.Add(1)), srv: s, ws: ws, userID: userID,
-		out: make(chan []byte, s.cfg.QueueSize), done: make(chan struct{}), closed: make(chan struct{}),
+		out: make(chan []byte, s.cfg.QueueSize), done: make(chan struct{}),
+		readDone: make(chan struct{}), closed: make(chan struct{}),
 		sessions: map[string]bool{},
 	}
+	ws.SetPongHandler(func(string) error {
+		c.pongs.Add(1)
+		return nil
+	})
+	return c
 }
 
 // send queues a frame without blocking. A socket whose queue is full has
@@ -71,16 +93,31 @@ func (c *conn) replyError(id, code, msg string) {
 	c.sendMessage(protocol.Error{ID: id, Code: code, Message: msg})
 }
 
-func (c *conn) close(code websocket.StatusCode, reason string) {
+// close starts the close handshake: our close frame goes out, and the TCP
+// connection is dropped once the read loop has seen the peer's close frame
+// (or after closeTimeout). Dropping it sooner would let the peer's unread
+// bytes turn our FIN into a reset, and the client would see a network
+// error instead of our close code.
+func (c *conn) close(code int, reason string) {
 	c.closeOnce.Do(func() {
 		close(c.done)
-		// Close waits for the peer's close frame for up to 5 s; the read
-		// loop is what sees it, so do not hold up the caller.
+		// The close frame may wait behind a data write for up to the write
+		// timeout, and the peer's answer for up to closeTimeout: do not hold
+		// up the caller (the read loop, or a Publish).
 		c.srv.wg.Add(1)
 		go func() {
 			defer c.srv.wg.Done()
 			defer close(c.closed)
-			c.ws.Close(code, reason)
+			msg := websocket.FormatCloseMessage(code, reason)
+			if err := c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(c.srv.cfg.WriteTimeout)); err == nil {
+				t := time.NewTimer(closeTimeout)
+				select {
+				case <-c.readDone:
+				case <-t.C:
+				}
+				t.Stop()
+			}
+			c.ws.Close()
 		}()
 	})
 }
@@ -90,7 +127,7 @@ func (c *conn) close(code websocket.StatusCode, reason string) {
 func (c *conn) abort() {
 	c.closeOnce.Do(func() {
 		close(c.done)
-		c.ws.CloseNow()
+		c.ws.Close()
 		close(c.closed)
 	})
 }
@@ -101,11 +138,10 @@ func (c *conn) writeLoop() {
 		case <-c.done:
 			return
 		case frame := <-c.out:
-			ctx, cancel := context.WithTimeout(context.Background(), c.srv.cfg.WriteTimeout)
-			err := c.ws.Write(ctx, websocket.MessageText, frame)
-			cancel()
-			if err != nil {
-				c.close(websocket.StatusInternalError, "write failed")
+			c.ws.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
+			c.ws.EnableWriteCompression(len(frame) >= compressMinBytes)
+			if err := c.ws.WriteMessage(websocket.TextMessage, frame); err != nil {
+				c.close(websocket.CloseInternalServerErr, "write failed")
 				return
 			}
 		}
@@ -114,46 +150,64 @@ func (c *conn) writeLoop() {
 
 // pingLoop pings the client every PingInterval: a client that vanished
 // without closing (a phone that lost its network) does not answer, and its
-// socket is closed after one more interval, so its place is released
-// after the reconnect grace instead of when TCP gives up minutes later.
+// socket is closed when the next ping is due with no pong since the last,
+// so its place is released after the reconnect grace instead of when TCP
+// gives up minutes later.
 func (c *conn) pingLoop() {
-	t := time.NewTicker(c.srv.cfg.PingInterval)
+	interval := c.srv.cfg.PingInterval
+	t := time.NewTicker(interval)
 	defer t.Stop()
+	pinged := false
+	var pongsBefore uint64 // the pong count when the last ping went out
 	for {
 		select {
 		case <-c.done:
 			return
 		case <-t.C:
-			ctx, cancel := context.WithTimeout(context.Background(), c.srv.cfg.PingInterval)
-			go func() {
-				select {
-				case <-c.done:
-					cancel() // the socket closed: stop waiting for the pong
-				case <-ctx.Done():
-				}
-			}()
-			err := c.ws.Ping(ctx)
-			cancel()
-			if err != nil {
-				select {
-				case <-c.done:
-				default:
-					c.srv.log.Info("dropping a socket that stopped answering pings", "user", c.userID)
-					c.abort()
-				}
-				return
+		}
+		if pinged && c.pongs.Load() == pongsBefore {
+			c.srv.log.Info("dropping a socket that stopped answering pings", "user", c.userID)
+			c.abort()
+			return
+		}
+		pinged, pongsBefore = true, c.pongs.Load()
+		if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(interval)); err != nil {
+			select {
+			case <-c.done:
+			default:
+				c.srv.log.Info("dropping a socket whose ping could not be sent", "user", c.userID, "err", err)
+				c.abort()
 			}
+			return
 		}
 	}
 }
 
+// errTooBig: a message over MaxFrameBytes (as decompressed).
+var errTooBig = errors.New("message too big")
+
+// readMessage reads the next data message, at most MaxFrameBytes of it
+// after decompression: the limit holds for what is held in memory, so a
+// small deflated frame cannot inflate past it.
+func (c *conn) readMessage() (typ int, data []byte, err error) {
+	typ, r, err := c.ws.NextReader()
+	if err != nil {
+		return 0, nil, err
+	}
+	limit := c.srv.cfg.MaxFrameBytes
+	data, err = io.ReadAll(io.LimitReader(r, limit+1))
+	if err == nil && int64(len(data)) > limit {
+		err = errTooBig
+	}
+	return typ, data, err
+}
+
 func (c *conn) readLoop(ctx context.Context) {
+	defer close(c.readDone)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {
-		// End the blocking Read once a close from our side is over. Not
-		// sooner: cancelling a Read drops the connection at once, and the
-		// client would see a network error instead of our close code.
+		// A handler still running when the socket is gone stops waiting.
 		select {
 		case <-c.closed:
 			cancel()
@@ -161,19 +215,30 @@ func (c *conn) readLoop(ctx context.Context) {
 		}
 	}()
 	for {
-		typ, data, err := c.ws.Read(ctx)
+		typ, data, err := c.readMessage()
+		if errors.Is(err, errTooBig) {
+			c.srv.log.Info("socket sent an oversize frame", "user", c.userID)
+			c.close(websocket.CloseMessageTooBig, "frame too big")
+			continue // the rest of it is skipped by the next read
+		}
 		if err != nil {
-			if websocket.CloseStatus(err) == websocket.StatusMessageTooBig || errors.Is(err, websocket.ErrMessageTooBig) {
-				c.srv.log.Info("socket sent an oversize frame", "user", c.userID)
-			}
-			c.close(websocket.StatusNormalClosure, "")
+			// The peer's close frame (gorilla has answered it), or the
+			// connection is gone.
+			c.close(websocket.CloseNormalClosure, "")
 			return
+		}
+		select {
+		case <-c.done:
+			// We are closing: what the peer sent before our close frame
+			// reached it is not run; reading goes on to meet its close frame.
+			continue
+		default:
 		}
 		allowed, open := c.allowFrame()
 		if !open {
-			return
+			continue
 		}
-		if typ != websocket.MessageText {
+		if typ != websocket.TextMessage {
 			c.replyError("", protocol.CodeBadRequest, "frames must be JSON text")
 			continue
 		}

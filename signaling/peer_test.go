@@ -1,7 +1,6 @@
 package signaling_test
 
 import (
-	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -9,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
 	"github.com/pion/ice/v4"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
@@ -21,7 +19,7 @@ import (
 type wsPeer struct {
 	t      *testing.T
 	userID string
-	ws     *websocket.Conn
+	c      *client
 	sub    *webrtc.PeerConnection
 
 	mu      sync.Mutex
@@ -55,7 +53,7 @@ func clientPC(t *testing.T) *webrtc.PeerConnection {
 func (s *stack) peer(t *testing.T, userID string) *wsPeer {
 	t.Helper()
 	c := s.dial(t, userID)
-	p := &wsPeer{t: t, userID: userID, ws: c.ws, early: map[string][]webrtc.ICECandidateInit{},
+	p := &wsPeer{t: t, userID: userID, c: c, early: map[string][]webrtc.ICECandidateInit{},
 		packets: map[string]int{}, last: map[string][]byte{}, changed: make(chan struct{}, 1)}
 	p.useSubscriber(clientPC(t))
 	p.wg.Add(1)
@@ -106,7 +104,7 @@ func (p *wsPeer) close() {
 	p.mu.Lock()
 	p.done = true
 	p.mu.Unlock()
-	p.ws.CloseNow()
+	p.c.ws.Close()
 	p.subscriber().Close()
 	p.mu.Lock()
 	pub := p.pub
@@ -119,7 +117,7 @@ func (p *wsPeer) close() {
 
 func (p *wsPeer) send(v any) {
 	b, _ := json.Marshal(v)
-	p.ws.Write(context.Background(), websocket.MessageText, b)
+	p.c.write(b)
 }
 
 func (p *wsPeer) sendCandidate(target string, ic *webrtc.ICECandidate) {
@@ -141,7 +139,7 @@ func (p *wsPeer) session() string {
 func (p *wsPeer) readLoop() {
 	defer p.wg.Done()
 	for {
-		_, data, err := p.ws.Read(context.Background())
+		_, data, err := p.c.ws.ReadMessage()
 		if err != nil {
 			return
 		}

@@ -6,13 +6,19 @@
 package signaling
 
 import (
+	"bufio"
+	"compress/flate"
 	"context"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/url"
+	"path"
+	"strings"
 	"sync"
 	"time"
 
-	"github.com/coder/websocket"
+	"github.com/gorilla/websocket"
 
 	"github.com/chobilive/chobi/protocol"
 	"github.com/chobilive/chobi/rooms"
@@ -26,8 +32,12 @@ type Config struct {
 	WriteTimeout    time.Duration // default 10s
 	ReconnectGrace  time.Duration // how long a dropped socket keeps its place; default 10s
 	PingInterval    time.Duration // keepalive: a socket that misses a pong for this long is closed; default 20s
-	// OriginPatterns are the browser origins allowed to connect; empty
-	// allows every origin (development).
+	// OriginPatterns are the browser origins allowed to connect, as
+	// path.Match patterns of the Origin's host ("app.example.com",
+	// "*.example.com", "localhost:*"), or of scheme and host when the
+	// pattern has "://" ("https://*.example.com"); case is ignored. A
+	// same-origin page and a client sending no Origin (not a browser) are
+	// always allowed. Empty allows every origin (development).
 	OriginPatterns []string
 }
 
@@ -99,27 +109,38 @@ func New(p Params) *Server {
 // the upgrade with close code 4401, which a browser can tell from a
 // network failure.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	opts := &websocket.AcceptOptions{OriginPatterns: s.cfg.OriginPatterns}
-	if len(s.cfg.OriginPatterns) == 0 {
-		opts.InsecureSkipVerify = true
+	if _, ok := w.(http.Hijacker); !ok {
+		w = hijacker{w}
 	}
-	ws, err := websocket.Accept(w, r, opts)
+	up := websocket.Upgrader{
+		CheckOrigin: s.checkOrigin,
+		// Per-message deflate (RFC 7692), when the client offers it (every
+		// browser does). gorilla/websocket negotiates it without context
+		// takeover: each message is compressed on its own, so an idle
+		// socket holds no compressor state.
+		EnableCompression: true,
+		WriteBufferPool:   writeBuffers,
+	}
+	ws, err := up.Upgrade(w, r, nil)
 	if err != nil {
-		return // Accept has answered the request
+		return // Upgrade has answered the request (403 for a foreign origin)
 	}
+	// BestSpeed: an event fanned out to N sockets is compressed N times.
+	// On this protocol's frames level 1 takes half the time of level 6 for
+	// 1–6 % more bytes (a 644-byte tracks: 257 against 249 bytes, 11 µs
+	// against 18 µs).
+	ws.SetCompressionLevel(flate.BestSpeed) // a valid level: no error
 	userID, err := s.p.Authenticate(r.URL.Query().Get("token"))
 	if err != nil {
-		ws.Close(protocol.CloseUnauthorized, "invalid or expired token")
+		s.refuse(ws, protocol.CloseUnauthorized, "invalid or expired token")
 		return
 	}
-	ws.SetReadLimit(s.cfg.MaxFrameBytes)
 	c := newConn(s, ws, userID)
-	if !s.hub.add(c) {
-		ws.Close(websocket.StatusGoingAway, "server is shutting down")
+	if !s.add(c) {
+		s.refuse(ws, websocket.CloseGoingAway, "server is shutting down")
 		return
 	}
-	s.wg.Add(3) // this handler's read loop, the write loop and the ping loop
-	defer s.wg.Done()
+	defer s.wg.Done() // add counted this handler's read loop, the write loop and the ping loop
 	go func() {
 		defer s.wg.Done()
 		c.writeLoop()
@@ -130,6 +151,77 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 	c.readLoop(r.Context()) // runs until the socket ends
 	s.remove(c)
+}
+
+// writeBuffers lends sockets their write buffers per message: tens of
+// thousands of mostly idle viewers do not hold 4 KiB each.
+var writeBuffers = &sync.Pool{}
+
+// checkOrigin allows a browser origin as Config.OriginPatterns says.
+func (s *Server) checkOrigin(r *http.Request) bool {
+	if len(s.cfg.OriginPatterns) == 0 {
+		return true
+	}
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	u, err := url.Parse(origin)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(r.Host, u.Host) {
+		return true
+	}
+	for _, p := range s.cfg.OriginPatterns {
+		target := u.Host
+		if strings.Contains(p, "://") {
+			target = u.Scheme + "://" + u.Host
+		}
+		// A malformed pattern matches nothing (path.ErrBadPattern).
+		if ok, _ := path.Match(strings.ToLower(p), strings.ToLower(target)); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// hijacker lets gorilla/websocket, which asserts http.Hijacker, take the
+// connection from behind middleware whose writer offers it only through
+// Unwrap (http.ResponseController).
+type hijacker struct{ http.ResponseWriter }
+
+func (h hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	return http.NewResponseController(h.ResponseWriter).Hijack()
+}
+
+// refuse closes a socket that never became a conn, with the close
+// handshake (see conn.close), in the handler's own goroutine.
+func (s *Server) refuse(ws *websocket.Conn, code int, reason string) {
+	msg := websocket.FormatCloseMessage(code, reason)
+	if ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(s.cfg.WriteTimeout)) == nil {
+		ws.SetReadDeadline(time.Now().Add(closeTimeout))
+		for {
+			if _, _, err := ws.NextReader(); err != nil {
+				break // the peer's close frame, the deadline, or a dead connection
+			}
+		}
+	}
+	ws.Close()
+}
+
+// add registers a socket and counts its three goroutines (the handler's
+// read loop, the write and ping loops) in s.wg under the lock that Close
+// takes first, so Close's Wait never starts before a socket it must wait
+// for is counted.
+func (s *Server) add(c *conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || !s.hub.add(c) {
+		return false
+	}
+	s.wg.Add(3)
+	return true
 }
 
 // remove forgets a closed socket. Its sessions keep its place for the
@@ -162,7 +254,7 @@ func (s *Server) remove(c *conn) {
 		s.timers[t] = struct{}{}
 	}
 	s.mu.Unlock()
-	c.close(websocket.StatusNormalClosure, "")
+	c.close(websocket.CloseNormalClosure, "")
 }
 
 // Connections is the number of open sockets (a metric).
@@ -181,16 +273,16 @@ func (s *Server) LeaveAll(ctx context.Context) {
 // Close ends every socket, cancels the delayed leaves and waits for all
 // connection goroutines.
 func (s *Server) Close() {
-	conns := s.hub.close()
 	s.mu.Lock()
 	s.closed = true
+	conns := s.hub.close()
 	for t := range s.timers {
 		t.Stop()
 	}
 	s.timers = map[*time.Timer]struct{}{}
 	s.mu.Unlock()
 	for _, c := range conns {
-		c.close(websocket.StatusGoingAway, "server is shutting down")
+		c.close(websocket.CloseGoingAway, "server is shutting down")
 	}
 	s.wg.Wait()
 }

@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
+	"github.com/gorilla/websocket"
 	"go.uber.org/goleak"
 
 	"github.com/chobilive/chobi/protocol"
@@ -83,29 +85,64 @@ func (s *stack) user(t *testing.T, name string) string {
 }
 
 type client struct {
-	t  *testing.T
-	ws *websocket.Conn
+	t   *testing.T
+	ws  *websocket.Conn
+	wmu sync.Mutex // gorilla/websocket takes one writer at a time (pion's callbacks write too)
 }
 
 func (s *stack) dial(t *testing.T, token string) *client {
 	t.Helper()
+	return s.dialWith(t, websocket.DefaultDialer, token, nil)
+}
+
+// dialWith connects with d (compression, a wrapped connection) and the
+// request header h (Origin).
+func (s *stack) dialWith(t *testing.T, d *websocket.Dialer, token string, h http.Header) *client {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	ws, _, err := websocket.Dial(ctx, s.url+"?token="+token, nil)
+	ws, _, err := d.DialContext(ctx, s.url+"?token="+token, h)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ws.SetReadLimit(1 << 20)
-	t.Cleanup(func() { ws.CloseNow() })
+	t.Cleanup(func() { ws.Close() })
 	return &client{t: t, ws: ws}
+}
+
+// write sends one text frame.
+func (c *client) write(data []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.ws.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	return c.ws.WriteMessage(websocket.TextMessage, data)
 }
 
 func (c *client) send(v any) {
 	c.t.Helper()
 	b, _ := json.Marshal(v)
-	if err := c.ws.Write(context.Background(), websocket.MessageText, b); err != nil {
+	if err := c.write(b); err != nil {
 		c.t.Fatal(err)
 	}
+}
+
+// readErr reads frames until the socket ends, and returns how it ended.
+func (c *client) readErr(timeout time.Duration) error {
+	c.ws.SetReadDeadline(time.Now().Add(timeout))
+	for {
+		if _, _, err := c.ws.ReadMessage(); err != nil {
+			return err
+		}
+	}
+}
+
+// closeCode is the close code of the close frame err reports, or -1.
+func closeCode(err error) int {
+	var ce *websocket.CloseError
+	if errors.As(err, &ce) {
+		return ce.Code
+	}
+	return -1
 }
 
 // next reads frames until one of the given type arrives (others skipped).
@@ -126,9 +163,8 @@ func (c *client) nextAny() map[string]any {
 
 func (c *client) read(what string) map[string]any {
 	c.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_, data, err := c.ws.Read(ctx)
+	c.ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, data, err := c.ws.ReadMessage()
 	if err != nil {
 		c.t.Fatalf("%s: %v", what, err)
 	}
@@ -142,10 +178,8 @@ func (c *client) read(what string) map[string]any {
 func TestBadTokenClosesWith4401(t *testing.T) {
 	s := newStack(t, signaling.Config{})
 	c := s.dial(t, "nobody")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_, _, err := c.ws.Read(ctx)
-	if got := websocket.CloseStatus(err); got != 4401 {
+	err := c.readErr(5 * time.Second)
+	if got := closeCode(err); got != 4401 {
 		t.Fatalf("close status = %d (%v), want 4401", got, err)
 	}
 }
@@ -202,7 +236,7 @@ func TestJoinChatPresenceAndEnd(t *testing.T) {
 
 	// Bad messages get an error and the socket stays usable.
 	for _, bad := range []string{`{not json`, `{"type":"teleport","id":"x"}`, `{"type":"join_session","id":"y"}`, `{"type":"join_session","sessionId":"missing"}`} {
-		if err := viewer.ws.Write(ctx, websocket.MessageText, []byte(bad)); err != nil {
+		if err := viewer.write([]byte(bad)); err != nil {
 			t.Fatal(err)
 		}
 		e := viewer.next("error")
@@ -243,7 +277,7 @@ func TestDisconnectReleasesAfterGrace(t *testing.T) {
 	viewer.send(map[string]any{"type": "join_session", "sessionId": sess.ID})
 	viewer.next("session_joined")
 	host.next("viewer_joined")
-	viewer.ws.CloseNow() // abrupt
+	viewer.ws.Close() // abrupt: no close frame
 	left := host.next("viewer_left")
 	if left["viewerCount"] != float64(0) {
 		t.Fatalf("viewer_left = %v", left)
@@ -257,17 +291,10 @@ func TestOversizeFrameCloses1009(t *testing.T) {
 	s := newStack(t, signaling.Config{MaxFrameBytes: 1024})
 	c := s.dial(t, s.user(t, "big"))
 	payload := `{"type":"ping","pad":"` + strings.Repeat("x", 2048) + `"}`
-	c.ws.Write(context.Background(), websocket.MessageText, []byte(payload))
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	for {
-		_, _, err := c.ws.Read(ctx)
-		if err != nil {
-			if got := websocket.CloseStatus(err); got != websocket.StatusMessageTooBig {
-				t.Fatalf("close status = %d (%v), want 1009", got, err)
-			}
-			return
-		}
+	c.write([]byte(payload))
+	err := c.readErr(5 * time.Second)
+	if got := closeCode(err); got != websocket.CloseMessageTooBig {
+		t.Fatalf("close status = %d (%v), want 1009", got, err)
 	}
 }
 
@@ -275,11 +302,10 @@ func TestFloodIsRateLimitedThenClosed(t *testing.T) {
 	s := newStack(t, signaling.Config{FramesPerSecond: 10})
 	c := s.dial(t, s.user(t, "flood"))
 	other := s.dial(t, s.user(t, "calm"))
-	ctx := context.Background()
 	// Eleven frames at a limit of ten: ten pongs, and the eleventh refused,
 	// not run: its error carries its id and no pong answers it.
 	for i := 0; i < 11; i++ {
-		c.ws.Write(ctx, websocket.MessageText, []byte(fmt.Sprintf(`{"type":"ping","id":"p%d"}`, i)))
+		c.write([]byte(fmt.Sprintf(`{"type":"ping","id":"p%d"}`, i)))
 	}
 	pongs := 0
 	for {
@@ -300,19 +326,12 @@ func TestFloodIsRateLimitedThenClosed(t *testing.T) {
 		t.Fatalf("%d pongs before the refusal, want 10", pongs)
 	}
 	for i := 0; i < 60; i++ {
-		if c.ws.Write(ctx, websocket.MessageText, []byte(`{"type":"ping"}`)) != nil {
+		if c.write([]byte(`{"type":"ping"}`)) != nil {
 			break
 		}
 	}
-	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	for {
-		if _, _, err := c.ws.Read(rctx); err != nil {
-			if got := websocket.CloseStatus(err); got != 4429 {
-				t.Fatalf("close status = %d (%v), want 4429", got, err)
-			}
-			break
-		}
+	if err := c.readErr(5 * time.Second); closeCode(err) != 4429 {
+		t.Fatalf("close status = %d (%v), want 4429", closeCode(err), err)
 	}
 	// Another socket was never affected.
 	other.send(map[string]any{"type": "ping", "id": "ok"})
@@ -407,7 +426,7 @@ func TestHostDropEndsSessionAfterGrace(t *testing.T) {
 	host := s.dial(t, hostID)
 	host.send(map[string]any{"type": "join_session", "sessionId": sess.ID})
 	host.next("session_joined")
-	host.ws.CloseNow()
+	host.ws.Close()
 	host = s.dial(t, hostID)
 	host.send(map[string]any{"type": "join_session", "sessionId": sess.ID})
 	host.next("session_joined")
@@ -417,7 +436,7 @@ func TestHostDropEndsSessionAfterGrace(t *testing.T) {
 	}
 
 	// Drop for good: the viewer is told the session ended.
-	host.ws.CloseNow()
+	host.ws.Close()
 	ended := viewer.next("session_ended")
 	if ended["sessionId"] != sess.ID {
 		t.Fatalf("session_ended = %v", ended)
@@ -469,8 +488,8 @@ func TestSignOutClosesTheUsersSockets(t *testing.T) {
 	}
 	s.rooms.SignOut(context.Background(), goneID)
 	for i, c := range []*client{a, b} {
-		_, _, err := c.ws.Read(context.Background())
-		if code := websocket.CloseStatus(err); code != protocol.CloseUnauthorized {
+		err := c.readErr(5 * time.Second)
+		if code := closeCode(err); code != protocol.CloseUnauthorized {
 			t.Fatalf("socket %d of the signed-out user: %v (code %d), want close 4401", i, err, code)
 		}
 	}
@@ -501,11 +520,11 @@ func TestMessageFieldsAreMatchedExactly(t *testing.T) {
 	}
 	// The frame's own object is the first level.
 	arrays := func(n int) string { return strings.Repeat("[", n) + strings.Repeat("]", n) }
-	c.ws.Write(context.Background(), websocket.MessageText, []byte(`{"type":"ping","id":"d1","x":`+arrays(32)+`}`))
+	c.write([]byte(`{"type":"ping","id":"d1","x":` + arrays(32) + `}`))
 	if e := c.nextAny(); e["type"] != "error" || e["id"] != "d1" || e["code"] != "bad_request" {
 		t.Fatalf("33 levels deep: %v, want bad_request", e)
 	}
-	c.ws.Write(context.Background(), websocket.MessageText, []byte(`{"type":"ping","id":"d2","x":`+arrays(31)+`}`))
+	c.write([]byte(`{"type":"ping","id":"d2","x":` + arrays(31) + `}`))
 	if m := c.nextAny(); m["type"] != "pong" || m["id"] != "d2" {
 		t.Fatalf("32 levels deep: %v, want pong", m)
 	}

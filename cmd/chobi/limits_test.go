@@ -2,12 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
+	"github.com/gorilla/websocket"
 )
 
 func TestLimitsConfig(t *testing.T) {
@@ -70,13 +71,15 @@ func TestServeAppliesLimits(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(base, "http")+"/ws?token="+viewer.Token, nil)
+	ws, _, err := websocket.DefaultDialer.DialContext(ctx, "ws"+strings.TrimPrefix(base, "http")+"/ws?token="+viewer.Token, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ws.CloseNow()
-	ws.Write(ctx, websocket.MessageText, []byte(`{"type":"ping","pad":"`+strings.Repeat("x", 3000)+`"}`))
-	if _, _, err := ws.Read(ctx); websocket.CloseStatus(err) != websocket.StatusMessageTooBig {
+	defer ws.Close()
+	ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"ping","pad":"`+strings.Repeat("x", 3000)+`"}`))
+	ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var ce *websocket.CloseError
+	if _, _, err := ws.ReadMessage(); !errors.As(err, &ce) || ce.Code != websocket.CloseMessageTooBig {
 		t.Fatalf("a 3 KB frame at WS_MAX_FRAME_BYTES=2048: %v, want close 1009", err)
 	}
 }

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
+	"github.com/gorilla/websocket"
 	"github.com/pion/ice/v4"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
@@ -70,6 +70,7 @@ type relayPeer struct {
 	t       *testing.T
 	anyPath bool
 	ws      *websocket.Conn
+	wmu     sync.Mutex // one writer at a time: pion's candidate callbacks send too
 	sess    string
 	ice     []webrtc.ICEServer
 	sub     *webrtc.PeerConnection
@@ -103,7 +104,10 @@ func (p *relayPeer) pc() *webrtc.PeerConnection {
 
 func (p *relayPeer) send(v any) {
 	b, _ := json.Marshal(v)
-	p.ws.Write(context.Background(), websocket.MessageText, b)
+	p.wmu.Lock()
+	defer p.wmu.Unlock()
+	p.ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	p.ws.WriteMessage(websocket.TextMessage, b)
 }
 
 func (p *relayPeer) trickle(pc *webrtc.PeerConnection, target string) {
@@ -130,7 +134,7 @@ func joinRelayed(t *testing.T, base, token, sessionID string) *relayPeer {
 func joinPeer(t *testing.T, base, token, sessionID string, anyPath bool) *relayPeer {
 	t.Helper()
 	base = strings.TrimSuffix(base, "/ws")
-	ws, _, err := websocket.Dial(context.Background(), strings.Replace(base, "http", "ws", 1)+"/ws?token="+token, nil)
+	ws, _, err := websocket.DefaultDialer.Dial(strings.Replace(base, "http", "ws", 1)+"/ws?token="+token, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +144,7 @@ func joinPeer(t *testing.T, base, token, sessionID string, anyPath bool) *relayP
 		defer p.wg.Done()
 		defer close(p.frames)
 		for {
-			_, b, err := ws.Read(context.Background())
+			_, b, err := ws.ReadMessage()
 			if err != nil {
 				return
 			}
@@ -182,8 +186,11 @@ func (p *relayPeer) close() {
 		pub.Close()
 	}
 	p.sub.Close()
-	p.ws.Close(websocket.StatusNormalClosure, "")
+	// The close handshake: the reader ends at the server's close frame.
+	p.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(5*time.Second))
+	p.ws.SetReadDeadline(time.Now().Add(5 * time.Second))
 	p.wg.Wait()
+	p.ws.Close()
 }
 
 // next handles signaling frames until one of type typ arrives.
