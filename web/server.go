@@ -18,6 +18,7 @@ import (
 	"github.com/chobilive/chobi/web/api"
 	"github.com/chobilive/chobi/web/clientip"
 	"github.com/chobilive/chobi/web/demo"
+	"github.com/chobilive/chobi/web/httpgzip"
 	"github.com/chobilive/chobi/web/trpc"
 )
 
@@ -68,7 +69,10 @@ func New(p Params) *Server {
 		Observe:      s.metrics.observeCall,
 	})
 	p.API.Register(router)
-	s.mux.Handle("/api/trpc/", http.StripPrefix("/api/trpc", router))
+	// The API's JSON is gzipped for clients that take it (httpgzip: not
+	// below 1 KB). /ws and /metrics are left alone: the socket has
+	// per-message deflate, and promhttp compresses on its own.
+	s.mux.Handle("/api/trpc/", httpgzip.Handler(http.StripPrefix("/api/trpc", router)))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

@@ -882,4 +882,31 @@ describe('raw HTTP wire (fetch, no @trpc/client)', () => {
     const r = await timedFetch(`${base()}/healthz`);
     assert.equal(r.status, 200);
   });
+
+  it('a large answer comes gzipped (Vary: Accept-Encoding) and every client mode reads it', T, async () => {
+    const pub = makeClient(MODES[0]);
+    const host = await pub.auth.guest.mutate({ displayName: `Gzip host ${RUN}` });
+    const h = makeClient(MODES[0], host.token);
+    const made = [];
+    for (let i = 0; i < 8; i++) {
+      made.push(await h.streaming.createSession.mutate({ title: `An evening of music, number ${i} ${RUN}`, type: 'audio', category: 'music', isPrivate: false }));
+    }
+    try {
+      const r = await get(`streaming.getActiveSessions?input=${q({ type: 'all', limit: 50 })}`, { 'accept-encoding': 'gzip' });
+      assert.equal(r.status, 200);
+      assert.equal(r.headers.get('content-encoding'), 'gzip', 'a list of 8+ sessions (over 1 KB) is gzipped');
+      assert.match(r.headers.get('vary') || '', /accept-encoding/i);
+      const plain = (await r.json()).result.data;
+      for (const mode of MODES) {
+        const got = await makeClient(mode).streaming.getActiveSessions.query({ type: 'all', limit: 50 });
+        assert.ok(Array.isArray(got), `${mode.name}: an array`);
+        for (const m of made) {
+          assert.ok(got.some((x) => x.id === m.id), `${mode.name}: session ${m.id} listed`);
+        }
+        assert.equal(got.length, plain.length, `${mode.name}: the same list as the raw gzipped answer`);
+      }
+    } finally {
+      for (const m of made) await h.streaming.endSession.mutate({ sessionId: m.id });
+    }
+  });
 });
