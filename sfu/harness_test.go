@@ -79,6 +79,10 @@ type testSignaler struct {
 	mu     sync.Mutex
 	offers int
 	failed bool
+	// sent counts the server's subscriber offers as they are made;
+	// unstarted, the renegotiations among them made while the server's
+	// subscriber ICE transport had not started.
+	sent, unstarted int
 	// candidates for a PC whose remote description is not set yet
 	early map[Target][]webrtc.ICECandidateInit
 	// client candidates of the subscriber PC held until the first answer
@@ -88,6 +92,16 @@ type testSignaler struct {
 }
 
 func (s *testSignaler) SubscriberOffer(sdp string) {
+	s.mu.Lock()
+	s.sent++
+	renegotiation := s.sent > 1
+	s.mu.Unlock()
+	// A renegotiation follows an applied answer, so the peer exists.
+	if renegotiation && s.peer().sub.ICEConnectionState() == webrtc.ICEConnectionStateNew {
+		s.mu.Lock()
+		s.unstarted++
+		s.mu.Unlock()
+	}
 	// Answer on another goroutine: the SFU's negotiation must not depend on
 	// the client answering inline.
 	go func() {

@@ -49,6 +49,9 @@ type Peer struct {
 	pending     bool                  // another offer is needed after it
 	offered     bool                  // the subscriber PC has been offered once
 	closed      bool
+	// subStarted is set once the subscriber PC's ICE transport has
+	// started (its ICE state left new); renegotiation waits for it.
+	subStarted bool
 
 	// Candidates wait until the offer or answer that opens their PC has
 	// gone out, so a client never gets a candidate for a PC it cannot know.
@@ -76,6 +79,11 @@ func newPeer(r *Room, id string, sig Signaler, sub *webrtc.PeerConnection, est c
 	}
 	sub.OnICECandidate(func(c *webrtc.ICECandidate) { p.localCandidate(TargetSubscriber, c) })
 	sub.OnConnectionStateChange(func(s webrtc.PeerConnectionState) { p.stateChanged(TargetSubscriber, s) })
+	sub.OnICEConnectionStateChange(func(s webrtc.ICEConnectionState) {
+		if s != webrtc.ICEConnectionStateNew {
+			p.subscriberStarted()
+		}
+	})
 	p.wg.Add(1)
 	go p.fitLayers()
 	return p
@@ -309,13 +317,23 @@ func (p *Peer) AddCandidate(target Target, c *webrtc.ICECandidateInit) error {
 
 // negotiate sends a subscriber offer, or marks one as needed when an offer
 // is already out: one offer at a time, changes coalesced.
+//
+// After the first answer, the next offer also waits for the subscriber
+// PC's ICE transport to start. pion's SetRemoteDescription starts it later,
+// from the PC's operations queue, with the first answer's ICE credentials:
+// an answer applied before that start has its credentials overwritten by
+// it. And a pion client that gets the second offer before its own
+// transport has started takes the offer for an ICE restart (no remote
+// credentials yet count as changed ones) and answers with new credentials.
+// Together the server would check with the client's old credentials for
+// good, each side discarding the other's checks, and never connect.
 func (p *Peer) negotiate() {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
 		return
 	}
-	if p.negotiating {
+	if p.negotiating || (p.offered && !p.subStarted) {
 		p.pending = true
 		p.mu.Unlock()
 		return
@@ -343,6 +361,27 @@ func (p *Peer) negotiate() {
 	}
 	p.sig.SubscriberOffer(p.sub.LocalDescription().SDP)
 	p.open(TargetSubscriber)
+}
+
+// subscriberStarted records that the subscriber PC's ICE transport has
+// started and sends the offer that waited for it, if any.
+func (p *Peer) subscriberStarted() {
+	p.mu.Lock()
+	if p.subStarted {
+		p.mu.Unlock()
+		return
+	}
+	p.subStarted = true
+	again := p.pending && !p.negotiating
+	if again {
+		p.pending = false
+	}
+	p.mu.Unlock()
+	if again {
+		// Not from pion's callback: the offer is made on a goroutine the
+		// engine owns (closing waits for it).
+		p.room.engine.spawn(p.negotiate)
+	}
 }
 
 // subscribe gives the peer a down-track of src.

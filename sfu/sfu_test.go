@@ -130,3 +130,62 @@ func TestFiveViewersReceiveEveryPacket(t *testing.T) {
 		t.Fatalf("peers after CloseRoom = %d", n)
 	}
 }
+
+// Viewers that are in the room before a host publishes get two subscriber
+// offers in quick succession (one per track). pion applies an answer's ICE
+// credentials for good only once the PeerConnection's ICE transport has
+// started, so the server holds a renegotiation until then; every viewer
+// connects, including pion clients that answer the second offer with new
+// credentials (an ICE restart pion's answerer starts when that offer comes
+// before its own transport has started).
+func TestRenegotiationWaitsForTheICETransport(t *testing.T) {
+	e := newTestEngine(t)
+	room := e.Room("s1")
+	var viewers []*client
+	for i := range 20 {
+		viewers = append(viewers, join(t, room, "v"+string(rune('a'+i))))
+	}
+	host := join(t, room, "host")
+	media := newMediaSender(t, "h-")
+	for _, s := range host.publish(media.video, media.audio) {
+		media.watchPLI(s)
+	}
+	media.run()
+	connected := func() (n int) {
+		for _, v := range viewers {
+			if v.recv.count("video") > 0 && v.recv.count("audio") > 0 {
+				n++
+			}
+		}
+		return n
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for connected() < len(viewers) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	media.halt()
+	for _, v := range viewers {
+		v.sig.mu.Lock()
+		sent, unstarted := v.sig.sent, v.sig.unstarted
+		v.sig.mu.Unlock()
+		if sent < 2 {
+			t.Errorf("%s: %d subscriber offers, want a renegotiation too", v.id, sent)
+		}
+		if unstarted > 0 {
+			t.Errorf("%s: %d of %d offers renegotiated before the server's ICE transport started", v.id, unstarted, sent)
+		}
+	}
+	if n := connected(); n < len(viewers) {
+		for _, v := range viewers {
+			if v.recv.count("video") == 0 || v.recv.count("audio") == 0 {
+				t.Logf("%s: client ICE %s, server ICE %s", v.id, v.sig.sub.ICEConnectionState(), v.peer.sub.ICEConnectionState())
+			}
+		}
+		t.Errorf("%d of %d viewers receive video and audio 20 s after the host published", n, len(viewers))
+	}
+	e.CloseRoom("s1")
+	media.wg.Wait()
+	for _, c := range append(viewers, host) {
+		c.recv.wait()
+	}
+}
