@@ -274,8 +274,12 @@ func (d *DownTrack) forward(layer int, pkt *rtp.Packet, now time.Time) outcome {
 			d.started = true
 		} else {
 			// Continue from the last packet sent, advancing the clock by the
-			// time that passed, so the decoder sees no jump.
-			gap := uint32(now.Sub(d.lastAt).Seconds() * float64(d.src.codec.ClockRate))
+			// time that passed, so the decoder sees no jump. Each layer's
+			// read loop takes now before its fan-out, so another layer's
+			// packet forwarded meanwhile can be later than now: that counts
+			// as no time (converted as it is, the negative float would wrap
+			// the timestamp back a few ticks on amd64).
+			gap := uint32(max(now.Sub(d.lastAt), 0).Seconds() * float64(d.src.codec.ClockRate))
 			d.seqOff = d.lastSeq + 1 - pkt.SequenceNumber
 			d.tsOff = d.lastTS + max(gap, 1) - pkt.Timestamp
 		}

@@ -386,3 +386,54 @@ func TestPausedLayerIsLeft(t *testing.T) {
 	viewer.recv.wait()
 	host.recv.wait()
 }
+
+// recordWriter keeps the headers a down-track writes.
+type recordWriter struct{ hdrs []rtp.Header }
+
+func (w *recordWriter) WriteRTP(h *rtp.Header, p []byte) (int, error) {
+	w.hdrs = append(w.hdrs, *h)
+	return len(p), nil
+}
+func (w *recordWriter) Write(b []byte) (int, error) { return len(b), nil }
+
+// A switch to another layer's keyframe of the same picture, read by that
+// layer's loop a moment before the last packet was forwarded (each read
+// loop takes its clock before the fan-out; their locks cross), still
+// moves the timestamp on: the time since the last packet counts as none.
+func TestSwitchReadEarlierKeepsTheTimestampGoing(t *testing.T) {
+	src := &Source{kind: webrtc.RTPCodecTypeVideo, codec: webrtc.RTPCodecParameters{
+		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, PayloadType: 96}}
+	p := &Peer{}
+	p.subConnected.Store(true)
+	dt := newDownTrack(src, p)
+	if _, err := dt.Bind(discardContext{codec: src.codec}); err != nil {
+		t.Fatal(err)
+	}
+	w := &recordWriter{}
+	dt.mu.Lock()
+	dt.writer, dt.target = w, 1
+	dt.mu.Unlock()
+	now := time.Now()
+	key := func(seq uint16) *rtp.Packet {
+		return &rtp.Packet{Header: rtp.Header{Version: 2, Marker: true, SequenceNumber: seq, Timestamp: 150 * 3000}, Payload: vp8Packet(1, true, 1, 0)}
+	}
+	if got := dt.forward(1, key(100), now); got != sent {
+		t.Fatalf("layer 1's keyframe: outcome %d, want sent", got)
+	}
+	dt.mu.Lock()
+	dt.target = 2
+	dt.mu.Unlock()
+	if got := dt.forward(2, key(500), now.Add(-100*time.Microsecond)); got != sent {
+		t.Fatalf("layer 2's keyframe: outcome %d, want sent", got)
+	}
+	if len(w.hdrs) != 2 {
+		t.Fatalf("%d packets written, want 2", len(w.hdrs))
+	}
+	a, b := w.hdrs[0], w.hdrs[1]
+	if b.SequenceNumber != a.SequenceNumber+1 {
+		t.Fatalf("sequence %d after %d", b.SequenceNumber, a.SequenceNumber)
+	}
+	if d := int32(b.Timestamp - a.Timestamp); d <= 0 {
+		t.Fatalf("timestamp moved %d ticks at the switch, want forward", d)
+	}
+}
