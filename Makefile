@@ -35,15 +35,11 @@ test-go:
 	$(GO) test -race -count=1 ./...
 
 # The SFU's impaired-link tests (loss, bandwidth caps, over pion's virtual
-# network) assert deadlines about the network, so they run once more
-# without the race detector, which would set the pace instead (test-go skips them),
-# each in its own process (run back to back in one, the second sometimes
-# fails to connect over the virtual network: not yet understood). The RTX
-# takeover test goes through a data race inside pion, so it runs here too.
+# network) assert deadlines about the network, so they run without the race
+# detector, which would set the pace instead (the -race pass skips them). The
+# RTX takeover test goes through a data race inside pion, so it runs here too.
 test-impaired:
-	$(GO) test -count=1 -run 'TestNACKRecovers' -v ./sfu/
-	$(GO) test -count=1 -run 'TestBandwidthCap' -v ./sfu/
-	$(GO) test -count=1 -run 'TestRetransmissionsNamingTheRidAreReported' -v ./sfu/
+	$(GO) test -count=1 -run 'TestNACKRecovers|TestBandwidthCap|TestRetransmissionsNamingTheRidAreReported' -v ./sfu/
 
 test-node: build
 	cd $(NODE_DIR) && { [ -d node_modules ] || npm ci --no-audit --no-fund; } && CHOBI_BIN=$(CURDIR)/$(BIN) node --test
