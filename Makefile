@@ -27,14 +27,15 @@ lint:
 	@sc="$$($(GO) env GOPATH)/bin/staticcheck"; [ -x "$$sc" ] && "$$sc" -version | grep -q "$(STATICCHECK_VERSION:v%=%)" || \
 		$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION); "$$sc" ./...
 
-test: lint test-deploy test-go test-impaired test-node test-e2e
+test: lint test-deploy test-go test-node test-e2e
 
 # Postgres and Redis tests read CHOBI_TEST_POSTGRES_URL / CHOBI_TEST_REDIS_URL;
 # without them they skip loudly (CHOBI_REQUIRE_SERVICES=1 makes that a failure).
 # The packages whose tests connect real PeerConnections run a second time
 # without the race detector, as production binaries are built: the detector
 # slows every goroutine several times over, which can hide timing races
-# between them (the impaired-link tests run in this pass too).
+# between them. The impaired-link tests run in this pass (test-impaired runs
+# only them, for work on the SFU).
 test-go:
 	$(GO) test -race -count=1 ./...
 	$(GO) test -count=1 ./sfu/ ./signaling/ ./loadtest/ ./cmd/chobi/
