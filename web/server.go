@@ -29,6 +29,12 @@ type Config struct {
 	PublicWSURL  string   // the ws(s):// URL clients use for /ws; "" derives it from each request
 	MaxBodyBytes int64
 	Transformer  trpc.Transformer
+
+	// MaxBatchCalls and MaxResponseBytes bound one tRPC request's calls and
+	// answer (trpc.Options); zero takes the router's defaults.
+	MaxBatchCalls    int
+	MaxResponseBytes int64
+
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For gives
 	// the client's address (per-address limits, the request log); empty:
 	// the client is the connection's peer.
@@ -67,6 +73,9 @@ func New(p Params) *Server {
 		Authenticate: p.API.Authenticate,
 		MapError:     api.MapError,
 		Observe:      s.metrics.observeCall,
+
+		MaxBatchCalls:    p.Config.MaxBatchCalls,
+		MaxResponseBytes: p.Config.MaxResponseBytes,
 	})
 	p.API.Register(router)
 	// The API's JSON is gzipped for clients that take it (httpgzip: not

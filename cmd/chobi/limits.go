@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/chobilive/chobi/web/trpc"
 )
 
 // limitsConfig are PROTOCOL.md §3's limits, every one configurable (its
@@ -16,6 +18,8 @@ type limitsConfig struct {
 	GuestLogins    rate // GUEST_LOGIN_LIMIT: auth.guest per address, in production
 	WSMaxFrame     int64
 	WSFramesPerSec int
+	TRPCMaxBatch   int   // TRPC_MAX_BATCH: calls in one tRPC batch
+	TRPCMaxAnswer  int64 // TRPC_MAX_RESPONSE_BYTES: the encoded results of one tRPC request
 }
 
 // rate is N events per window, written "5/5s".
@@ -34,6 +38,8 @@ func defaultLimits() limitsConfig {
 		GuestLogins:    rate{30, time.Minute},
 		WSMaxFrame:     64 << 10,
 		WSFramesPerSec: 50,
+		TRPCMaxBatch:   trpc.DefaultMaxBatchCalls,
+		TRPCMaxAnswer:  trpc.DefaultMaxResponseBytes,
 	}
 }
 
@@ -72,6 +78,10 @@ func loadLimitsConfig(getenv func(string) string) (limitsConfig, error) {
 	whole("WS_MAX_FRAME_BYTES", &frame, 1024, 1<<20) // an SDP offer needs a few KB
 	l.WSMaxFrame = int64(frame)
 	whole("WS_FRAMES_PER_SECOND", &l.WSFramesPerSec, 1, 10_000)
+	whole("TRPC_MAX_BATCH", &l.TRPCMaxBatch, 1, 1000)
+	answer := int(l.TRPCMaxAnswer)
+	whole("TRPC_MAX_RESPONSE_BYTES", &answer, 64<<10, 256<<20) // one page of any list fits in 64 KiB
+	l.TRPCMaxAnswer = int64(answer)
 	if len(errs) > 0 {
 		return l, fmt.Errorf("%s", strings.Join(errs, "\n"))
 	}

@@ -167,6 +167,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		Config: web.Config{
 			Production: cfg.production(), CORSOrigins: cfg.CORSOrigins, PublicWSURL: cfg.PublicWSURL,
 			MaxBodyBytes: cfg.MaxBodyBytes, Transformer: cfg.Transformer, TrustedProxies: cfg.TrustedProxies,
+			MaxBatchCalls: cfg.Limits.TRPCMaxBatch, MaxResponseBytes: cfg.Limits.TRPCMaxAnswer,
 		},
 		API: apiSvc, Logger: log, Registry: reg,
 		Routes: map[string]http.Handler{"GET /ws": sockets},

@@ -63,7 +63,15 @@ type procedure struct {
 type Options struct {
 	Transformer  Transformer
 	MaxBodyBytes int64 // default 1 MiB
-	Logger       *slog.Logger
+	// MaxBatchCalls bounds the calls of one batch (default 50; the app
+	// batches a handful). A longer batch is refused as a whole before its
+	// input is read, so its size costs nothing.
+	MaxBatchCalls int
+	// MaxResponseBytes bounds the encoded results of one request (default
+	// 4 MiB). Once the results reach it, the queries left are not run and
+	// answer PAYLOAD_TOO_LARGE, as does the query that crossed it.
+	MaxResponseBytes int64
+	Logger           *slog.Logger
 	// Authenticate reads the caller's identity from the request into the
 	// context. Its error makes protected procedures answer UNAUTHORIZED;
 	// public ones run without the identity.
@@ -76,6 +84,12 @@ type Options struct {
 	Observe func(path, code string, d time.Duration)
 }
 
+// The defaults of Options.MaxBatchCalls and Options.MaxResponseBytes.
+const (
+	DefaultMaxBatchCalls    = 50
+	DefaultMaxResponseBytes = 4 << 20
+)
+
 // Router maps procedure paths to handlers and serves them over HTTP.
 // Register every procedure before serving.
 type Router struct {
@@ -87,6 +101,12 @@ type Router struct {
 func NewRouter(opts Options) *Router {
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = 1 << 20
+	}
+	if opts.MaxBatchCalls <= 0 {
+		opts.MaxBatchCalls = DefaultMaxBatchCalls
+	}
+	if opts.MaxResponseBytes <= 0 {
+		opts.MaxResponseBytes = DefaultMaxResponseBytes
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -146,7 +166,8 @@ func (r *Router) Paths() []string {
 
 // callResult is one call's outcome before it is rendered for the client.
 type callResult struct {
-	cache string // the procedure's Cache-Control, for a successful answer
+	cache string          // the procedure's Cache-Control, for a successful answer
+	body  json.RawMessage // the rendered item, once counted against MaxResponseBytes
 	path  string
 	data  any
 	err   *Error

@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -34,6 +35,13 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 
 	paths := []string{strings.TrimPrefix(req.URL.Path, "/")}
 	if batch {
+		// Counted before anything else is done with the request: the
+		// input of a refused batch is never parsed, nor a call run.
+		if n := strings.Count(paths[0], ",") + 1; n > r.opts.MaxBatchCalls {
+			r.requestError(w, r.sniffSuperJSON(req, q, batch), Errorf(CodePayloadTooLarge,
+				"a batch may hold at most %d calls, this one has %d", r.opts.MaxBatchCalls, n))
+			return
+		}
 		paths = strings.Split(paths[0], ",")
 	}
 
@@ -65,13 +73,7 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if req.Method == http.MethodPost {
 		ct := req.Header.Get("Content-Type")
 		if mt, _, err := mime.ParseMediaType(ct); ct == "" || err != nil || mt != "application/json" {
-			// Refused, but answered in the client's dialect: in auto mode
-			// the body (within the size limit) tells a superjson client.
-			sj := r.opts.Transformer == TransformerSuperJSON
-			if r.opts.Transformer == TransformerAuto {
-				start, _ := io.ReadAll(io.LimitReader(req.Body, 256)) // the envelope's start is enough
-				sj = looksSuperJSON(start, batch)
-			}
+			sj := r.sniffSuperJSON(req, q, batch)
 			if ct == "" {
 				r.requestError(w, sj, Errorf(CodeUnsupportedMediaType, "Missing content-type header"))
 			} else {
@@ -143,15 +145,28 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 
 	results := make([]callResult, len(paths))
+	var size int64
 	for i, path := range paths {
-		results[i] = r.dispatch(ctx, w, path, wantKind, inputs[i], inputErr, superjson, authErr, len(paths) == 1 && !batch)
+		if size > r.opts.MaxResponseBytes {
+			results[i] = r.render(r.tooLarge(path), superjson)
+			continue
+		}
+		res := r.render(r.dispatch(ctx, w, path, wantKind, inputs[i], inputErr, superjson, authErr, len(paths) == 1 && !batch), superjson)
+		size += int64(len(res.body))
+		// A mutation that ran keeps its answer: the client must learn what it changed.
+		if size > r.opts.MaxResponseBytes && wantKind == kindQuery {
+			r.opts.Logger.WarnContext(ctx, "answer refused: larger than the response cap",
+				"path", path, "calls", len(paths), "max_bytes", r.opts.MaxResponseBytes)
+			res = r.render(r.tooLarge(path), superjson)
+		}
+		results[i] = res
 	}
 
 	if stream {
 		r.writeStream(w, results, superjson)
 		return
 	}
-	r.writeResults(w, results, batch, superjson)
+	r.writeResults(w, results, batch)
 }
 
 // dispatch runs one call of a request, or explains why it cannot run.
@@ -195,6 +210,44 @@ func (r *Router) dispatch(ctx context.Context, w http.ResponseWriter, path strin
 	return res
 }
 
+// tooLarge answers a call whose result does not fit in the response cap.
+func (r *Router) tooLarge(path string) callResult {
+	return callResult{path: path, err: Errorf(CodePayloadTooLarge,
+		"the answer would be larger than %d bytes: ask for fewer calls at once, or smaller pages", r.opts.MaxResponseBytes)}
+}
+
+// render sets res.body to the item sent for res; an output that cannot be
+// encoded becomes INTERNAL_SERVER_ERROR.
+func (r *Router) render(res callResult, superjson bool) callResult {
+	b, err := item(res, superjson)
+	if err != nil {
+		r.opts.Logger.Error("cannot encode procedure output", "path", res.path, "err", err)
+		res.data, res.err = nil, &Error{Code: CodeInternal, Message: "Internal server error"}
+		b, _ = item(res, superjson)
+	}
+	res.body = b
+	return res
+}
+
+// sniffSuperJSON tells whether a request refused before its input is read
+// comes from a superjson client, so that the error is in its dialect: in
+// auto mode the input's start (an envelope's is enough) tells.
+func (r *Router) sniffSuperJSON(req *http.Request, q url.Values, batch bool) bool {
+	switch r.opts.Transformer {
+	case TransformerSuperJSON:
+		return true
+	case TransformerNone:
+		return false
+	}
+	const enough = 256
+	if req.Method == http.MethodPost {
+		start, _ := io.ReadAll(io.LimitReader(req.Body, enough))
+		return looksSuperJSON(start, batch)
+	}
+	in := q.Get("input")
+	return looksSuperJSON([]byte(in[:min(len(in), enough)]), batch)
+}
+
 // item renders one result as the {"result":...} or {"error":...} object of
 // a response; superjson wraps the data and the whole error shape.
 func item(res callResult, superjson bool) (json.RawMessage, error) {
@@ -228,17 +281,10 @@ func item(res callResult, superjson bool) (json.RawMessage, error) {
 	return buf.Bytes(), nil
 }
 
-func (r *Router) writeResults(w http.ResponseWriter, results []callResult, batch, superjson bool) {
-	items := make([]json.RawMessage, len(results))
+// writeResults sends the rendered items: one, or an array for a batch.
+func (r *Router) writeResults(w http.ResponseWriter, results []callResult, batch bool) {
 	status := 0
 	for i := range results {
-		b, err := item(results[i], superjson)
-		if err != nil {
-			r.opts.Logger.Error("cannot encode procedure output", "path", results[i].path, "err", err)
-			results[i].data, results[i].err = nil, &Error{Code: CodeInternal, Message: "Internal server error"}
-			b, _ = item(results[i], superjson)
-		}
-		items[i] = b
 		s := http.StatusOK
 		if results[i].err != nil {
 			s = results[i].err.Code.HTTPStatus()
@@ -269,16 +315,16 @@ func (r *Router) writeResults(w http.ResponseWriter, results []callResult, batch
 	w.WriteHeader(status)
 	if batch {
 		w.Write([]byte("["))
-		for i, b := range items {
+		for i, res := range results {
 			if i > 0 {
 				w.Write([]byte(","))
 			}
-			w.Write(b)
+			w.Write(res.body)
 		}
 		w.Write([]byte("]"))
 		return
 	}
-	w.Write(items[0])
+	w.Write(results[0].body)
 }
 
 // writeStream answers httpBatchStreamLink in its minimal accepted form: one

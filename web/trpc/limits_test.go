@@ -1,0 +1,125 @@
+package trpc
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+)
+
+func batchOf(path string, n int) string {
+	paths := make([]string, n)
+	for i := range paths {
+		paths[i] = path
+	}
+	return "/" + strings.Join(paths, ",") + "?batch=1"
+}
+
+// A batch longer than MaxBatchCalls is refused as one request-level error
+// (no data.path: @trpc/client applies a non-array answer to every call of
+// the batch, as with a mixed batch) in the client's dialect, and no call
+// runs; a batch at the limit runs.
+func TestBatchCallLimit(t *testing.T) {
+	var ran atomic.Int64
+	r := newTestRouter(t, Options{MaxBatchCalls: 3})
+	Query(r, "count", func(context.Context, struct{}) (int64, error) { return ran.Add(1), nil }, Public())
+
+	res := serve(t, r, "GET", batchOf("count", 3), "", nil)
+	if res.status != http.StatusOK || ran.Load() != 3 {
+		t.Fatalf("a batch at the limit: HTTP %d, %d calls ran: %s", res.status, ran.Load(), res.body)
+	}
+
+	tests := []struct {
+		name, method, target, body string
+		superjson                  bool
+	}{
+		{"GET plain", "GET", batchOf("count", 4) + "&input=" + strings.TrimPrefix(query(`{"0":{}}`), "?input="), "", false},
+		{"GET without input", "GET", batchOf("count", 4), "", false},
+		{"GET superjson", "GET", batchOf("count", 4) + "&input=" + strings.TrimPrefix(query(`{"0":{"json":null}}`), "?input="), "", true},
+		{"POST plain", "POST", batchOf("echo", 4), `{"0":{"data":1}}`, false},
+		{"POST superjson", "POST", batchOf("echo", 4), `{"0":{"json":{"data":1}}}`, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ran.Store(0)
+			res := serve(t, r, tt.method, tt.target, tt.body, jsonCT)
+			if res.status != http.StatusRequestEntityTooLarge {
+				t.Fatalf("status %d: %s", res.status, res.body)
+			}
+			if strings.HasPrefix(string(res.body), "[") {
+				t.Fatalf("an array answer for a refused batch: %s", res.body)
+			}
+			if wrapped := strings.HasPrefix(string(res.body), `{"error":{"json":`); wrapped != tt.superjson {
+				t.Errorf("superjson wrapper: want %v: %s", tt.superjson, res.body)
+			}
+			shape := res.errorShape(t)
+			data := shape["data"].(map[string]any)
+			if shape["code"] != float64(-32013) || data["code"] != "PAYLOAD_TOO_LARGE" || data["httpStatus"] != float64(413) {
+				t.Errorf("shape: %s", res.body)
+			}
+			if _, ok := data["path"]; ok {
+				t.Errorf("a request-level error with data.path: %s", res.body)
+			}
+			if msg := shape["message"].(string); !strings.Contains(msg, "at most 3 calls") || !strings.Contains(msg, "has 4") {
+				t.Errorf("message: %q", msg)
+			}
+			if ran.Load() != 0 {
+				t.Errorf("%d calls ran", ran.Load())
+			}
+		})
+	}
+}
+
+// Once the answers reach MaxResponseBytes, the query that crossed it and
+// the ones after answer PAYLOAD_TOO_LARGE (those not run at all) and the
+// ones before keep theirs; a mutation that ran keeps its answer.
+func TestResponseCap(t *testing.T) {
+	var ran atomic.Int64
+	r := newTestRouter(t, Options{MaxResponseBytes: 2500})
+	Query(r, "kilobyte", func(context.Context, struct{}) (string, error) {
+		ran.Add(1)
+		return strings.Repeat("x", 1000), nil
+	}, Public())
+
+	res := serve(t, r, "GET", batchOf("kilobyte", 5), "", nil)
+	var items []map[string]json.RawMessage
+	if err := json.Unmarshal(res.body, &items); err != nil || len(items) != 5 {
+		t.Fatalf("want 5 items (%v): %s", err, res.body)
+	}
+	if res.status != http.StatusMultiStatus {
+		t.Errorf("status %d, want 207", res.status)
+	}
+	for i, it := range items {
+		_, isErr := it["error"]
+		if isErr != (i >= 2) {
+			t.Errorf("item %d: %.80s", i, it)
+		}
+		if isErr && !strings.Contains(string(it["error"]), `"PAYLOAD_TOO_LARGE"`) {
+			t.Errorf("item %d: %s", i, it["error"])
+		}
+	}
+	if ran.Load() != 3 {
+		t.Errorf("%d queries ran, want 3 (none after the cap was crossed)", ran.Load())
+	}
+
+	single := serve(t, r, "GET", "/kilobyte", "", nil)
+	if single.status != http.StatusOK {
+		t.Errorf("one query under the cap: %d", single.status)
+	}
+
+	big := fmt.Sprintf(`{"0":{"data":%q},"1":{"data":%q},"2":{"data":"z"}}`, strings.Repeat("a", 1500), strings.Repeat("b", 1500))
+	res = serve(t, r, "POST", batchOf("echo", 3), big, jsonCT)
+	items = nil
+	if err := json.Unmarshal(res.body, &items); err != nil || len(items) != 3 {
+		t.Fatalf("want 3 items (%v): %s", err, res.body)
+	}
+	if _, ok := items[1]["result"]; !ok {
+		t.Errorf("the mutation that crossed the cap lost its answer: %.120s", items[1])
+	}
+	if e, ok := items[2]["error"]; !ok || !strings.Contains(string(e), "PAYLOAD_TOO_LARGE") {
+		t.Errorf("the mutation after the cap ran: %.120s", items[2])
+	}
+}
