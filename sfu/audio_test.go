@@ -6,10 +6,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/ice/v4"
 	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/chobilive/chobi/internal/testkit"
 )
 
 // redPayload is a RED packet as Chromium sends it: the previous frame as
@@ -42,23 +43,7 @@ func TestREDPrimary(t *testing.T) {
 // redClientPC is a test client that negotiates Opus RED as Chromium does.
 func redClientPC(t *testing.T) *webrtc.PeerConnection {
 	t.Helper()
-	var s webrtc.SettingEngine
-	s.SetIncludeLoopbackCandidate(true)
-	s.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	s.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	m := &webrtc.MediaEngine{}
-	if err := registerCodecs(m); err != nil {
-		t.Fatal(err)
-	}
-	if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.AudioLevelURI}, webrtc.RTPCodecTypeAudio); err != nil {
-		t.Fatal(err)
-	}
-	pc, err := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(s)).NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pc.Close() })
-	return pc
+	return testkit.NewPC(t, testkit.Loopback(), testkit.Codecs(registerCodecs), testkit.Extension(sdp.AudioLevelURI, webrtc.RTPCodecTypeAudio))
 }
 
 // A publisher sending RED: a subscriber that negotiated RED gets the
@@ -101,7 +86,7 @@ func TestREDAndDTXPassThrough(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, 15*time.Second, "both subscribers connected and bound", func() bool {
+	testkit.Eventually(t, 15*time.Second, "both subscribers connected and bound", func() bool {
 		send(uint32(len(sent)+1), 960)
 		time.Sleep(20 * time.Millisecond)
 		return withRED.recv.count("audio") > 0 && plain.recv.count("audio") > 0

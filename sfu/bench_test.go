@@ -7,11 +7,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/chobilive/chobi/internal/testkit"
 )
 
 // BenchmarkForward measures the forwarding hot path: one RTP packet of a
@@ -153,27 +154,12 @@ func benchRoom(tb testing.TB, n int) (*Source, func()) {
 	var pcs []*webrtc.PeerConnection
 	var readers sync.WaitGroup
 	newPC := func() *webrtc.PeerConnection {
-		var s webrtc.SettingEngine
-		s.SetIncludeLoopbackCandidate(true)
-		s.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-		s.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-		m := &webrtc.MediaEngine{}
-		if err := m.RegisterDefaultCodecs(); err != nil {
-			tb.Fatal(err)
-		}
 		// The TWCC header extension is negotiated, as browsers do, so the
 		// server's video path includes its TWCC writer and GCC's send history.
-		if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.TransportCCURI}, webrtc.RTPCodecTypeVideo); err != nil {
-			tb.Fatal(err)
-		}
-		// No interceptors on the clients (an empty registry, not pion's
-		// defaults): they share the process, and their per-packet work and
+		// No interceptors on the clients (the kit's default, not pion's):
+		// they share the process, and their per-packet work and
 		// allocations would be counted as the server's.
-		api := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(s), webrtc.WithInterceptorRegistry(&interceptor.Registry{}))
-		pc, err := api.NewPeerConnection(webrtc.Configuration{})
-		if err != nil {
-			tb.Fatal(err)
-		}
+		pc := testkit.NewPC(tb, testkit.Loopback(), testkit.Extension(sdp.TransportCCURI, webrtc.RTPCodecTypeVideo))
 		pcs = append(pcs, pc)
 		return pc
 	}

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/pion/transport/v5/vnet"
+
+	"github.com/chobilive/chobi/internal/testkit"
 )
 
 // A 300 kbps cap on one viewer's link: within 5 s it gets the low layer
@@ -57,14 +59,14 @@ func TestBandwidthCapPicksTheLowLayer(t *testing.T) {
 	defer sim.halt()
 
 	layerNow := (*client).lastLayer
-	eventually(t, 20*time.Second, "both viewers on the high layer", func() bool {
+	testkit.Eventually(t, 20*time.Second, "both viewers on the high layer", func() bool {
 		return layerNow(free) == 2 && layerNow(slow) == 2
 	})
 
 	bucket.SetRate(300_000)
 	bucket.SetBurst(10_000)
 	capAt := time.Now()
-	eventually(t, 5*time.Second, "the capped viewer on the low layer", func() bool { return layerNow(slow) == 0 })
+	testkit.Eventually(t, 5*time.Second, "the capped viewer on the low layer", func() bool { return layerNow(slow) == 0 })
 	t.Logf("capped viewer on the low layer %.1f s after the cap (estimate %d kbps)", time.Since(capAt).Seconds(), room.Peer("capped").Estimate()/1000)
 	time.Sleep(2 * time.Second)
 	if layerNow(slow) != 0 || layerNow(free) != 2 {
@@ -78,7 +80,7 @@ func TestBandwidthCapPicksTheLowLayer(t *testing.T) {
 		time.Sleep(time.Second)
 		t.Logf("t+%ds: estimate %d kbps, layer %d, probes %d", i+1, room.Peer("capped").Estimate()/1000, layerNow(slow), e.Stats().ProbePackets)
 	}
-	eventually(t, 15*time.Second, "the capped viewer back on the high layer", func() bool { return layerNow(slow) == 2 })
+	testkit.Eventually(t, 15*time.Second, "the capped viewer back on the high layer", func() bool { return layerNow(slow) == 2 })
 	t.Logf("back on the high layer %.1f s after the cap lifted (estimate %d kbps, %d probe packets)",
 		time.Since(liftAt).Seconds(), room.Peer("capped").Estimate()/1000, e.Stats().ProbePackets)
 	if layerNow(free) != 2 {
@@ -109,7 +111,7 @@ func TestLayersArrivingLateDoNotLowerTheCap(t *testing.T) {
 	defer sim.wg.Wait()
 	defer sim.halt()
 
-	eventually(t, 10*time.Second, "the viewer on q", func() bool { return viewer.lastLayer() == 0 })
+	testkit.Eventually(t, 10*time.Second, "the viewer on q", func() bool { return viewer.lastLayer() == 0 })
 	time.Sleep(4 * fitInterval) // the fitter has seen q's rate, and no other
 	video, _ := room.Peer("viewer").tracksByKind()
 	if len(video) != 1 || video[0].bandwidthCap() != maxLayers-1 {
@@ -119,6 +121,6 @@ func TestLayersArrivingLateDoNotLowerTheCap(t *testing.T) {
 	sim.paused[1].Store(false)
 	sim.paused[2].Store(false)
 	started := time.Now()
-	eventually(t, 5*time.Second, "the viewer on f once f arrives", func() bool { return viewer.lastLayer() == 2 })
+	testkit.Eventually(t, 5*time.Second, "the viewer on f once f arrives", func() bool { return viewer.lastLayer() == 2 })
 	t.Logf("on f %.1f s after h and f started arriving", time.Since(started).Seconds())
 }

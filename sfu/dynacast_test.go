@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/pion/webrtc/v4"
+
+	"github.com/chobilive/chobi/internal/testkit"
 )
 
 // layerMessages records what a publisher is told by dynacast.
@@ -81,7 +83,7 @@ func TestDynacastPausesLayersNobodyNeeds(t *testing.T) {
 	defer sim.wg.Wait()
 	defer sim.halt()
 
-	eventually(t, 15*time.Second, "both viewers on the high layer", func() bool { return a.lastLayer() == 2 && b.lastLayer() == 2 })
+	testkit.Eventually(t, 15*time.Second, "both viewers on the high layer", func() bool { return a.lastLayer() == 2 && b.lastLayer() == 2 })
 	if m, n := told.last(); n != 0 {
 		t.Fatalf("the publisher was told %q while both viewers took f", m.active)
 	}
@@ -90,8 +92,8 @@ func TestDynacastPausesLayersNobodyNeeds(t *testing.T) {
 	for _, c := range []*client{a, b} {
 		c.peer.SetQuality(trackID, 0)
 	}
-	eventually(t, 5*time.Second, "both viewers on the low layer", func() bool { return a.lastLayer() == 0 && b.lastLayer() == 0 })
-	eventually(t, pauseAfter+3*time.Second, "the publisher told to send q only", func() bool {
+	testkit.Eventually(t, 5*time.Second, "both viewers on the low layer", func() bool { return a.lastLayer() == 0 && b.lastLayer() == 0 })
+	testkit.Eventually(t, pauseAfter+3*time.Second, "the publisher told to send q only", func() bool {
 		m, _ := told.last()
 		return m.active == "q"
 	})
@@ -129,7 +131,7 @@ func TestDynacastPausesLayersNobodyNeeds(t *testing.T) {
 	_, before := told.last()
 	asked = time.Now()
 	b.peer.SetQuality(trackID, 2)
-	eventually(t, 2*time.Second, "the publisher told to send f again", func() bool {
+	testkit.Eventually(t, 2*time.Second, "the publisher told to send f again", func() bool {
 		m, n := told.last()
 		return n > before && strings.Contains(m.active, "f")
 	})
@@ -138,7 +140,7 @@ func TestDynacastPausesLayersNobodyNeeds(t *testing.T) {
 	if m.active != "q,f" {
 		t.Fatalf("told %q, want q,f (nobody needs h)", m.active)
 	}
-	eventually(t, 10*time.Second, "viewer b on the high layer", func() bool { return b.lastLayer() == 2 })
+	testkit.Eventually(t, 10*time.Second, "viewer b on the high layer", func() bool { return b.lastLayer() == 2 })
 	t.Logf("viewer b on f %.1f s after asking", time.Since(asked).Seconds())
 	if a.lastLayer() != 0 {
 		t.Fatalf("viewer a moved to layer %d", a.lastLayer())
@@ -146,7 +148,7 @@ func TestDynacastPausesLayersNobodyNeeds(t *testing.T) {
 
 	// b leaves: f is paused again.
 	room.RemovePeer("b")
-	eventually(t, pauseAfter+3*time.Second, "f paused again after its viewer left", func() bool {
+	testkit.Eventually(t, pauseAfter+3*time.Second, "f paused again after its viewer left", func() bool {
 		m, _ := told.last()
 		return m.active == "q"
 	})

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"testing"
 	"time"
+
+	"github.com/chobilive/chobi/internal/testkit"
 )
 
 // A viewer joining mid-stream starts from the source's cache: its first
@@ -16,25 +18,21 @@ func TestLateViewerStartsAtTheCachedKeyframe(t *testing.T) {
 	room := e.Room("s1")
 	host := join(t, room, "host")
 	media := newMediaSender(t, "h-") // a keyframe every 30 frames (20 ms apart)
-	for _, s := range host.publish(media.video, media.audio) {
-		media.watchPLI(s)
+	for _, s := range host.publish(media.Video, media.Audio) {
+		media.WatchPLI(s)
 	}
-	media.run()
-	frameNow := func() uint32 {
-		media.mu.Lock()
-		defer media.mu.Unlock()
-		return media.seq
-	}
+	media.Run()
+	frameNow := media.Seq
 	// Join a third of the way into a group of pictures, once the source
 	// has seen a keyframe of its own (not one asked for at its start).
-	eventually(t, 10*time.Second, "a third into the second group of pictures", func() bool {
+	testkit.Eventually(t, 10*time.Second, "a third into the second group of pictures", func() bool {
 		n := frameNow()
 		return n > 30 && n%30 >= 8 && n%30 <= 12
 	})
 	before := e.Stats()
 	viewer := join(t, room, "viewer")
-	eventually(t, 10*time.Second, "video at the late viewer", func() bool { return viewer.recv.count("video") >= 40 })
-	media.halt()
+	testkit.Eventually(t, 10*time.Second, "video at the late viewer", func() bool { return viewer.recv.count("video") >= 40 })
+	media.Halt()
 	after := e.Stats()
 
 	_, ps := viewer.recv.trackOf("video")
@@ -66,7 +64,7 @@ func TestLateViewerStartsAtTheCachedKeyframe(t *testing.T) {
 		t.Errorf("nothing replayed from the cache")
 	}
 	e.CloseRoom("s1")
-	media.wg.Wait()
+	media.Wait()
 	host.recv.wait()
 	viewer.recv.wait()
 }

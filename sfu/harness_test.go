@@ -1,19 +1,17 @@
 package sfu
 
 import (
-	"encoding/binary"
 	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/pion/ice/v4"
-	"github.com/pion/interceptor"
-	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/chobilive/chobi/internal/testkit"
 )
 
 // The test clients are real pion PeerConnections talking to the engine
@@ -29,43 +27,15 @@ func newTestEngine(t *testing.T) *Engine {
 	return e
 }
 
-func newClientPC(t *testing.T) *webrtc.PeerConnection {
+// newClientPC builds a test client's PeerConnection (testkit.NewPC) with
+// the audio level and simulcast extensions, on loopback unless opts say
+// otherwise (a vnet Net).
+func newClientPC(t *testing.T, opts ...testkit.PCOption) *webrtc.PeerConnection {
 	t.Helper()
-	var s webrtc.SettingEngine
-	s.SetIncludeLoopbackCandidate(true)
-	return clientPC(t, s, nil)
-}
-
-// clientPC builds a test client's PeerConnection on the given settings
-// (UDP4, no mDNS added), with the codecs, the audio level and simulcast
-// extensions, and the interceptors of reg (nil: none).
-func clientPC(t *testing.T, s webrtc.SettingEngine, reg *interceptor.Registry) *webrtc.PeerConnection {
-	t.Helper()
-	s.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	s.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	m := &webrtc.MediaEngine{}
-	if err := m.RegisterDefaultCodecs(); err != nil {
-		t.Fatal(err)
+	if len(opts) == 0 {
+		opts = []testkit.PCOption{testkit.Loopback()}
 	}
-	if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.AudioLevelURI}, webrtc.RTPCodecTypeAudio); err != nil {
-		t.Fatal(err)
-	}
-	if err := webrtc.ConfigureSimulcastExtensionHeaders(m); err != nil {
-		t.Fatal(err)
-	}
-	opts := []func(*webrtc.API){webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(s)}
-	if reg != nil {
-		if err := webrtc.RegisterDefaultInterceptors(m, reg); err != nil {
-			t.Fatal(err)
-		}
-		opts = append(opts, webrtc.WithInterceptorRegistry(reg))
-	}
-	pc, err := webrtc.NewAPI(opts...).NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pc.Close() })
-	return pc
+	return testkit.NewPC(t, append(opts, testkit.Extension(sdp.AudioLevelURI, webrtc.RTPCodecTypeAudio), testkit.Simulcast())...)
 }
 
 // testSignaler is a client's side of the signaling: it answers subscriber
@@ -380,121 +350,11 @@ func (r *receiver) trackOf(kind string) (string, []rtp.Packet) {
 	return "", nil
 }
 
-// eventually polls cond until it holds or the timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+// newMediaSender is the kit's VP8 and Opus sender, its tracks named
+// prefix+"video", prefix+"audio" in stream prefix+"stream".
+func newMediaSender(t *testing.T, prefix string) *testkit.Media {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// mediaSender writes synthetic VP8 and Opus with numbered payloads, a VP8
-// keyframe every 30 frames and whenever a PLI arrives.
-type mediaSender struct {
-	video, audio *webrtc.TrackLocalStaticRTP
-	mu           sync.Mutex
-	wantKey      bool
-	seq          uint32
-	onPLI        func() // set before run: told of every PLI
-	stop         chan struct{}
-	wg           sync.WaitGroup
-}
-
-func newMediaSender(t *testing.T, prefix string) *mediaSender {
-	t.Helper()
-	v, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, prefix+"video", prefix+"stream")
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, prefix+"audio", prefix+"stream")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &mediaSender{video: v, audio: a, stop: make(chan struct{})}
-}
-
-// watchPLI reads a sender's RTCP and asks for a keyframe on PLI.
-func (m *mediaSender) watchPLI(s *webrtc.RTPSender) {
-	m.wg.Add(1)
-	go func() {
-		defer m.wg.Done()
-		for {
-			pkts, _, err := s.ReadRTCP()
-			if err != nil {
-				return
-			}
-			for _, p := range pkts {
-				if _, ok := p.(*rtcp.PictureLossIndication); ok {
-					if s.Track() != nil && s.Track().Kind() != webrtc.RTPCodecTypeVideo {
-						continue // a compound packet shown to every sender it names
-					}
-					m.mu.Lock()
-					m.wantKey = true
-					onPLI := m.onPLI
-					m.mu.Unlock()
-					if onPLI != nil {
-						onPLI()
-					}
-				}
-			}
-		}
-	}()
-}
-
-// vp8Payload is a one-packet VP8 frame: descriptor (S=1, PID=0), a payload
-// header whose P bit tells keyframe or not, and the counter n.
-func vp8Payload(n uint32, key bool) []byte {
-	p := make([]byte, 2+4+20)
-	p[0] = 0x10
-	if !key {
-		p[1] = 0x01
-	}
-	binary.BigEndian.PutUint32(p[2:], n)
-	return p
-}
-
-// frame sends one video and one audio packet numbered n.
-func (m *mediaSender) frame(n uint32) error {
-	m.mu.Lock()
-	key := m.wantKey || n%30 == 0
-	m.wantKey = false
-	m.mu.Unlock()
-	if err := m.video.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, Marker: true, SequenceNumber: uint16(n), Timestamp: n * 3000}, Payload: vp8Payload(n, key)}); err != nil {
-		return err
-	}
-	audio := make([]byte, 4+40)
-	binary.BigEndian.PutUint32(audio, n)
-	return m.audio.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: uint16(n), Timestamp: n * 960}, Payload: audio})
-}
-
-// run sends frames every 20 ms until stopped.
-func (m *mediaSender) run() {
-	m.wg.Add(1)
-	go func() {
-		defer m.wg.Done()
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-m.stop:
-				return
-			case <-tick.C:
-				m.mu.Lock()
-				m.seq++
-				n := m.seq
-				m.mu.Unlock()
-				m.frame(n)
-			}
-		}
-	}()
-}
-
-func (m *mediaSender) halt() {
-	close(m.stop)
+	return testkit.NewMedia(t, testkit.MediaSpec{Stream: prefix + "stream", VideoID: prefix + "video", AudioID: prefix + "audio"})
 }
 
 func (c *client) pc() *webrtc.PeerConnection {

@@ -7,10 +7,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/interceptor"
 	"github.com/pion/logging"
 	"github.com/pion/transport/v5/vnet"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/chobilive/chobi/internal/testkit"
 )
 
 // A virtual network (pion's vnet, in process: no packet leaves the test)
@@ -54,9 +55,7 @@ func newVirtualNet(t *testing.T, clients ...string) *virtualNet {
 // default interceptors (so it sends NACKs and TWCC feedback as browsers do).
 func clientOn(t *testing.T, n *vnet.Net) *webrtc.PeerConnection {
 	t.Helper()
-	var s webrtc.SettingEngine
-	s.SetNet(n)
-	return clientPC(t, s, &interceptor.Registry{})
+	return newClientPC(t, testkit.Net(n), testkit.Interceptors(nil))
 }
 
 // joinOn is join with the client on a virtual network.
@@ -116,16 +115,16 @@ func TestNACKRecoversFivePercentLoss(t *testing.T) {
 	cleanViewer := joinOn(t, room, "clean", v.nets["clean"])
 	host := joinOn(t, room, "host", v.nets["host"])
 	media := newMediaSender(t, "h-")
-	for _, s := range host.publish(media.video, media.audio) {
-		media.watchPLI(s)
+	for _, s := range host.publish(media.Video, media.Audio) {
+		media.WatchPLI(s)
 	}
-	media.run()
-	eventually(t, 20*time.Second, "video at both viewers", func() bool {
+	media.Run()
+	testkit.Eventually(t, 20*time.Second, "video at both viewers", func() bool {
 		return lossyViewer.recv.count("video") > 0 && cleanViewer.recv.count("video") > 0
 	})
 	impair.Store(true)
 	time.Sleep(6 * time.Second) // ~300 video frames
-	media.halt()
+	media.Halt()
 	time.Sleep(500 * time.Millisecond) // the last retransmissions
 	lossRatio, lossN := delivered(lossyViewer, "video")
 	cleanRatio, cleanN := delivered(cleanViewer, "video")
@@ -148,7 +147,7 @@ func TestNACKRecoversFivePercentLoss(t *testing.T) {
 	for _, c := range []*client{lossyViewer, cleanViewer, host} {
 		c.closePCs()
 	}
-	media.wg.Wait()
+	media.Wait()
 	for _, c := range []*client{lossyViewer, cleanViewer, host} {
 		c.recv.wait()
 	}

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/pion/rtcp"
+
+	"github.com/chobilive/chobi/internal/testkit"
 )
 
 // A subscriber without transport-cc feedback (the test clients run no
@@ -25,7 +27,7 @@ func TestREMBCapsAViewerWithoutTWCC(t *testing.T) {
 	sim.publish(t, host)
 	defer sim.wg.Wait()
 	defer sim.halt()
-	eventually(t, 15*time.Second, "both viewers on the high layer", func() bool {
+	testkit.Eventually(t, 15*time.Second, "both viewers on the high layer", func() bool {
 		return remb.lastLayer() == 2 && other.lastLayer() == 2
 	})
 
@@ -70,24 +72,24 @@ func TestREMBCapsAViewerWithoutTWCC(t *testing.T) {
 		return video[0].src.layerRates()
 	}
 	capped := time.Now()
-	eventually(t, 5*time.Second, "the REMB viewer on the low layer", func() bool { return remb.lastLayer() == 0 })
+	testkit.Eventually(t, 5*time.Second, "the REMB viewer on the low layer", func() bool { return remb.lastLayer() == 0 })
 	t.Logf("on the low layer %.1f s after REMBs of 250 kbps (estimate %d kbps)", time.Since(capped).Seconds(), room.Peer("remb").Estimate()/1000)
 	time.Sleep(2 * time.Second)
 	if remb.lastLayer() != 0 || otherCap() != 2 {
 		t.Fatalf("under REMB 250 kbps: REMB viewer on layer %d, other viewer capped at %d (estimate %d kbps, layer rates %v)", remb.lastLayer(), otherCap(), room.Peer("other").Estimate()/1000, otherRates())
 	}
-	eventually(t, 5*time.Second, "the other viewer on the high layer", func() bool { return other.lastLayer() == 2 })
+	testkit.Eventually(t, 5*time.Second, "the other viewer on the high layer", func() bool { return other.lastLayer() == 2 })
 
 	mu.Lock()
 	bitrate = 5_000_000
 	mu.Unlock()
 	lifted := time.Now()
-	eventually(t, 15*time.Second, "the REMB viewer back on the high layer", func() bool { return remb.lastLayer() == 2 })
+	testkit.Eventually(t, 15*time.Second, "the REMB viewer back on the high layer", func() bool { return remb.lastLayer() == 2 })
 	t.Logf("back on the high layer %.1f s after REMBs of 5 Mbps (estimate %d kbps)", time.Since(lifted).Seconds(), room.Peer("remb").Estimate()/1000)
 	if otherCap() != 2 {
 		t.Fatalf("the other viewer's cap fell to %d", otherCap())
 	}
-	eventually(t, 5*time.Second, "the other viewer on the high layer", func() bool { return other.lastLayer() == 2 })
+	testkit.Eventually(t, 5*time.Second, "the other viewer on the high layer", func() bool { return other.lastLayer() == 2 })
 	e.CloseRoom("s1")
 	for _, c := range []*client{remb, other, host} {
 		c.recv.wait()

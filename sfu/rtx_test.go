@@ -11,6 +11,8 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/chobilive/chobi/internal/testkit"
 )
 
 // A publisher whose retransmissions name the layer's rid (not its repaired
@@ -30,11 +32,9 @@ func TestRetransmissionsNamingTheRidAreReported(t *testing.T) {
 	t.Cleanup(func() { e.Close() })
 	room := e.Room("s1")
 	host := joinWith(t, room, "host", func() *webrtc.PeerConnection {
-		var s webrtc.SettingEngine
-		s.SetIncludeLoopbackCandidate(true)
 		reg := &interceptor.Registry{}
 		reg.Add(loseOnceFactory{}) // below the NACK responder, which keeps the packet
-		return clientPC(t, s, reg)
+		return newClientPC(t, testkit.Loopback(), testkit.Interceptors(reg))
 	})
 	// The simulcaster tags every packet with its rid; pion's NACK responder
 	// copies the tags into its RTX packets. It reads the RTCP of q only, so
@@ -43,7 +43,7 @@ func TestRetransmissionsNamingTheRidAreReported(t *testing.T) {
 	sim.publish(t, host)
 	defer sim.wg.Wait()
 	defer sim.halt()
-	eventually(t, 10*time.Second, "the warning", func() bool {
+	testkit.Eventually(t, 10*time.Second, "the warning", func() bool {
 		return strings.Contains(logs.String(), "retransmissions name a layer's rid")
 	})
 	if out := logs.String(); !strings.Contains(out, "rid=q") {

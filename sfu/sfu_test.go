@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/chobilive/chobi/internal/testkit"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -22,11 +24,11 @@ func TestFiveViewersReceiveEveryPacket(t *testing.T) {
 	}
 	host := join(t, room, "host")
 	media := newMediaSender(t, "h-")
-	for _, s := range host.publish(media.video, media.audio) {
-		media.watchPLI(s)
+	for _, s := range host.publish(media.Video, media.Audio) {
+		media.WatchPLI(s)
 	}
-	media.run()
-	eventually(t, 15*time.Second, "every viewer receiving video and audio", func() bool {
+	media.Run()
+	testkit.Eventually(t, 15*time.Second, "every viewer receiving video and audio", func() bool {
 		for _, v := range viewers {
 			if v.recv.count("video") == 0 || v.recv.count("audio") == 0 {
 				return false
@@ -35,11 +37,9 @@ func TestFiveViewersReceiveEveryPacket(t *testing.T) {
 		return true
 	})
 	// From a frame sent after everyone receives, count what arrives.
-	media.mu.Lock()
-	from := media.seq + 1
-	media.mu.Unlock()
+	from := media.Seq() + 1
 	const frames = 100
-	eventually(t, 15*time.Second, "100 more frames at every viewer", func() bool {
+	testkit.Eventually(t, 15*time.Second, "100 more frames at every viewer", func() bool {
 		for _, v := range viewers {
 			_, ps := v.recv.trackOf("video")
 			if len(ps) == 0 || binary.BigEndian.Uint32(ps[len(ps)-1].Payload[2:]) < from+frames {
@@ -48,7 +48,7 @@ func TestFiveViewersReceiveEveryPacket(t *testing.T) {
 		}
 		return true
 	})
-	media.halt()
+	media.Halt()
 
 	for _, v := range viewers {
 		negotiated := map[uint8]bool{}
@@ -122,7 +122,7 @@ func TestFiveViewersReceiveEveryPacket(t *testing.T) {
 		t.Fatalf("stats = %+v", stats)
 	}
 	e.CloseRoom("s1")
-	media.wg.Wait()
+	media.Wait()
 	for _, c := range append(viewers, host) {
 		c.recv.wait()
 	}

@@ -12,6 +12,8 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/chobilive/chobi/internal/testkit"
 )
 
 // simulcaster publishes one VP8 track in three layers (rids q, h, f) the
@@ -203,7 +205,7 @@ func TestLayerSwitchesKeepOneContinuousStream(t *testing.T) {
 
 	layerOf := func(p rtp.Packet) int { return readSim(p.Payload).layer }
 	lastLayer := viewer.lastLayer
-	eventually(t, 15*time.Second, "the viewer on the high layer", func() bool { return lastLayer() == 2 })
+	testkit.Eventually(t, 15*time.Second, "the viewer on the high layer", func() bool { return lastLayer() == 2 })
 	tracks := room.Tracks()
 	if len(tracks) != 1 || len(tracks[0].Layers) != 3 {
 		t.Fatalf("tracks = %+v, want one video track with layers q, h, f", tracks)
@@ -213,7 +215,7 @@ func TestLayerSwitchesKeepOneContinuousStream(t *testing.T) {
 		if !viewer.peer.SetQuality(trackID, want) {
 			t.Fatal("SetQuality found no track")
 		}
-		eventually(t, 10*time.Second, "the viewer on the asked layer", func() bool { return lastLayer() == want })
+		testkit.Eventually(t, 10*time.Second, "the viewer on the asked layer", func() bool { return lastLayer() == want })
 		time.Sleep(200 * time.Millisecond)
 	}
 	_, arrived := viewer.recv.trackOf("video")
@@ -306,15 +308,13 @@ func TestKeyframeRequestsAreCoalesced(t *testing.T) {
 	}
 	host := join(t, room, "host")
 	media := newMediaSender(t, "h-")
-	for _, s := range host.publish(media.video, media.audio) {
-		media.watchPLI(s)
+	for _, s := range host.publish(media.Video, media.Audio) {
+		media.WatchPLI(s)
 	}
 	plis := make(chan time.Time, 1000)
-	media.mu.Lock()
-	media.onPLI = func() { plis <- time.Now() }
-	media.mu.Unlock()
-	media.run()
-	eventually(t, 20*time.Second, "video at every viewer", func() bool {
+	media.OnPLI(func() { plis <- time.Now() })
+	media.Run()
+	testkit.Eventually(t, 20*time.Second, "video at every viewer", func() bool {
 		for _, v := range viewers {
 			if v.recv.count("video") == 0 {
 				return false
@@ -340,7 +340,7 @@ func TestKeyframeRequestsAreCoalesced(t *testing.T) {
 	}
 	sent := e.Stats().KeyframeRequests - before
 	time.Sleep(100 * time.Millisecond)
-	media.halt()
+	media.Halt()
 	var got []time.Time
 	for len(plis) > 0 {
 		got = append(got, <-plis)
@@ -357,7 +357,7 @@ func TestKeyframeRequestsAreCoalesced(t *testing.T) {
 	}
 	t.Logf("2000 viewer PLIs in 2 s → %d sent upstream, %d received by the publisher", sent, len(got))
 	e.CloseRoom("s1")
-	media.wg.Wait()
+	media.Wait()
 	for _, c := range append(viewers, host) {
 		c.recv.wait()
 	}
@@ -375,13 +375,13 @@ func TestPausedLayerIsLeft(t *testing.T) {
 	sim.publish(t, host)
 	defer sim.halt()
 	lastLayer := viewer.lastLayer
-	eventually(t, 15*time.Second, "the viewer on the high layer", func() bool { return lastLayer() == 2 })
+	testkit.Eventually(t, 15*time.Second, "the viewer on the high layer", func() bool { return lastLayer() == 2 })
 	sim.paused[2].Store(true)
 	paused := time.Now()
-	eventually(t, 5*time.Second, "the viewer on the middle layer", func() bool { return lastLayer() == 1 })
+	testkit.Eventually(t, 5*time.Second, "the viewer on the middle layer", func() bool { return lastLayer() == 1 })
 	t.Logf("on the middle layer %.1f s after the top one stopped", time.Since(paused).Seconds())
 	sim.paused[2].Store(false)
-	eventually(t, 10*time.Second, "the viewer back on the high layer", func() bool { return lastLayer() == 2 })
+	testkit.Eventually(t, 10*time.Second, "the viewer back on the high layer", func() bool { return lastLayer() == 2 })
 	e.CloseRoom("s1")
 	viewer.recv.wait()
 	host.recv.wait()

@@ -8,6 +8,8 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/chobilive/chobi/internal/testkit"
 )
 
 // Two publishers send RFC 6464 levels: the speaker list follows whoever is
@@ -85,13 +87,13 @@ func TestActiveSpeakersFollowAudioLevels(t *testing.T) {
 		return reports[len(reports)-1]
 	}
 	setLevel(ta, 20)
-	eventually(t, 10*time.Second, "alice as the only speaker", func() bool {
+	testkit.Eventually(t, 10*time.Second, "alice as the only speaker", func() bool {
 		r := lastReport()
 		return len(r) == 1 && r[0].PeerID == "alice" && r[0].Level > 0.7
 	})
 	setLevel(ta, 127)
 	setLevel(tb, 10)
-	eventually(t, 10*time.Second, "bob as the only speaker", func() bool {
+	testkit.Eventually(t, 10*time.Second, "bob as the only speaker", func() bool {
 		r := lastReport()
 		return len(r) == 1 && r[0].PeerID == "bob"
 	})
@@ -106,7 +108,7 @@ func TestActiveSpeakersFollowAudioLevels(t *testing.T) {
 	mu.Unlock()
 
 	// The listener's packets carry the level under its own extension id.
-	eventually(t, 5*time.Second, "audio at the listener", func() bool { return listener.recv.count("audio") > 10 })
+	testkit.Eventually(t, 5*time.Second, "audio at the listener", func() bool { return listener.recv.count("audio") > 10 })
 	listenerExt := uint8(0)
 	for _, tr := range listener.sig.sub.GetTransceivers() {
 		if s := tr.Receiver(); s != nil {
