@@ -8,21 +8,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chobilive/chobi/internal/testkit"
 	"github.com/chobilive/chobi/protocol"
 	"github.com/chobilive/chobi/rooms"
 	"github.com/chobilive/chobi/signaling"
 )
-
-func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s: %s", timeout, what)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-}
 
 func (s *stack) live(t *testing.T, hostID, typ string) rooms.Session {
 	t.Helper()
@@ -41,24 +31,24 @@ func TestHostPublishesToViewersOverTheSocket(t *testing.T) {
 	hostID := s.user(t, "host")
 	sess := s.live(t, hostID, "video")
 	host := s.peer(t, hostID)
-	if j := host.join(sess.ID); j["role"] != "host" {
+	if j := host.Join(sess.ID); j["role"] != "host" {
 		t.Fatalf("host joined as %v", j["role"])
 	}
-	var viewers []*wsPeer
+	var viewers []*testkit.MediaPeer
 	for i := range 3 {
 		v := s.peer(t, s.user(t, fmt.Sprintf("viewer%d", i)))
-		v.join(sess.ID)
+		v.Join(sess.ID)
 		viewers = append(viewers, v)
 	}
 	media := newSynth(t, "host")
-	senders := host.publish(media.video, media.audio)
-	host.waitFor("publish_answer", func(m map[string]any) bool { return m["id"] == "pub" })
-	media.run(senders)
-	defer media.halt()
+	senders := host.Publish(media.Video, media.Audio)
+	host.WaitFor("publish_answer", func(m map[string]any) bool { return m["id"] == "pub" })
+	media.Start(senders...)
+	defer media.Halt()
 
 	for _, v := range viewers {
-		v.waitFor("subscribe_offer", nil)
-		tracks := v.waitFor("tracks", func(m map[string]any) bool {
+		v.WaitFor("subscribe_offer", nil)
+		tracks := v.WaitFor("tracks", func(m map[string]any) bool {
 			ps := m["participants"].([]any)
 			return len(ps) == 1 && len(ps[0].(map[string]any)["tracks"].([]any)) == 2
 		})
@@ -67,9 +57,9 @@ func TestHostPublishesToViewersOverTheSocket(t *testing.T) {
 			t.Fatalf("tracks participant = %v", p)
 		}
 	}
-	waitUntil(t, 15*time.Second, "every viewer receiving audio and video", func() bool {
+	testkit.Eventually(t, 15*time.Second, "every viewer receiving audio and video", func() bool {
 		for _, v := range viewers {
-			if v.count("video") < 10 || v.count("audio") < 10 {
+			if v.Count("video") < 10 || v.Count("audio") < 10 {
 				return false
 			}
 		}
@@ -79,16 +69,14 @@ func TestHostPublishesToViewersOverTheSocket(t *testing.T) {
 	// A viewer joining while tracks exist gets them before the
 	// subscribe_offer they label.
 	late := s.peer(t, s.user(t, "late"))
-	late.join(sess.ID)
-	late.waitFor("subscribe_offer", nil)
-	late.mu.Lock()
+	late.Join(sess.ID)
+	late.WaitFor("subscribe_offer", nil)
 	order := []string{}
-	for _, f := range late.frames {
-		if f["type"] == "tracks" || f["type"] == "subscribe_offer" {
-			order = append(order, f["type"].(string))
+	for _, f := range late.Frames() {
+		if f.Type == "tracks" || f.Type == "subscribe_offer" {
+			order = append(order, f.Type)
 		}
 	}
-	late.mu.Unlock()
 	if order[0] != "tracks" {
 		t.Fatalf("a late viewer got %v: subscribe_offer before tracks", order)
 	}
@@ -96,8 +84,8 @@ func TestHostPublishesToViewersOverTheSocket(t *testing.T) {
 	// A viewer's publish_offer is refused and nothing of it is forwarded.
 	intruder := viewers[0]
 	bad := newSynth(t, "intruder")
-	intruder.publish(bad.video)
-	e := intruder.waitFor("error", func(m map[string]any) bool { return m["id"] == "pub" })
+	intruder.Publish(bad.Video)
+	e := intruder.WaitFor("error", func(m map[string]any) bool { return m["id"] == "pub" })
 	if e["code"] != "forbidden" {
 		t.Fatalf("viewer publish_offer: %v", e)
 	}
@@ -115,9 +103,9 @@ func TestHostPublishesToViewersOverTheSocket(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, p := range append(viewers, host) {
-		p.waitFor("session_ended", nil)
+		p.WaitFor("session_ended", nil)
 	}
-	waitUntil(t, 5*time.Second, "no media peers left", func() bool { return s.media.Stats().Peers == 0 })
+	testkit.Eventually(t, 5*time.Second, "no media peers left", func() bool { return s.media.Stats().Peers == 0 })
 }
 
 // A co-host goes on stage only after the host accepts, then publishes, and
@@ -127,56 +115,53 @@ func TestCoHostJoinsTheStageMidStream(t *testing.T) {
 	hostID, guestID, viewerID := s.user(t, "host"), s.user(t, "guest"), s.user(t, "viewer")
 	sess := s.live(t, hostID, "video")
 	host, guest, viewer := s.peer(t, hostID), s.peer(t, guestID), s.peer(t, viewerID)
-	host.join(sess.ID)
-	guest.join(sess.ID)
-	viewer.join(sess.ID)
+	host.Join(sess.ID)
+	guest.Join(sess.ID)
+	viewer.Join(sess.ID)
 	hostMedia := newSynth(t, "host")
-	hostMedia.run(host.publish(hostMedia.video, hostMedia.audio))
-	defer hostMedia.halt()
-	waitUntil(t, 15*time.Second, "the viewer receiving the host", func() bool { return viewer.count("video") > 5 })
+	hostMedia.Start(host.Publish(hostMedia.Video, hostMedia.Audio)...)
+	defer hostMedia.Halt()
+	testkit.Eventually(t, 15*time.Second, "the viewer receiving the host", func() bool { return viewer.Count("video") > 5 })
 
 	// Not yet a co-host: publishing is refused.
 	early := newSynth(t, "guest-early")
-	guest.publish(early.video)
-	if e := guest.waitFor("error", func(m map[string]any) bool { return m["id"] == "pub" }); e["code"] != "forbidden" {
+	guest.Publish(early.Video)
+	if e := guest.WaitFor("error", func(m map[string]any) bool { return m["id"] == "pub" }); e["code"] != "forbidden" {
 		t.Fatalf("guest publish before acceptance: %v", e)
 	}
-	guest.mu.Lock()
-	guest.pub.Close()
-	guest.pub = nil
-	guest.frames = nil
-	guest.mu.Unlock()
+	guest.ClosePublisher()
+	guest.Forget()
 
 	// Someone else may not answer the request.
-	guest.send(map[string]any{"type": "request_cohost", "sessionId": sess.ID})
-	req := host.waitFor("cohost_request", nil)
+	guest.SendJSON(map[string]any{"type": "request_cohost", "sessionId": sess.ID})
+	req := host.WaitFor("cohost_request", nil)
 	if req["user"].(map[string]any)["id"] != guestID {
 		t.Fatalf("cohost_request = %v", req)
 	}
-	viewer.send(map[string]any{"type": "cohost_response", "id": "x", "sessionId": sess.ID, "userId": guestID, "accept": true})
-	if e := viewer.waitFor("error", func(m map[string]any) bool { return m["id"] == "x" }); e["code"] != "forbidden" {
+	viewer.SendJSON(map[string]any{"type": "cohost_response", "id": "x", "sessionId": sess.ID, "userId": guestID, "accept": true})
+	if e := viewer.WaitFor("error", func(m map[string]any) bool { return m["id"] == "x" }); e["code"] != "forbidden" {
 		t.Fatalf("a viewer's cohost_response: %v", e)
 	}
-	host.send(map[string]any{"type": "cohost_response", "sessionId": sess.ID, "userId": guestID, "accept": true})
-	if rc := guest.waitFor("role_changed", nil); rc["role"] != "co-host" {
+	host.SendJSON(map[string]any{"type": "cohost_response", "sessionId": sess.ID, "userId": guestID, "accept": true})
+	if rc := guest.WaitFor("role_changed", nil); rc["role"] != "co-host" {
 		t.Fatalf("role_changed = %v", rc)
 	}
 
-	hostVideoBefore := host.count("video")
+	hostVideoBefore := host.Count("video")
 	guestMedia := newSynth(t, "guest")
-	senders := guest.publish(guestMedia.video, guestMedia.audio)
-	guest.waitFor("publish_answer", nil)
-	guestMedia.run(senders)
-	defer guestMedia.halt()
+	senders := guest.Publish(guestMedia.Video, guestMedia.Audio)
+	guest.WaitFor("publish_answer", nil)
+	guestMedia.Start(senders...)
+	defer guestMedia.Halt()
 
 	// Host and viewer now receive two videos: the viewer keeps the host's
 	// and gains the guest's; the host receives the guest.
-	waitUntil(t, 15*time.Second, "the host receiving the co-host", func() bool { return host.count("video") > hostVideoBefore+10 })
-	viewerBefore := viewer.count("video")
-	waitUntil(t, 15*time.Second, "the viewer receiving host and co-host", func() bool {
-		return viewer.count("video") > viewerBefore+40 // two streams at 50 fps together
+	testkit.Eventually(t, 15*time.Second, "the host receiving the co-host", func() bool { return host.Count("video") > hostVideoBefore+10 })
+	viewerBefore := viewer.Count("video")
+	testkit.Eventually(t, 15*time.Second, "the viewer receiving host and co-host", func() bool {
+		return viewer.Count("video") > viewerBefore+40 // two streams at 50 fps together
 	})
-	tracks := viewer.waitFor("tracks", func(m map[string]any) bool {
+	tracks := viewer.WaitFor("tracks", func(m map[string]any) bool {
 		n := 0
 		for _, p := range m["participants"].([]any) {
 			n += len(p.(map[string]any)["tracks"].([]any))
@@ -193,13 +178,13 @@ func TestCoHostJoinsTheStageMidStream(t *testing.T) {
 	}
 
 	// The host removes the co-host with a ban: its tracks go, it cannot rejoin.
-	host.send(map[string]any{"type": "remove_participant", "sessionId": sess.ID, "userId": guestID, "ban": true})
-	if r := guest.waitFor("removed", nil); r["banned"] != true {
+	host.SendJSON(map[string]any{"type": "remove_participant", "sessionId": sess.ID, "userId": guestID, "ban": true})
+	if r := guest.WaitFor("removed", nil); r["banned"] != true {
 		t.Fatalf("removed = %v", r)
 	}
-	waitUntil(t, 10*time.Second, "the co-host's tracks withdrawn", func() bool { return len(s.media.Room(sess.ID).Tracks()) == 2 })
-	guest.send(map[string]any{"type": "join_session", "id": "again", "sessionId": sess.ID})
-	if e := guest.waitFor("error", func(m map[string]any) bool { return m["id"] == "again" }); e["code"] != "forbidden" {
+	testkit.Eventually(t, 10*time.Second, "the co-host's tracks withdrawn", func() bool { return len(s.media.Room(sess.ID).Tracks()) == 2 })
+	guest.SendJSON(map[string]any{"type": "join_session", "id": "again", "sessionId": sess.ID})
+	if e := guest.WaitFor("error", func(m map[string]any) bool { return m["id"] == "again" }); e["code"] != "forbidden" {
 		t.Fatalf("banned user rejoining: %v", e)
 	}
 }
@@ -214,12 +199,12 @@ func TestFiftyViewers(t *testing.T) {
 	hostID := s.user(t, "host")
 	sess := s.live(t, hostID, "video")
 	host := s.peer(t, hostID)
-	host.join(sess.ID)
+	host.Join(sess.ID)
 	media := newSynth(t, "host")
-	media.run(host.publish(media.video, media.audio))
-	defer media.halt()
+	media.Start(host.Publish(media.Video, media.Audio)...)
+	defer media.Halt()
 
-	viewers := make([]*wsPeer, 50)
+	viewers := make([]*testkit.MediaPeer, 50)
 	for i := range viewers {
 		viewers[i] = s.peer(t, s.user(t, fmt.Sprintf("v%02d", i)))
 	}
@@ -228,14 +213,13 @@ func TestFiftyViewers(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sessionOf.Store(v.userID, sess.ID)
-			v.send(map[string]any{"type": "join_session", "sessionId": sess.ID})
+			v.SendJoin(sess.ID)
 		}()
 	}
 	wg.Wait()
-	waitUntil(t, 150*time.Second, "all 50 viewers receiving video and audio", func() bool {
+	testkit.Eventually(t, 150*time.Second, "all 50 viewers receiving video and audio", func() bool {
 		for _, v := range viewers {
-			if v.count("video") == 0 || v.count("audio") == 0 {
+			if v.Count("video") == 0 || v.Count("audio") == 0 {
 				return false
 			}
 		}
@@ -246,12 +230,12 @@ func TestFiftyViewers(t *testing.T) {
 	}
 	for i, v := range viewers {
 		if i%2 == 0 {
-			v.send(map[string]any{"type": "leave_session", "sessionId": sess.ID})
+			v.SendJSON(map[string]any{"type": "leave_session", "sessionId": sess.ID})
 		} else {
-			v.close() // abrupt: socket and peer connections gone
+			v.Drop() // abrupt: socket and peer connections gone
 		}
 	}
-	waitUntil(t, 20*time.Second, "viewers released", func() bool {
+	testkit.Eventually(t, 20*time.Second, "viewers released", func() bool {
 		return s.rooms.ViewerCount(context.Background(), sess.ID) == 0 && s.media.Stats().Peers == 1
 	})
 }
@@ -264,7 +248,7 @@ func TestBadMediaSignalingIsRefused(t *testing.T) {
 	hostID := s.user(t, "host")
 	sess := s.live(t, hostID, "video")
 	host := s.peer(t, hostID)
-	host.join(sess.ID)
+	host.Join(sess.ID)
 	cases := []struct {
 		msg  map[string]any
 		code string
@@ -280,15 +264,15 @@ func TestBadMediaSignalingIsRefused(t *testing.T) {
 		{map[string]any{"type": "publish_offer", "id": "7", "sessionId": sess.ID, "sdp": 42}, "bad_request"},
 	}
 	for _, c := range cases {
-		host.send(c.msg)
+		host.SendJSON(c.msg)
 		id := c.msg["id"]
-		e := host.waitFor("error", func(m map[string]any) bool { return m["id"] == id })
+		e := host.WaitFor("error", func(m map[string]any) bool { return m["id"] == id })
 		if e["code"] != c.code {
 			t.Errorf("%v: error %v, want %s", c.msg, e, c.code)
 		}
 	}
-	host.send(map[string]any{"type": "ping", "id": "alive"})
-	host.waitFor("pong", func(m map[string]any) bool { return m["id"] == "alive" })
+	host.SendJSON(map[string]any{"type": "ping", "id": "alive"})
+	host.WaitFor("pong", func(m map[string]any) bool { return m["id"] == "alive" })
 	if n := len(s.media.Room(sess.ID).Tracks()); n != 0 {
 		t.Fatalf("the room has %d tracks after refused signaling", n)
 	}
@@ -304,8 +288,8 @@ func TestMediaReturnsOnNewConnectionsOverOneSocket(t *testing.T) {
 	hostID, viewerID := s.user(t, "host"), s.user(t, "viewer")
 	sess := s.live(t, hostID, "video")
 	host, viewer := s.peer(t, hostID), s.peer(t, viewerID)
-	host.join(sess.ID)
-	viewer.join(sess.ID)
+	host.Join(sess.ID)
+	viewer.Join(sess.ID)
 	hostTracks := func(n int) func(map[string]any) bool {
 		return func(m map[string]any) bool {
 			for _, p := range m["participants"].([]any) {
@@ -316,55 +300,47 @@ func TestMediaReturnsOnNewConnectionsOverOneSocket(t *testing.T) {
 			return n == 0
 		}
 	}
-	forget := func(p *wsPeer) { // what was received so far no longer matches waitFor
-		p.mu.Lock()
-		p.frames = nil
-		p.mu.Unlock()
-	}
 
 	first := newSynth(t, "first")
-	first.run(host.publish(first.video, first.audio))
-	host.waitFor("publish_answer", nil)
-	viewer.waitFor("tracks", hostTracks(2))
-	waitUntil(t, 15*time.Second, "the viewer receiving the first connection's video", func() bool { return viewer.count("video") > 10 })
+	first.Start(host.Publish(first.Video, first.Audio)...)
+	host.WaitFor("publish_answer", nil)
+	viewer.WaitFor("tracks", hostTracks(2))
+	testkit.Eventually(t, 15*time.Second, "the viewer receiving the first connection's video", func() bool { return viewer.Count("video") > 10 })
 
 	// The host's publisher connection closes; its tracks go.
-	forget(viewer)
-	host.mu.Lock()
-	oldPub := host.pub
-	host.mu.Unlock()
-	oldPub.Close()
-	first.halt()
-	viewer.waitFor("tracks", hostTracks(0))
+	viewer.Forget()
+	host.Publisher().Close()
+	first.Halt()
+	viewer.WaitFor("tracks", hostTracks(0))
 
 	// A new connection publishes over the same socket.
-	forget(host)
+	host.Forget()
 	second := newSynth(t, "second")
-	second.run(host.publish(second.video, second.audio))
-	defer second.halt()
-	if m := host.waitFor("", func(m map[string]any) bool { return m["id"] == "pub" }); m["type"] != "publish_answer" {
+	second.Start(host.Publish(second.Video, second.Audio)...)
+	defer second.Halt()
+	if m := host.WaitFor("", func(m map[string]any) bool { return m["id"] == "pub" }); m["type"] != "publish_answer" {
 		t.Fatalf("publish_offer from a new connection: %v", m)
 	}
-	viewer.waitFor("tracks", hostTracks(2))
-	before := viewer.count("video")
-	waitUntil(t, 15*time.Second, "the viewer receiving the new connection's video", func() bool { return viewer.count("video") > before+10 })
+	viewer.WaitFor("tracks", hostTracks(2))
+	before := viewer.Count("video")
+	testkit.Eventually(t, 15*time.Second, "the viewer receiving the new connection's video", func() bool { return viewer.Count("video") > before+10 })
 
 	// The viewer's subscriber connection closes: it is told, and joining
 	// again on the same socket gives it a new one.
-	forget(viewer)
-	viewer.subscriber().Close()
-	if f := viewer.waitFor("media_failed", nil); f["target"] != "subscriber" || f["sessionId"] != sess.ID {
+	viewer.Forget()
+	viewer.Subscriber().Close()
+	if f := viewer.WaitFor("media_failed", nil); f["target"] != "subscriber" || f["sessionId"] != sess.ID {
 		t.Fatalf("media_failed = %v", f)
 	}
-	viewer.useSubscriber(clientPC(t))
-	forget(viewer)
-	before = viewer.count("video")
-	viewer.send(map[string]any{"type": "join_session", "id": "again", "sessionId": sess.ID})
-	if j := viewer.waitFor("session_joined", nil); j["id"] != "again" || j["role"] != "viewer" {
+	viewer.UseSubscriber(testkit.NewPC(t, testkit.Loopback()))
+	viewer.Forget()
+	before = viewer.Count("video")
+	viewer.SendJSON(map[string]any{"type": "join_session", "id": "again", "sessionId": sess.ID})
+	if j := viewer.WaitFor("session_joined", nil); j["id"] != "again" || j["role"] != "viewer" {
 		t.Fatalf("session_joined = %v", j)
 	}
-	viewer.waitFor("subscribe_offer", nil)
-	waitUntil(t, 15*time.Second, "the viewer receiving video on its new connection", func() bool { return viewer.count("video") > before+10 })
+	viewer.WaitFor("subscribe_offer", nil)
+	testkit.Eventually(t, 15*time.Second, "the viewer receiving video on its new connection", func() bool { return viewer.Count("video") > before+10 })
 	if n := s.rooms.ViewerCount(context.Background(), sess.ID); n != 1 {
 		t.Fatalf("viewerCount = %d, want 1 throughout", n)
 	}

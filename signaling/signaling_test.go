@@ -2,19 +2,18 @@ package signaling_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
 	"go.uber.org/goleak"
 
+	"github.com/chobilive/chobi/internal/testkit"
+	kitstack "github.com/chobilive/chobi/internal/testkit/stack"
 	"github.com/chobilive/chobi/protocol"
 	"github.com/chobilive/chobi/rooms"
 	"github.com/chobilive/chobi/sfu"
@@ -38,13 +37,7 @@ type stack struct {
 func newStack(t *testing.T, cfg signaling.Config) *stack {
 	t.Helper()
 	ctx := context.Background()
-	st, err := store.Open(ctx, store.Config{SQLitePath: t.TempDir() + "/chobi.db"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	st := kitstack.SQLite(t)
 	media, err := sfu.NewEngine(sfu.Config{UDPHost: "127.0.0.1", IncludeLoopback: true})
 	if err != nil {
 		t.Fatal(err)
@@ -70,7 +63,6 @@ func newStack(t *testing.T, cfg signaling.Config) *stack {
 		s.srv.Close()
 		s.http.Close()
 		media.Close()
-		st.Close()
 	})
 	return s
 }
@@ -84,102 +76,17 @@ func (s *stack) user(t *testing.T, name string) string {
 	return u.ID
 }
 
-type client struct {
-	t   *testing.T
-	ws  *websocket.Conn
-	wmu sync.Mutex // gorilla/websocket takes one writer at a time (pion's callbacks write too)
-}
-
-func (s *stack) dial(t *testing.T, token string) *client {
+// dial connects a socket client of the kit with the token.
+func (s *stack) dial(t *testing.T, token string, opts ...testkit.SocketOption) *testkit.Socket {
 	t.Helper()
-	return s.dialWith(t, websocket.DefaultDialer, token, nil)
-}
-
-// dialWith connects with d (compression, a wrapped connection) and the
-// request header h (Origin).
-func (s *stack) dialWith(t *testing.T, d *websocket.Dialer, token string, h http.Header) *client {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	ws, _, err := d.DialContext(ctx, s.url+"?token="+token, h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ws.SetReadLimit(1 << 20)
-	t.Cleanup(func() { ws.Close() })
-	return &client{t: t, ws: ws}
-}
-
-// write sends one text frame.
-func (c *client) write(data []byte) error {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	c.ws.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	return c.ws.WriteMessage(websocket.TextMessage, data)
-}
-
-func (c *client) send(v any) {
-	c.t.Helper()
-	b, _ := json.Marshal(v)
-	if err := c.write(b); err != nil {
-		c.t.Fatal(err)
-	}
-}
-
-// readErr reads frames until the socket ends, and returns how it ended.
-func (c *client) readErr(timeout time.Duration) error {
-	c.ws.SetReadDeadline(time.Now().Add(timeout))
-	for {
-		if _, _, err := c.ws.ReadMessage(); err != nil {
-			return err
-		}
-	}
-}
-
-// closeCode is the close code of the close frame err reports, or -1.
-func closeCode(err error) int {
-	var ce *websocket.CloseError
-	if errors.As(err, &ce) {
-		return ce.Code
-	}
-	return -1
-}
-
-// next reads frames until one of the given type arrives (others skipped).
-func (c *client) next(typ string) map[string]any {
-	c.t.Helper()
-	for {
-		if m := c.read("waiting for " + typ); m["type"] == typ {
-			return m
-		}
-	}
-}
-
-// nextAny reads the next frame, whatever its type.
-func (c *client) nextAny() map[string]any {
-	c.t.Helper()
-	return c.read("waiting for a frame")
-}
-
-func (c *client) read(what string) map[string]any {
-	c.t.Helper()
-	c.ws.SetReadDeadline(time.Now().Add(5 * time.Second))
-	_, data, err := c.ws.ReadMessage()
-	if err != nil {
-		c.t.Fatalf("%s: %v", what, err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(data, &m); err != nil {
-		c.t.Fatalf("server sent non-JSON %q", data)
-	}
-	return m
+	return testkit.Dial(t, s.url, token, opts...)
 }
 
 func TestBadTokenClosesWith4401(t *testing.T) {
 	s := newStack(t, signaling.Config{})
 	c := s.dial(t, "nobody")
-	err := c.readErr(5 * time.Second)
-	if got := closeCode(err); got != 4401 {
+	err := c.ReadErr(5 * time.Second)
+	if got := testkit.CloseCode(err); got != 4401 {
 		t.Fatalf("close status = %d (%v), want 4401", got, err)
 	}
 }
@@ -194,12 +101,12 @@ func TestJoinChatPresenceAndEnd(t *testing.T) {
 	}
 
 	host := s.dial(t, hostID)
-	host.send(map[string]any{"type": "ping", "id": "p1"})
-	if pong := host.next("pong"); pong["id"] != "p1" {
+	host.SendJSON(map[string]any{"type": "ping", "id": "p1"})
+	if pong := host.Next("pong"); pong["id"] != "p1" {
 		t.Fatalf("pong id = %v, want p1", pong["id"])
 	}
-	host.send(map[string]any{"type": "join_session", "id": "j1", "sessionId": sess.ID})
-	joined := host.next("session_joined")
+	host.SendJSON(map[string]any{"type": "join_session", "id": "j1", "sessionId": sess.ID})
+	joined := host.Next("session_joined")
 	if joined["id"] != "j1" || joined["role"] != "host" || joined["viewerCount"] != float64(0) {
 		t.Fatalf("host session_joined = %v", joined)
 	}
@@ -208,27 +115,27 @@ func TestJoinChatPresenceAndEnd(t *testing.T) {
 	}
 
 	viewer := s.dial(t, viewerID)
-	viewer.send(map[string]any{"type": "join_session", "id": "j2", "sessionId": sess.ID})
-	vj := viewer.next("session_joined")
+	viewer.SendJSON(map[string]any{"type": "join_session", "id": "j2", "sessionId": sess.ID})
+	vj := viewer.Next("session_joined")
 	if vj["role"] != "viewer" || vj["viewerCount"] != float64(1) || len(vj["participants"].([]any)) != 2 {
 		t.Fatalf("viewer session_joined = %v", vj)
 	}
-	if ev := host.next("viewer_joined"); ev["viewerCount"] != float64(1) || ev["user"].(map[string]any)["id"] != viewerID {
+	if ev := host.Next("viewer_joined"); ev["viewerCount"] != float64(1) || ev["user"].(map[string]any)["id"] != viewerID {
 		t.Fatalf("viewer_joined = %v", ev)
 	}
 
 	// A second socket of the same user does not count twice.
 	viewer2 := s.dial(t, viewerID)
-	viewer2.send(map[string]any{"type": "join_session", "sessionId": sess.ID})
-	if vj2 := viewer2.next("session_joined"); vj2["viewerCount"] != float64(1) {
+	viewer2.SendJSON(map[string]any{"type": "join_session", "sessionId": sess.ID})
+	if vj2 := viewer2.Next("session_joined"); vj2["viewerCount"] != float64(1) {
 		t.Fatalf("second socket of one viewer: viewerCount = %v, want 1", vj2["viewerCount"])
 	}
 
 	// Chat over the socket reaches everyone present, exactly as written.
 	text := "مرحبا <b>يا</b> جماعة"
-	viewer.send(map[string]any{"type": "send_message", "sessionId": sess.ID, "message": text})
-	for _, c := range []*client{host, viewer, viewer2} {
-		msg := c.next("new_message")["message"].(map[string]any)
+	viewer.SendJSON(map[string]any{"type": "send_message", "sessionId": sess.ID, "message": text})
+	for _, c := range []*testkit.Socket{host, viewer, viewer2} {
+		msg := c.Next("new_message")["message"].(map[string]any)
 		if msg["message"] != text || msg["userId"] != viewerID || msg["type"] != "text" {
 			t.Fatalf("new_message = %v", msg)
 		}
@@ -236,16 +143,16 @@ func TestJoinChatPresenceAndEnd(t *testing.T) {
 
 	// Bad messages get an error and the socket stays usable.
 	for _, bad := range []string{`{not json`, `{"type":"teleport","id":"x"}`, `{"type":"join_session","id":"y"}`, `{"type":"join_session","sessionId":"missing"}`} {
-		if err := viewer.write([]byte(bad)); err != nil {
+		if err := viewer.Write([]byte(bad)); err != nil {
 			t.Fatal(err)
 		}
-		e := viewer.next("error")
+		e := viewer.Next("error")
 		if e["code"] != "bad_request" && e["code"] != "not_found" {
 			t.Fatalf("%s: error = %v", bad, e)
 		}
 	}
-	viewer.send(map[string]any{"type": "ping", "id": "still-there"})
-	if viewer.next("pong")["id"] != "still-there" {
+	viewer.SendJSON(map[string]any{"type": "ping", "id": "still-there"})
+	if viewer.Next("pong")["id"] != "still-there" {
 		t.Fatal("socket unusable after bad messages")
 	}
 
@@ -253,8 +160,8 @@ func TestJoinChatPresenceAndEnd(t *testing.T) {
 	if _, err := s.rooms.EndSession(ctx, hostID, sess.ID); err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range []*client{host, viewer, viewer2} {
-		ended := c.next("session_ended")
+	for _, c := range []*testkit.Socket{host, viewer, viewer2} {
+		ended := c.Next("session_ended")
 		if ended["sessionId"] != sess.ID || ended["stats"].(map[string]any)["totalViewers"] != float64(1) {
 			t.Fatalf("session_ended = %v", ended)
 		}
@@ -271,14 +178,14 @@ func TestDisconnectReleasesAfterGrace(t *testing.T) {
 	hostID, viewerID := s.user(t, "host"), s.user(t, "viewer")
 	sess, _ := s.rooms.CreateSession(ctx, hostID, rooms.CreateParams{Title: "live", Type: "audio", Category: "talk"})
 	host := s.dial(t, hostID)
-	host.send(map[string]any{"type": "join_session", "sessionId": sess.ID})
-	host.next("session_joined")
+	host.SendJSON(map[string]any{"type": "join_session", "sessionId": sess.ID})
+	host.Next("session_joined")
 	viewer := s.dial(t, viewerID)
-	viewer.send(map[string]any{"type": "join_session", "sessionId": sess.ID})
-	viewer.next("session_joined")
-	host.next("viewer_joined")
-	viewer.ws.Close() // abrupt: no close frame
-	left := host.next("viewer_left")
+	viewer.SendJSON(map[string]any{"type": "join_session", "sessionId": sess.ID})
+	viewer.Next("session_joined")
+	host.Next("viewer_joined")
+	viewer.Conn().Close() // abrupt: no close frame
+	left := host.Next("viewer_left")
 	if left["viewerCount"] != float64(0) {
 		t.Fatalf("viewer_left = %v", left)
 	}
@@ -291,9 +198,9 @@ func TestOversizeFrameCloses1009(t *testing.T) {
 	s := newStack(t, signaling.Config{MaxFrameBytes: 1024})
 	c := s.dial(t, s.user(t, "big"))
 	payload := `{"type":"ping","pad":"` + strings.Repeat("x", 2048) + `"}`
-	c.write([]byte(payload))
-	err := c.readErr(5 * time.Second)
-	if got := closeCode(err); got != websocket.CloseMessageTooBig {
+	c.Write([]byte(payload))
+	err := c.ReadErr(5 * time.Second)
+	if got := testkit.CloseCode(err); got != websocket.CloseMessageTooBig {
 		t.Fatalf("close status = %d (%v), want 1009", got, err)
 	}
 }
@@ -305,11 +212,11 @@ func TestFloodIsRateLimitedThenClosed(t *testing.T) {
 	// Eleven frames at a limit of ten: ten pongs, and the eleventh refused,
 	// not run: its error carries its id and no pong answers it.
 	for i := 0; i < 11; i++ {
-		c.write([]byte(fmt.Sprintf(`{"type":"ping","id":"p%d"}`, i)))
+		c.Write([]byte(fmt.Sprintf(`{"type":"ping","id":"p%d"}`, i)))
 	}
 	pongs := 0
 	for {
-		m := c.nextAny()
+		m := c.NextAny()
 		if m["type"] == "pong" {
 			if m["id"] == "p10" {
 				t.Fatal("the frame over the limit was run (pong p10)")
@@ -326,16 +233,16 @@ func TestFloodIsRateLimitedThenClosed(t *testing.T) {
 		t.Fatalf("%d pongs before the refusal, want 10", pongs)
 	}
 	for i := 0; i < 60; i++ {
-		if c.write([]byte(`{"type":"ping"}`)) != nil {
+		if c.Write([]byte(`{"type":"ping"}`)) != nil {
 			break
 		}
 	}
-	if err := c.readErr(5 * time.Second); closeCode(err) != 4429 {
-		t.Fatalf("close status = %d (%v), want 4429", closeCode(err), err)
+	if err := c.ReadErr(5 * time.Second); testkit.CloseCode(err) != 4429 {
+		t.Fatalf("close status = %d (%v), want 4429", testkit.CloseCode(err), err)
 	}
 	// Another socket was never affected.
-	other.send(map[string]any{"type": "ping", "id": "ok"})
-	if other.next("pong")["id"] != "ok" {
+	other.SendJSON(map[string]any{"type": "ping", "id": "ok"})
+	if other.Next("pong")["id"] != "ok" {
 		t.Fatal("other socket affected by the flood")
 	}
 }
@@ -376,16 +283,16 @@ func TestSlowSocketIsDroppedOthersUnaffected(t *testing.T) {
 	}()
 	// The other socket is answered all along.
 	for i := 0; i < 20; i++ {
-		fast.send(map[string]any{"type": "ping", "id": fmt.Sprint(i)})
-		if got := fast.next("pong"); got["id"] != fmt.Sprint(i) {
+		fast.SendJSON(map[string]any{"type": "ping", "id": fmt.Sprint(i)})
+		if got := fast.Next("pong"); got["id"] != fmt.Sprint(i) {
 			t.Fatalf("pong %v, want id %d", got, i)
 		}
 	}
 	waitUntilConns(1)
 	close(stop)
 	<-done
-	fast.send(map[string]any{"type": "ping", "id": "after"})
-	if fast.next("pong")["id"] != "after" {
+	fast.SendJSON(map[string]any{"type": "ping", "id": "after"})
+	if fast.Next("pong")["id"] != "after" {
 		t.Fatal("the other socket stopped answering")
 	}
 }
@@ -399,13 +306,13 @@ func TestGoLiveNotificationIsPushed(t *testing.T) {
 		t.Fatal(err)
 	}
 	fan := s.dial(t, fanID)
-	fan.send(map[string]any{"type": "ping", "id": "ready"})
-	fan.next("pong") // the socket is registered
+	fan.SendJSON(map[string]any{"type": "ping", "id": "ready"})
+	fan.Next("pong") // the socket is registered
 	sess, err := s.rooms.CreateSession(context.Background(), hostID, rooms.CreateParams{Title: "on air", Type: "audio", Category: "talk"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := fan.next("notification")["notification"].(map[string]any)
+	n := fan.Next("notification")["notification"].(map[string]any)
 	if n["type"] != "stream" || n["read"] != false || n["id"] == "" || n["data"].(map[string]any)["sessionId"] != sess.ID {
 		t.Fatalf("notification = %v", n)
 	}
@@ -419,25 +326,25 @@ func TestHostDropEndsSessionAfterGrace(t *testing.T) {
 	hostID, viewerID := s.user(t, "host"), s.user(t, "viewer")
 	sess, _ := s.rooms.CreateSession(ctx, hostID, rooms.CreateParams{Title: "live", Type: "video", Category: "music"})
 	viewer := s.dial(t, viewerID)
-	viewer.send(map[string]any{"type": "join_session", "sessionId": sess.ID})
-	viewer.next("session_joined")
+	viewer.SendJSON(map[string]any{"type": "join_session", "sessionId": sess.ID})
+	viewer.Next("session_joined")
 
 	// Drop and come back within the grace: the session goes on.
 	host := s.dial(t, hostID)
-	host.send(map[string]any{"type": "join_session", "sessionId": sess.ID})
-	host.next("session_joined")
-	host.ws.Close()
+	host.SendJSON(map[string]any{"type": "join_session", "sessionId": sess.ID})
+	host.Next("session_joined")
+	host.Conn().Close()
 	host = s.dial(t, hostID)
-	host.send(map[string]any{"type": "join_session", "sessionId": sess.ID})
-	host.next("session_joined")
+	host.SendJSON(map[string]any{"type": "join_session", "sessionId": sess.ID})
+	host.Next("session_joined")
 	time.Sleep(600 * time.Millisecond)
 	if got, _ := s.st.Session(ctx, sess.ID); got.Status != rooms.StatusLive {
 		t.Fatalf("session %s after a reconnect within the grace", got.Status)
 	}
 
 	// Drop for good: the viewer is told the session ended.
-	host.ws.Close()
-	ended := viewer.next("session_ended")
+	host.Conn().Close()
+	ended := viewer.Next("session_ended")
 	if ended["sessionId"] != sess.ID {
 		t.Fatalf("session_ended = %v", ended)
 	}
@@ -458,19 +365,19 @@ func TestVanishedClientIsReleasedByKeepalive(t *testing.T) {
 		t.Fatal(err)
 	}
 	host := s.dial(t, hostID)
-	host.send(map[string]any{"type": "join_session", "id": "j", "sessionId": sess.ID})
-	host.next("session_joined")
+	host.SendJSON(map[string]any{"type": "join_session", "id": "j", "sessionId": sess.ID})
+	host.Next("session_joined")
 	gone := s.dial(t, goneID)
-	gone.send(map[string]any{"type": "join_session", "id": "j", "sessionId": sess.ID})
-	gone.next("session_joined")
+	gone.SendJSON(map[string]any{"type": "join_session", "id": "j", "sessionId": sess.ID})
+	gone.Next("session_joined")
 	// From now on "gone" reads nothing: pings go unanswered.
-	left := host.next("viewer_left")
+	left := host.Next("viewer_left")
 	if left["user"].(map[string]any)["id"] != goneID || left["viewerCount"] != float64(0) {
 		t.Fatalf("viewer_left = %v", left)
 	}
 	// The host, reading all along, still has its socket.
-	host.send(map[string]any{"type": "ping", "id": "still"})
-	if pong := host.next("pong"); pong["id"] != "still" {
+	host.SendJSON(map[string]any{"type": "ping", "id": "still"})
+	if pong := host.Next("pong"); pong["id"] != "still" {
 		t.Fatalf("pong = %v", pong)
 	}
 }
@@ -482,19 +389,19 @@ func TestSignOutClosesTheUsersSockets(t *testing.T) {
 	goneID, otherID := s.user(t, "gone"), s.user(t, "other")
 	a, b := s.dial(t, goneID), s.dial(t, goneID)
 	other := s.dial(t, otherID)
-	for _, c := range []*client{a, b, other} {
-		c.send(map[string]any{"type": "ping", "id": "p"})
-		c.next("pong")
+	for _, c := range []*testkit.Socket{a, b, other} {
+		c.SendJSON(map[string]any{"type": "ping", "id": "p"})
+		c.Next("pong")
 	}
 	s.rooms.SignOut(context.Background(), goneID)
-	for i, c := range []*client{a, b} {
-		err := c.readErr(5 * time.Second)
-		if code := closeCode(err); code != protocol.CloseUnauthorized {
+	for i, c := range []*testkit.Socket{a, b} {
+		err := c.ReadErr(5 * time.Second)
+		if code := testkit.CloseCode(err); code != protocol.CloseUnauthorized {
 			t.Fatalf("socket %d of the signed-out user: %v (code %d), want close 4401", i, err, code)
 		}
 	}
-	other.send(map[string]any{"type": "ping", "id": "q"})
-	if pong := other.next("pong"); pong["id"] != "q" {
+	other.SendJSON(map[string]any{"type": "ping", "id": "q"})
+	if pong := other.Next("pong"); pong["id"] != "q" {
 		t.Fatalf("the other user's socket: %v", pong)
 	}
 }
@@ -510,27 +417,27 @@ func TestMessageFieldsAreMatchedExactly(t *testing.T) {
 	}
 	c := s.dial(t, hostID)
 
-	c.send(map[string]any{"type": "join_session", "id": "j1", "SESSIONID": sess.ID})
-	if e := c.next("error"); e["id"] != "j1" || e["code"] != "bad_request" {
+	c.SendJSON(map[string]any{"type": "join_session", "id": "j1", "SESSIONID": sess.ID})
+	if e := c.Next("error"); e["id"] != "j1" || e["code"] != "bad_request" {
 		t.Fatalf("join with SESSIONID: %v, want bad_request (sessionId missing)", e)
 	}
-	c.send(map[string]any{"TYPE": "ping", "id": "p1"})
-	if e := c.nextAny(); e["type"] != "error" || e["id"] != "p1" || e["code"] != "bad_request" {
+	c.SendJSON(map[string]any{"TYPE": "ping", "id": "p1"})
+	if e := c.NextAny(); e["type"] != "error" || e["id"] != "p1" || e["code"] != "bad_request" {
 		t.Fatalf("TYPE instead of type: %v, want bad_request", e)
 	}
 	// The frame's own object is the first level.
 	arrays := func(n int) string { return strings.Repeat("[", n) + strings.Repeat("]", n) }
-	c.write([]byte(`{"type":"ping","id":"d1","x":` + arrays(32) + `}`))
-	if e := c.nextAny(); e["type"] != "error" || e["id"] != "d1" || e["code"] != "bad_request" {
+	c.Write([]byte(`{"type":"ping","id":"d1","x":` + arrays(32) + `}`))
+	if e := c.NextAny(); e["type"] != "error" || e["id"] != "d1" || e["code"] != "bad_request" {
 		t.Fatalf("33 levels deep: %v, want bad_request", e)
 	}
-	c.write([]byte(`{"type":"ping","id":"d2","x":` + arrays(31) + `}`))
-	if m := c.nextAny(); m["type"] != "pong" || m["id"] != "d2" {
+	c.Write([]byte(`{"type":"ping","id":"d2","x":` + arrays(31) + `}`))
+	if m := c.NextAny(); m["type"] != "pong" || m["id"] != "d2" {
 		t.Fatalf("32 levels deep: %v, want pong", m)
 	}
 	// The exact key still works.
-	c.send(map[string]any{"type": "join_session", "id": "j2", "sessionId": sess.ID, "SessionId": "other"})
-	if j := c.next("session_joined"); j["id"] != "j2" || j["sessionId"] != sess.ID {
+	c.SendJSON(map[string]any{"type": "join_session", "id": "j2", "sessionId": sess.ID, "SessionId": "other"})
+	if j := c.Next("session_joined"); j["id"] != "j2" || j["sessionId"] != sess.ID {
 		t.Fatalf("session_joined = %v", j)
 	}
 }
@@ -549,11 +456,11 @@ func TestPendingCoHostIsAViewerOnTheSocket(t *testing.T) {
 		t.Fatalf("JoinSession as co-host: %+v, %v (want pending)", r, err)
 	}
 	host := s.dial(t, hostID)
-	host.send(map[string]any{"type": "join_session", "sessionId": sess.ID})
-	host.next("session_joined")
+	host.SendJSON(map[string]any{"type": "join_session", "sessionId": sess.ID})
+	host.Next("session_joined")
 	asker := s.dial(t, askerID)
-	asker.send(map[string]any{"type": "join_session", "id": "j", "sessionId": sess.ID})
-	j := asker.next("session_joined")
+	asker.SendJSON(map[string]any{"type": "join_session", "id": "j", "sessionId": sess.ID})
+	j := asker.Next("session_joined")
 	if j["role"] != "viewer" {
 		t.Fatalf("session_joined role = %v, want viewer", j["role"])
 	}
@@ -562,7 +469,7 @@ func TestPendingCoHostIsAViewerOnTheSocket(t *testing.T) {
 			t.Fatalf("participant role %v in %v", r, j["participants"])
 		}
 	}
-	if ev := host.next("viewer_joined"); ev["viewerCount"] != float64(1) {
+	if ev := host.Next("viewer_joined"); ev["viewerCount"] != float64(1) {
 		t.Fatalf("viewer_joined = %v", ev)
 	}
 }

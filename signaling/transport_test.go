@@ -15,6 +15,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/chobilive/chobi/internal/testkit"
 	"github.com/chobilive/chobi/rooms"
 	"github.com/chobilive/chobi/signaling"
 )
@@ -111,30 +112,23 @@ func TestPerMessageDeflate(t *testing.T) {
 			tap = &tapConn{Conn: c}
 			return tap, nil
 		}}
-	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	ws, resp, err := d.DialContext(dctx, s.url+"?token="+hostID, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ws.Close() })
-	if ext := resp.Header.Get("Sec-WebSocket-Extensions"); !strings.Contains(ext, "permessage-deflate") {
+	c := s.dial(t, hostID, testkit.WithDialer(d))
+	if ext := c.Response.Header.Get("Sec-WebSocket-Extensions"); !strings.Contains(ext, "permessage-deflate") {
 		t.Fatalf("Sec-WebSocket-Extensions = %q, want permessage-deflate", ext)
 	}
-	c := &client{t: t, ws: ws}
 
 	// Client to server: a 20 KB ping, answered, so the server inflated it.
 	pad := strings.Repeat("chobi live ", 2000)
-	c.send(map[string]any{"type": "ping", "id": "big", "pad": pad})
-	if pong := c.next("pong"); pong["id"] != "big" {
+	c.SendJSON(map[string]any{"type": "ping", "id": "big", "pad": pad})
+	if pong := c.Next("pong"); pong["id"] != "big" {
 		t.Fatalf("pong = %v", pong)
 	}
 	// Server to client: a chat message of 495 characters comes back.
-	c.send(map[string]any{"type": "join_session", "sessionId": sess.ID})
-	c.next("session_joined")
+	c.SendJSON(map[string]any{"type": "join_session", "sessionId": sess.ID})
+	c.Next("session_joined")
 	text := strings.Repeat("hello chobi ", 41)
-	c.send(map[string]any{"type": "send_message", "sessionId": sess.ID, "message": text})
-	if got := c.next("new_message")["message"].(map[string]any)["message"]; got != text {
+	c.SendJSON(map[string]any{"type": "send_message", "sessionId": sess.ID, "message": text})
+	if got := c.Next("new_message")["message"].(map[string]any)["message"]; got != text {
 		t.Fatalf("new_message text = %q", got)
 	}
 
@@ -165,9 +159,9 @@ func TestPerMessageDeflate(t *testing.T) {
 
 	// A deflated frame of a few hundred bytes inflating past the limit.
 	small := newStack(t, signaling.Config{MaxFrameBytes: 1024})
-	bomb := small.dialWith(t, &websocket.Dialer{EnableCompression: true}, small.user(t, "bomb"), nil)
-	bomb.write([]byte(`{"type":"ping","pad":"` + strings.Repeat("x", 64<<10) + `"}`))
-	if err := bomb.readErr(5 * time.Second); closeCode(err) != websocket.CloseMessageTooBig {
+	bomb := small.dial(t, small.user(t, "bomb"), testkit.WithDialer(&websocket.Dialer{EnableCompression: true}))
+	bomb.Write([]byte(`{"type":"ping","pad":"` + strings.Repeat("x", 64<<10) + `"}`))
+	if err := bomb.ReadErr(5 * time.Second); testkit.CloseCode(err) != websocket.CloseMessageTooBig {
 		t.Fatalf("a 64 KiB message deflated to a small frame: %v, want close 1009", err)
 	}
 }
@@ -233,16 +227,16 @@ func TestOriginCheck(t *testing.T) {
 func TestShutdownClosesWith1001(t *testing.T) {
 	s := newStack(t, signaling.Config{})
 	c := s.dial(t, s.user(t, "u"))
-	c.send(map[string]any{"type": "ping", "id": "p"})
-	c.next("pong")
+	c.SendJSON(map[string]any{"type": "ping", "id": "p"})
+	c.Next("pong")
 	ended := make(chan error, 1)
-	go func() { ended <- c.readErr(10 * time.Second) }()
+	go func() { ended <- c.ReadErr(10 * time.Second) }()
 	start := time.Now()
 	s.srv.Close()
 	if took := time.Since(start); took > 3*time.Second {
 		t.Errorf("Close took %v with a client that answers the close frame", took)
 	}
-	if err := <-ended; closeCode(err) != websocket.CloseGoingAway {
+	if err := <-ended; testkit.CloseCode(err) != websocket.CloseGoingAway {
 		t.Fatalf("the client read %v, want close 1001", err)
 	}
 }
@@ -264,8 +258,8 @@ func TestUpgradeBehindMiddleware(t *testing.T) {
 	t.Cleanup(behind.Close)
 	s.url = "ws" + strings.TrimPrefix(behind.URL, "http") + "/ws"
 	c := s.dial(t, s.user(t, "u"))
-	c.send(map[string]any{"type": "ping", "id": "p"})
-	if pong := c.next("pong"); pong["id"] != "p" {
+	c.SendJSON(map[string]any{"type": "ping", "id": "p"})
+	if pong := c.Next("pong"); pong["id"] != "p" {
 		t.Fatalf("pong = %v", pong)
 	}
 }

@@ -188,3 +188,9 @@ func (m *Media) Wait() {
 	m.Halt()
 	m.readers.Wait()
 }
+
+// Start watches the senders' PLIs and runs.
+func (m *Media) Start(senders ...*webrtc.RTPSender) {
+	m.WatchPLI(senders...)
+	m.Run()
+}

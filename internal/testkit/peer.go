@@ -63,6 +63,12 @@ func (p *MediaPeer) Close() {
 	p.wg.Wait()
 }
 
+// Drop is Close without the close handshake, as a client that vanishes.
+func (p *MediaPeer) Drop() {
+	p.Socket.Drop()
+	p.Close()
+}
+
 func (p *MediaPeer) newPC() (*webrtc.PeerConnection, error) {
 	p.mu.Lock()
 	ice := p.ice
@@ -73,11 +79,22 @@ func (p *MediaPeer) newPC() (*webrtc.PeerConnection, error) {
 // Join sends join_session (id "join") and returns session_joined.
 func (p *MediaPeer) Join(sessionID string) map[string]any {
 	p.t.Helper()
-	p.mu.Lock()
-	p.session = sessionID
-	p.mu.Unlock()
+	p.setSession(sessionID)
 	p.Send(protocol.JoinSession{ID: "join", SessionID: sessionID})
 	return p.WaitFor(protocol.TypeSessionJoined, nil)
+}
+
+// SendJoin sends join_session (no id) without waiting for the answer; it
+// may be called on any goroutine.
+func (p *MediaPeer) SendJoin(sessionID string) {
+	p.setSession(sessionID)
+	p.Socket.send(protocol.JoinSession{SessionID: sessionID})
+}
+
+func (p *MediaPeer) setSession(id string) {
+	p.mu.Lock()
+	p.session = id
+	p.mu.Unlock()
 }
 
 // Session is the session the peer joined.
@@ -318,5 +335,18 @@ func (p *MediaPeer) flushEarly(target string, pc *webrtc.PeerConnection) {
 		if err := pc.AddICECandidate(c); err != nil && !closed(pc, err) {
 			p.t.Errorf("%s candidate: %v", target, err)
 		}
+	}
+}
+
+// ClosePublisher closes the publisher PeerConnection and forgets it, as a
+// client whose publishing was refused does before it offers again.
+func (p *MediaPeer) ClosePublisher() {
+	p.mu.Lock()
+	pub := p.pub
+	p.pub = nil
+	delete(p.early, protocol.TargetPublisher)
+	p.mu.Unlock()
+	if pub != nil {
+		pub.Close()
 	}
 }

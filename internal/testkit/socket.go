@@ -375,6 +375,20 @@ func (s *Socket) Close() {
 	})
 }
 
+// Drop closes the connection without a close frame, as a client that
+// vanishes; Close after it does nothing.
+func (s *Socket) Drop() {
+	s.close.Do(func() {
+		s.conn.Close()
+		s.mu.Lock()
+		serving := s.serving
+		s.mu.Unlock()
+		if serving {
+			<-s.ended
+		}
+	})
+}
+
 func orAny(typ string) string {
 	if typ == "" {
 		return "a frame"
