@@ -5,11 +5,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 	"go.uber.org/goleak"
+
+	"github.com/chobilive/chobi/internal/testkit"
 )
 
 // A simulcast publisher's retransmissions must repair its layers, not take
@@ -93,7 +94,7 @@ func TestRetransmissionsRepairTheirLayer(t *testing.T) {
 	})
 	defer readers.Wait()
 	defer recv.Close()
-	connect(t, pub, recv)
+	testkit.Connect(t, pub, recv)
 	pb.answered()
 	ex := pb.exts.Load()
 	if ex == nil || ex.midID == 0 || ex.ridID == 0 {
@@ -159,24 +160,9 @@ func TestRetransmissionsRepairTheirLayer(t *testing.T) {
 // media stream before the NACK generator sees it.
 func serverSidePC(t *testing.T, lost int) *webrtc.PeerConnection {
 	t.Helper()
-	m := &webrtc.MediaEngine{}
-	if err := m.RegisterDefaultCodecs(); err != nil {
-		t.Fatal(err)
-	}
 	reg := &interceptor.Registry{}
 	reg.Add(&loseOneFactory{index: lost})
-	if err := webrtc.RegisterDefaultInterceptors(m, reg); err != nil {
-		t.Fatal(err)
-	}
-	var s webrtc.SettingEngine
-	s.SetIncludeLoopbackCandidate(true)
-	s.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	s.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	pc, err := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(s)).NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pc
+	return testkit.NewPC(t, testkit.Loopback(), testkit.Interceptors(reg))
 }
 
 // loseOneFactory builds an interceptor that drops one VP8 packet of each
@@ -206,48 +192,4 @@ func (l *loseOne) BindRemoteStream(_ *interceptor.StreamInfo, r interceptor.RTPR
 			}
 		}
 	})
-}
-
-// connect negotiates offerer → answerer with every candidate in the SDP.
-func connect(t *testing.T, offerer, answerer *webrtc.PeerConnection) {
-	t.Helper()
-	offer, err := offerer.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gathered := webrtc.GatheringCompletePromise(offerer)
-	if err := offerer.SetLocalDescription(offer); err != nil {
-		t.Fatal(err)
-	}
-	<-gathered
-	if err := answerer.SetRemoteDescription(*offerer.LocalDescription()); err != nil {
-		t.Fatal(err)
-	}
-	answer, err := answerer.CreateAnswer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gathered = webrtc.GatheringCompletePromise(answerer)
-	if err := answerer.SetLocalDescription(answer); err != nil {
-		t.Fatal(err)
-	}
-	<-gathered
-	if err := offerer.SetRemoteDescription(*answerer.LocalDescription()); err != nil {
-		t.Fatal(err)
-	}
-	connected := make(chan struct{})
-	var once sync.Once
-	offerer.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
-		if s == webrtc.PeerConnectionStateConnected {
-			once.Do(func() { close(connected) })
-		}
-	})
-	if offerer.ConnectionState() == webrtc.PeerConnectionStateConnected {
-		once.Do(func() { close(connected) })
-	}
-	select {
-	case <-connected:
-	case <-time.After(10 * time.Second):
-		t.Fatal("not connected in 10 s")
-	}
 }

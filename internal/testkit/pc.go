@@ -1,7 +1,9 @@
 package testkit
 
 import (
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
@@ -120,4 +122,49 @@ func buildPC(opts []PCOption) (*webrtc.PeerConnection, error) {
 		api = append(api, webrtc.WithInterceptorRegistry(&interceptor.Registry{}))
 	}
 	return webrtc.NewAPI(api...).NewPeerConnection(c.config)
+}
+
+// Connect negotiates offerer → answerer with every candidate in the SDP
+// (no trickle) and waits at most 10 s for the offerer to connect.
+func Connect(t *testing.T, offerer, answerer *webrtc.PeerConnection) {
+	t.Helper()
+	offer, err := offerer.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gathered := webrtc.GatheringCompletePromise(offerer)
+	if err := offerer.SetLocalDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	<-gathered
+	if err := answerer.SetRemoteDescription(*offerer.LocalDescription()); err != nil {
+		t.Fatal(err)
+	}
+	answer, err := answerer.CreateAnswer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gathered = webrtc.GatheringCompletePromise(answerer)
+	if err := answerer.SetLocalDescription(answer); err != nil {
+		t.Fatal(err)
+	}
+	<-gathered
+	if err := offerer.SetRemoteDescription(*answerer.LocalDescription()); err != nil {
+		t.Fatal(err)
+	}
+	connected := make(chan struct{})
+	var once sync.Once
+	offerer.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		if s == webrtc.PeerConnectionStateConnected {
+			once.Do(func() { close(connected) })
+		}
+	})
+	if offerer.ConnectionState() == webrtc.PeerConnectionStateConnected {
+		once.Do(func() { close(connected) })
+	}
+	select {
+	case <-connected:
+	case <-time.After(10 * time.Second):
+		t.Fatal("not connected in 10 s")
+	}
 }

@@ -71,7 +71,7 @@ func TestPCAndMedia(t *testing.T) {
 			}
 		}()
 	})
-	connect(t, pub, sub)
+	testkit.Connect(t, pub, sub)
 	media.Run()
 	testkit.Eventually(t, 10*time.Second, "40 video and audio packets", func() bool {
 		mu.Lock()
@@ -90,34 +90,6 @@ func TestPCAndMedia(t *testing.T) {
 	}
 	if media.Seq() < 40 {
 		t.Errorf("Seq = %d after 40 packets", media.Seq())
-	}
-}
-
-func connect(t *testing.T, offerer, answerer *webrtc.PeerConnection) {
-	t.Helper()
-	offer, err := offerer.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gathered := webrtc.GatheringCompletePromise(offerer)
-	if err := offerer.SetLocalDescription(offer); err != nil {
-		t.Fatal(err)
-	}
-	<-gathered
-	if err := answerer.SetRemoteDescription(*offerer.LocalDescription()); err != nil {
-		t.Fatal(err)
-	}
-	answer, err := answerer.CreateAnswer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gathered = webrtc.GatheringCompletePromise(answerer)
-	if err := answerer.SetLocalDescription(answer); err != nil {
-		t.Fatal(err)
-	}
-	<-gathered
-	if err := offerer.SetRemoteDescription(*answerer.LocalDescription()); err != nil {
-		t.Fatal(err)
 	}
 }
 
