@@ -147,10 +147,10 @@ func TestRenegotiationWaitsForTheICETransport(t *testing.T) {
 	}
 	host := join(t, room, "host")
 	media := newMediaSender(t, "h-")
-	for _, s := range host.publish(media.video, media.audio) {
-		media.watchPLI(s)
+	for _, s := range host.publish(media.Video, media.Audio) {
+		media.WatchPLI(s)
 	}
-	media.run()
+	media.Run()
 	connected := func() (n int) {
 		for _, v := range viewers {
 			if v.recv.count("video") > 0 && v.recv.count("audio") > 0 {
@@ -163,7 +163,7 @@ func TestRenegotiationWaitsForTheICETransport(t *testing.T) {
 	for connected() < len(viewers) && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
-	media.halt()
+	media.Halt()
 	for _, v := range viewers {
 		v.sig.mu.Lock()
 		sent, unstarted := v.sig.sent, v.sig.unstarted
@@ -184,7 +184,7 @@ func TestRenegotiationWaitsForTheICETransport(t *testing.T) {
 		t.Errorf("%d of %d viewers receive video and audio 20 s after the host published", n, len(viewers))
 	}
 	e.CloseRoom("s1")
-	media.wg.Wait()
+	media.Wait()
 	for _, c := range append(viewers, host) {
 		c.recv.wait()
 	}
