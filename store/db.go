@@ -15,12 +15,14 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
-	_ "modernc.org/sqlite"             // the "sqlite" database/sql driver
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib" // also registers the "pgx" database/sql driver
+	_ "modernc.org/sqlite"           // the "sqlite" database/sql driver
 )
 
 // Dialect names the database engine behind a Store.
@@ -45,17 +47,50 @@ type Config struct {
 	SQLitePath string
 	// MaxConns bounds the Postgres pool (default 20).
 	MaxConns int
+	// ConnectTimeout bounds opening one Postgres connection, the dial and
+	// the start-up exchange (default 5 s), unless the URL sets
+	// connect_timeout. A query's own context bounds the wait for a
+	// connection from the pool and for its answer.
+	ConnectTimeout time.Duration
+	// StatementTimeout is the pool's sessions' statement_timeout (default
+	// 30 s; negative: none), unless the URL sets one: the server stops a
+	// statement that runs longer, also one whose client gave up (a
+	// cancelled context closes the connection, but Postgres notices only
+	// when it next writes to it). Migrate runs without it.
+	StatementTimeout time.Duration
 }
+
+// The defaults of Config.ConnectTimeout and Config.StatementTimeout.
+const (
+	DefaultConnectTimeout   = 5 * time.Second
+	DefaultStatementTimeout = 30 * time.Second
+)
 
 // Open connects to the configured database and checks that it answers.
 // It does not migrate: call Migrate.
 func Open(ctx context.Context, cfg Config) (*Store, error) {
 	var s *Store
 	if cfg.PostgresURL != "" {
-		db, err := sql.Open("pgx", cfg.PostgresURL)
+		cc, err := pgx.ParseConfig(cfg.PostgresURL)
 		if err != nil {
 			return nil, fmt.Errorf("store: open postgres: %w", err)
 		}
+		if cc.ConnectTimeout == 0 {
+			cc.ConnectTimeout = cfg.ConnectTimeout
+			if cc.ConnectTimeout <= 0 {
+				cc.ConnectTimeout = DefaultConnectTimeout
+			}
+		}
+		if _, set := cc.RuntimeParams["statement_timeout"]; !set && !strings.Contains(cc.RuntimeParams["options"], "statement_timeout") {
+			d := cfg.StatementTimeout
+			if d == 0 {
+				d = DefaultStatementTimeout
+			}
+			if d > 0 {
+				cc.RuntimeParams["statement_timeout"] = strconv.FormatInt(max(d.Milliseconds(), 1), 10)
+			}
+		}
+		db := stdlib.OpenDB(*cc)
 		maxConns := cfg.MaxConns
 		if maxConns <= 0 {
 			maxConns = 20

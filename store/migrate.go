@@ -46,6 +46,12 @@ func (s *Store) Migrate(ctx context.Context) ([]string, error) {
 	}
 	defer conn.Close()
 	if s.dialect == Postgres {
+		// A migration may rightly run long (an index on a big table), and
+		// so may the wait for another node's: no statement_timeout here.
+		if _, err := conn.ExecContext(ctx, "SET statement_timeout = 0"); err != nil {
+			return nil, fmt.Errorf("migrate: %w", err)
+		}
+		defer conn.ExecContext(context.WithoutCancel(ctx), "RESET statement_timeout")
 		// 0x63686f6269 is "chobi": any constant shared by all nodes will do.
 		if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock(426164298601)"); err != nil {
 			return nil, fmt.Errorf("migrate: lock: %w", err)

@@ -33,7 +33,7 @@ func newAccountStack(t *testing.T) *ecoStack {
 	}
 	log := quietLogger()
 	tokens := auth.NewTokens(testSecret, time.Hour)
-	tokens.RequireActive(func(id string) (bool, error) { return st.UserActive(context.Background(), id) })
+	tokens.RequireActive(st.UserActive)
 	roomSvc := rooms.NewService(rooms.Params{Store: st, Logger: log})
 	econ, err := economy.New(economy.Params{Ledger: st, Stage: roomSvc, Logger: log, Config: economy.Config{HostShare: 0.5}})
 	if err != nil {

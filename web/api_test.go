@@ -46,6 +46,10 @@ type stackOptions struct {
 	ready  func(context.Context) error
 	routes map[string]http.Handler
 	logger *slog.Logger // nil: a quiet one
+	// store replaces the fresh SQLite database (the caller closes it);
+	// activeCheck makes tokens of deleted accounts fail, as serve wires it.
+	store       *store.Store
+	activeCheck bool
 }
 
 type stack struct {
@@ -62,19 +66,25 @@ func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard
 func newStack(t *testing.T, opts stackOptions) *stack {
 	t.Helper()
 	ctx := context.Background()
-	st, err := store.Open(ctx, store.Config{SQLitePath: filepath.Join(t.TempDir(), "chobi.db")})
-	if err != nil {
-		t.Fatalf("store.Open: %v", err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if _, err := st.Migrate(ctx); err != nil {
-		t.Fatalf("Migrate: %v", err)
+	st := opts.store
+	if st == nil {
+		var err error
+		if st, err = store.Open(ctx, store.Config{SQLitePath: filepath.Join(t.TempDir(), "chobi.db")}); err != nil {
+			t.Fatalf("store.Open: %v", err)
+		}
+		t.Cleanup(func() { st.Close() })
+		if _, err := st.Migrate(ctx); err != nil {
+			t.Fatalf("Migrate: %v", err)
+		}
 	}
 	log := opts.logger
 	if log == nil {
 		log = quietLogger()
 	}
 	tokens := auth.NewTokens(testSecret, time.Hour)
+	if opts.activeCheck {
+		tokens.RequireActive(st.UserActive)
+	}
 	roomSvc := rooms.NewService(rooms.Params{Store: st, Logger: log})
 	a := api.New(api.Params{Store: st, Rooms: roomSvc, Tokens: tokens, Logger: log, Production: opts.config.Production})
 	srv := web.New(web.Params{
@@ -132,15 +142,25 @@ func encodeInput(t *testing.T, input any) (string, bool) {
 
 func (s *stack) query(t *testing.T, token, path string, input any, opts ...callOpt) reply {
 	t.Helper()
+	return s.queryFrom(t, s.srv.Client(), token, path, input, opts...)
+}
+
+// queryFrom is query with the given client; a path may carry "?batch=1".
+func (s *stack) queryFrom(t *testing.T, c *http.Client, token, path string, input any, opts ...callOpt) reply {
+	t.Helper()
 	u := s.url + "/api/trpc/" + path
 	if in, ok := encodeInput(t, input); ok {
-		u += "?input=" + url.QueryEscape(in)
+		sep := "?"
+		if strings.Contains(path, "?") {
+			sep = "&"
+		}
+		u += sep + "input=" + url.QueryEscape(in)
 	}
 	req, err := http.NewRequest(http.MethodGet, u, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s.send(t, s.srv.Client(), req, token, opts)
+	return s.send(t, c, req, token, opts)
 }
 
 func (s *stack) mutate(t *testing.T, token, path string, input any, opts ...callOpt) reply {

@@ -30,10 +30,11 @@ type Config struct {
 	MaxBodyBytes int64
 	Transformer  trpc.Transformer
 
-	// MaxBatchCalls and MaxResponseBytes bound one tRPC request's calls and
-	// answer (trpc.Options); zero takes the router's defaults.
+	// MaxBatchCalls, MaxResponseBytes and Timeout bound one tRPC request's
+	// calls, answer and time (trpc.Options); zero takes the router's defaults.
 	MaxBatchCalls    int
 	MaxResponseBytes int64
+	Timeout          time.Duration
 
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For gives
 	// the client's address (per-address limits, the request log); empty:
@@ -76,6 +77,7 @@ func New(p Params) *Server {
 
 		MaxBatchCalls:    p.Config.MaxBatchCalls,
 		MaxResponseBytes: p.Config.MaxResponseBytes,
+		Timeout:          p.Config.Timeout,
 	})
 	p.API.Register(router)
 	// The API's JSON is gzipped for clients that take it (httpgzip: not

@@ -27,6 +27,7 @@ type config struct {
 	HTTPAddr        string
 	DataDir         string
 	PostgresURL     string // "" selects the embedded SQLite
+	DBTimeouts      dbTimeouts
 	RedisAddr       string // "" runs without Redis
 	RedisPassword   string
 	RedisDB         int
@@ -38,6 +39,7 @@ type config struct {
 	PublicWSURL     string
 	TrustedProxies  clientip.Proxies // whose X-Forwarded-For names the client
 	MaxBodyBytes    int64
+	APITimeout      time.Duration // API_TIMEOUT: the server's work on one API request
 	ShutdownTimeout time.Duration
 	ReconnectGrace  time.Duration
 	ICEServers      []api.ICEServer
@@ -51,6 +53,12 @@ type config struct {
 	Reconcile       reconcileConfig // how often serve checks the ledger (reconcile.go)
 	Limits          limitsConfig    // PROTOCOL.md §3's limits (limits.go)
 	Cluster         clusterConfig   // node id, leases, draining (cluster.go)
+}
+
+// dbTimeouts bound the waits on Postgres (store.Config).
+type dbTimeouts struct {
+	Connect   time.Duration // DB_CONNECT_TIMEOUT
+	Statement time.Duration // DB_STATEMENT_TIMEOUT; negative: none
 }
 
 func (c config) production() bool { return c.Env == "production" }
@@ -118,6 +126,15 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	c.JWTExpiresIn = d
 
+	if c.DBTimeouts.Connect, err = parseDuration(get("DB_CONNECT_TIMEOUT", "5s")); err != nil || c.DBTimeouts.Connect < 100*time.Millisecond {
+		bad("DB_CONNECT_TIMEOUT must be a duration of at least 100ms, like 5s")
+	}
+	if c.DBTimeouts.Statement, err = parseDuration(get("DB_STATEMENT_TIMEOUT", "30s")); err != nil ||
+		(c.DBTimeouts.Statement != 0 && c.DBTimeouts.Statement < 100*time.Millisecond) {
+		bad("DB_STATEMENT_TIMEOUT must be a duration of at least 100ms, like 30s, or 0 for none")
+	} else if c.DBTimeouts.Statement == 0 {
+		c.DBTimeouts.Statement = -1
+	}
 	if c.Transformer, err = trpc.ParseTransformer(getenv("TRPC_TRANSFORMER")); err != nil {
 		bad("%v", err)
 	}
@@ -135,6 +152,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	if c.MaxBodyBytes, err = strconv.ParseInt(get("MAX_BODY_BYTES", "1048576"), 10, 64); err != nil || c.MaxBodyBytes <= 0 {
 		bad("MAX_BODY_BYTES must be a positive number of bytes")
+	}
+	if c.APITimeout, err = parseDuration(get("API_TIMEOUT", "2s")); err != nil || c.APITimeout < 100*time.Millisecond {
+		bad("API_TIMEOUT must be a duration of at least 100ms, like 2s")
 	}
 	if c.ShutdownTimeout, err = parseDuration(get("SHUTDOWN_TIMEOUT", "15s")); err != nil {
 		bad("SHUTDOWN_TIMEOUT must be a duration like 15s")

@@ -233,6 +233,20 @@ func TestLoadConfigDurationsAndTransformer(t *testing.T) {
 	if _, err := loadConfig(env{"TRPC_TRANSFORMER": "devalue"}.getenv); err == nil || !strings.Contains(err.Error(), "TRPC_TRANSFORMER") {
 		t.Errorf("bad TRPC_TRANSFORMER: %v", err)
 	}
+
+	c, err := loadConfig(env{}.getenv)
+	if err != nil || c.APITimeout != 2*time.Second || c.DBTimeouts != (dbTimeouts{5 * time.Second, 30 * time.Second}) {
+		t.Errorf("timeout defaults: API %v, database %+v, %v", c.APITimeout, c.DBTimeouts, err)
+	}
+	c, err = loadConfig(env{"API_TIMEOUT": "2500ms", "DB_CONNECT_TIMEOUT": "1s", "DB_STATEMENT_TIMEOUT": "0"}.getenv)
+	if err != nil || c.APITimeout != 2500*time.Millisecond || c.DBTimeouts != (dbTimeouts{time.Second, -1}) {
+		t.Errorf("timeouts set: API %v, database %+v, %v", c.APITimeout, c.DBTimeouts, err)
+	}
+	for name, value := range map[string]string{"API_TIMEOUT": "0", "DB_CONNECT_TIMEOUT": "10ms", "DB_STATEMENT_TIMEOUT": "soon"} {
+		if _, err := loadConfig(env{name: value}.getenv); err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s=%q: %v, want an error naming it", name, value, err)
+		}
+	}
 }
 
 func TestLoadConfigOtherSettings(t *testing.T) {

@@ -25,7 +25,8 @@ import (
 )
 
 func openStore(ctx context.Context, cfg config, log *slog.Logger) (*store.Store, error) {
-	st, err := store.Open(ctx, store.Config{PostgresURL: cfg.PostgresURL, SQLitePath: cfg.sqlitePath()})
+	st, err := store.Open(ctx, store.Config{PostgresURL: cfg.PostgresURL, SQLitePath: cfg.sqlitePath(),
+		ConnectTimeout: cfg.DBTimeouts.Connect, StatementTimeout: cfg.DBTimeouts.Statement})
 	if err != nil {
 		return nil, err
 	}
@@ -167,7 +168,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		Config: web.Config{
 			Production: cfg.production(), CORSOrigins: cfg.CORSOrigins, PublicWSURL: cfg.PublicWSURL,
 			MaxBodyBytes: cfg.MaxBodyBytes, Transformer: cfg.Transformer, TrustedProxies: cfg.TrustedProxies,
-			MaxBatchCalls: cfg.Limits.TRPCMaxBatch, MaxResponseBytes: cfg.Limits.TRPCMaxAnswer,
+			MaxBatchCalls: cfg.Limits.TRPCMaxBatch, MaxResponseBytes: cfg.Limits.TRPCMaxAnswer, Timeout: cfg.APITimeout,
 		},
 		API: apiSvc, Logger: log, Registry: reg,
 		Routes: map[string]http.Handler{"GET /ws": sockets},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/chobilive/chobi/store"
 	"github.com/chobilive/chobi/web/auth"
@@ -48,7 +49,9 @@ type deleteAccountOutput struct {
 // registerAccount adds users.deleteAccount when the store can delete.
 func (a *API) registerAccount(r *trpc.Router) {
 	if _, ok := a.Store.(AccountDeleter); ok {
-		trpc.Mutation(r, "users.deleteAccount", a.deleteAccount)
+		// One transaction removes everything the account made: a big
+		// account's can rightly outlast the API's deadline.
+		trpc.Mutation(r, "users.deleteAccount", a.deleteAccount, trpc.Timeout(30*time.Second))
 	}
 }
 

@@ -134,7 +134,7 @@ func (a *API) Register(r *trpc.Router) {
 // Authenticate reads the bearer token into the request's context
 // (trpc.Options.Authenticate).
 func (a *API) Authenticate(r *http.Request) (context.Context, error) {
-	c, err := a.Tokens.Verify(auth.BearerToken(r))
+	c, err := a.Tokens.VerifyContext(r.Context(), auth.BearerToken(r))
 	if err != nil {
 		return nil, errors.New("missing or invalid token: send Authorization: Bearer <token>")
 	}
@@ -183,9 +183,19 @@ func MapError(err error) error {
 		return &trpc.Error{Code: trpc.CodeForbidden, Message: err.Error()}
 	case errors.Is(err, context.Canceled):
 		return &trpc.Error{Code: trpc.CodeClientClosedRequest, Message: "the request was cancelled"}
+	case store.Unavailable(err):
+		// The request's deadline (trpc.Options.Timeout) expired, most often
+		// waiting on the database, or the database is unreachable: the same
+		// call may well work in a few seconds.
+		return &trpc.Error{Code: trpc.CodeServiceUnavailable, Message: "the service is not answering in time: try again shortly",
+			Header: map[string]string{"Retry-After": RetryAfterUnavailable}}
 	}
 	return err
 }
+
+// RetryAfterUnavailable is the Retry-After, in seconds, of an answer that
+// the service is unavailable.
+const RetryAfterUnavailable = "5"
 
 type requestInfoKey struct{}
 

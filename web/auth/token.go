@@ -3,6 +3,7 @@
 package auth
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -22,13 +23,15 @@ type Tokens struct {
 	secret []byte
 	ttl    time.Duration
 	now    func() time.Time
-	active func(userID string) (bool, error)
+	active func(ctx context.Context, userID string) (bool, error)
 }
 
 // RequireActive makes Verify refuse the tokens of users for whom active
 // says false (a deleted account), however long the token has to run. Call
 // it before the Tokens are shared.
-func (t *Tokens) RequireActive(active func(userID string) (bool, error)) { t.active = active }
+func (t *Tokens) RequireActive(active func(ctx context.Context, userID string) (bool, error)) {
+	t.active = active
+}
 
 // NewTokens makes a signer; ttl is how long an issued token is valid.
 func NewTokens(secret []byte, ttl time.Duration) *Tokens {
@@ -65,6 +68,12 @@ func (t *Tokens) Issue(c Claims) (string, time.Time, error) {
 // Verify checks a token: HS256 only (the algorithm is pinned, so "none" and
 // RS/ES confusion are refused), a valid signature, and an expiry in the future.
 func (t *Tokens) Verify(token string) (Claims, error) {
+	return t.VerifyContext(context.Background(), token)
+}
+
+// VerifyContext is Verify with the context of the active check, so that a
+// request's deadline bounds it.
+func (t *Tokens) VerifyContext(ctx context.Context, token string) (Claims, error) {
 	if token == "" {
 		return Claims{}, ErrInvalidToken
 	}
@@ -81,7 +90,7 @@ func (t *Tokens) Verify(token string) (Claims, error) {
 		// A failed check lets the token through: the database is what
 		// failed, and the request will fail on it with a server error
 		// rather than sign every client out.
-		if ok, err := t.active(c.Subject); err == nil && !ok {
+		if ok, err := t.active(ctx, c.Subject); err == nil && !ok {
 			return Claims{}, ErrInvalidToken
 		}
 	}

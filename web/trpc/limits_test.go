@@ -3,11 +3,13 @@ package trpc
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func batchOf(path string, n int) string {
@@ -121,5 +123,66 @@ func TestResponseCap(t *testing.T) {
 	}
 	if e, ok := items[2]["error"]; !ok || !strings.Contains(string(e), "PAYLOAD_TOO_LARGE") {
 		t.Errorf("the mutation after the cap ran: %.120s", items[2])
+	}
+}
+
+// Authentication and the calls of a request share one deadline, Timeout
+// after the request was read.
+func TestRequestDeadline(t *testing.T) {
+	var authLeft, callLeft time.Duration
+	r := newTestRouter(t, Options{Timeout: 300 * time.Millisecond, Authenticate: func(req *http.Request) (context.Context, error) {
+		d, _ := req.Context().Deadline()
+		authLeft = time.Until(d)
+		return req.Context(), nil
+	}})
+	Query(r, "wait", func(ctx context.Context, _ struct{}) (string, error) {
+		d, ok := ctx.Deadline()
+		if !ok {
+			return "", errors.New("no deadline")
+		}
+		callLeft = time.Until(d)
+		<-ctx.Done()
+		return "", Errorf(CodeServiceUnavailable, "%v", ctx.Err())
+	})
+	start := time.Now()
+	res := serve(t, r, "GET", "/wait", "", nil)
+	if took := time.Since(start); res.status != http.StatusServiceUnavailable || took > 2*time.Second {
+		t.Fatalf("HTTP %d after %v: %s", res.status, took, res.body)
+	}
+	if authLeft <= 0 || authLeft > 300*time.Millisecond || callLeft <= 0 || callLeft > authLeft {
+		t.Errorf("time left: %v to authenticate, then %v to call", authLeft, callLeft)
+	}
+}
+
+// A batch carries the longest Retry-After of its calls.
+func TestBatchRetryAfter(t *testing.T) {
+	r := newTestRouter(t, Options{})
+	for path, after := range map[string]string{"soon": "3", "later": "7"} {
+		Query(r, path, func(context.Context, struct{}) (string, error) {
+			return "", &Error{Code: CodeServiceUnavailable, Message: "busy", Header: map[string]string{"Retry-After": after}}
+		}, Public())
+	}
+	res := serve(t, r, "GET", "/soon,later,ping?batch=1", "", nil)
+	if res.status != http.StatusMultiStatus || res.header.Get("Retry-After") != "7" {
+		t.Errorf("HTTP %d, Retry-After %q: %s", res.status, res.header.Get("Retry-After"), res.body)
+	}
+	if res := serve(t, r, "GET", "/ping,ping?batch=1", "", nil); res.header.Get("Retry-After") != "" {
+		t.Errorf("Retry-After on a batch that succeeded: %q", res.header.Get("Retry-After"))
+	}
+}
+
+// A procedure registered with a longer Timeout gives its request that.
+func TestProcedureTimeout(t *testing.T) {
+	r := newTestRouter(t, Options{Timeout: 100 * time.Millisecond})
+	left := func(ctx context.Context) time.Duration { d, _ := ctx.Deadline(); return time.Until(d) }
+	var got time.Duration
+	Query(r, "slow", func(ctx context.Context, _ struct{}) (string, error) { got = left(ctx); return "", nil }, Public(), Timeout(time.Minute))
+	Query(r, "fast", func(ctx context.Context, _ struct{}) (string, error) { got = left(ctx); return "", nil }, Public())
+	for target, want := range map[string]time.Duration{"/slow": time.Minute, "/fast": 100 * time.Millisecond, "/fast,slow?batch=1": time.Minute} {
+		got = 0
+		serve(t, r, "GET", target, "", nil)
+		if got <= want/2 || got > want {
+			t.Errorf("%s: %v left, want about %v", target, got, want)
+		}
 	}
 }

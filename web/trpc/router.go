@@ -55,7 +55,8 @@ func (k kind) String() string {
 type procedure struct {
 	kind         kind
 	public       bool
-	cacheControl string // sent with successful GET answers; "" sends none
+	cacheControl string        // sent with successful GET answers; "" sends none
+	timeout      time.Duration // longer than Options.Timeout for a request calling it; 0: that
 	call         func(ctx context.Context, input json.RawMessage) (any, error)
 }
 
@@ -71,7 +72,12 @@ type Options struct {
 	// 4 MiB). Once the results reach it, the queries left are not run and
 	// answer PAYLOAD_TOO_LARGE, as does the query that crossed it.
 	MaxResponseBytes int64
-	Logger           *slog.Logger
+	// Timeout bounds the server's work on one request once it is read:
+	// authentication and every call share the deadline (default 2 s;
+	// negative: none), so that a dependency that stops answering turns
+	// into errors rather than requests that hang.
+	Timeout time.Duration
+	Logger  *slog.Logger
 	// Authenticate reads the caller's identity from the request into the
 	// context. Its error makes protected procedures answer UNAUTHORIZED;
 	// public ones run without the identity.
@@ -84,10 +90,11 @@ type Options struct {
 	Observe func(path, code string, d time.Duration)
 }
 
-// The defaults of Options.MaxBatchCalls and Options.MaxResponseBytes.
+// The defaults of Options.MaxBatchCalls, MaxResponseBytes and Timeout.
 const (
 	DefaultMaxBatchCalls    = 50
 	DefaultMaxResponseBytes = 4 << 20
+	DefaultTimeout          = 2 * time.Second
 )
 
 // Router maps procedure paths to handlers and serves them over HTTP.
@@ -108,6 +115,9 @@ func NewRouter(opts Options) *Router {
 	if opts.MaxResponseBytes <= 0 {
 		opts.MaxResponseBytes = DefaultMaxResponseBytes
 	}
+	if opts.Timeout == 0 {
+		opts.Timeout = DefaultTimeout
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -124,6 +134,11 @@ func Public() ProcOption { return func(p *procedure) { p.public = true } }
 // browsers and proxies: value is the Cache-Control header sent with them
 // (a batch carries it only when every call in it has the same value).
 func CacheControl(value string) ProcOption { return func(p *procedure) { p.cacheControl = value } }
+
+// Timeout gives a request that calls the procedure d for its work instead
+// of Options.Timeout when d is longer: for a procedure whose work grows
+// with the caller's data, which a retry would not make shorter.
+func Timeout(d time.Duration) ProcOption { return func(p *procedure) { p.timeout = d } }
 
 // Handler is a procedure's implementation.
 type Handler[In, Out any] func(ctx context.Context, in In) (Out, error)
@@ -213,12 +228,16 @@ func (r *Router) run(ctx context.Context, path string, p *procedure, input json.
 	}
 	out, err := p.call(ctx, input)
 	if err != nil {
+		cause := err
 		if r.opts.MapError != nil {
 			err = r.opts.MapError(err)
 		}
 		e, internal := asError(err)
-		if internal {
+		switch {
+		case internal:
 			r.opts.Logger.ErrorContext(ctx, "procedure failed", "path", path, "err", err)
+		case e.Code == CodeServiceUnavailable:
+			r.opts.Logger.WarnContext(ctx, "procedure unavailable", "path", path, "err", cause)
 		}
 		res.err = e
 		return res

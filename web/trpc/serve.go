@@ -58,9 +58,13 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	// A batch is all queries or all mutations, as @trpc/client sends it.
 	seen := map[kind]bool{}
+	timeout := r.opts.Timeout
 	for _, p := range paths {
 		if proc, ok := r.procs[p]; ok {
 			seen[proc.kind] = true
+			if timeout > 0 && proc.timeout > timeout {
+				timeout = proc.timeout
+			}
 		}
 	}
 	if len(seen) > 1 {
@@ -136,6 +140,12 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 
 	ctx, authErr := req.Context(), error(errNotAuthenticated)
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+		req = req.WithContext(ctx)
+	}
 	if r.opts.Authenticate != nil {
 		if c, err := r.opts.Authenticate(req); err == nil {
 			ctx, authErr = c, nil
@@ -310,6 +320,21 @@ func (r *Router) writeResults(w http.ResponseWriter, results []callResult, batch
 	if !batch && results[0].err != nil {
 		for k, v := range results[0].err.Header {
 			w.Header().Set(k, v)
+		}
+	}
+	if batch {
+		// The longest Retry-After of the calls holds for the batch.
+		longest := -1
+		for _, res := range results {
+			if res.err == nil {
+				continue
+			}
+			if n, err := strconv.Atoi(res.err.Header["Retry-After"]); err == nil && n > longest {
+				longest = n
+			}
+		}
+		if longest >= 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(longest))
 		}
 	}
 	w.WriteHeader(status)
