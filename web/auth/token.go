@@ -4,6 +4,7 @@ package auth
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -44,6 +45,41 @@ type jwtClaims struct {
 	jwt.RegisteredClaims
 }
 
+// UnmarshalJSON refuses times that are not JSON numbers (RFC 7519's
+// NumericDate): jwt.NumericDate also reads "exp":"1700000000", which no
+// issuer of ours writes.
+func (c *jwtClaims) UnmarshalJSON(b []byte) error {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	for _, name := range []string{"exp", "nbf", "iat"} {
+		if v, ok := raw[name]; ok && !isNumber(v) {
+			return fmt.Errorf("auth: the %s claim is not a number", name)
+		}
+	}
+	type plain jwtClaims // the same fields without this method
+	return json.Unmarshal(b, (*plain)(c))
+}
+
+// isNumber reports whether v, a valid JSON value, is a number.
+func isNumber(v json.RawMessage) bool {
+	return len(v) > 0 && (v[0] == '-' || v[0] >= '0' && v[0] <= '9')
+}
+
+var errCritical = errors.New("auth: the token names critical header extensions")
+
+// key is the key of every token, one that names no critical extension:
+// RFC 7515 §4.1.11 makes a token whose "crit" lists any extension the
+// verifier does not implement (this one implements none) invalid, and an
+// empty list is invalid as well.
+func (t *Tokens) key(tok *jwt.Token) (any, error) {
+	if _, ok := tok.Header["crit"]; ok {
+		return nil, errCritical
+	}
+	return t.secret, nil
+}
+
 // ErrInvalidToken is returned for a missing, malformed, forged, expired or
 // wrongly signed token.
 var ErrInvalidToken = errors.New("invalid or expired token")
@@ -66,7 +102,8 @@ func (t *Tokens) Issue(c Claims) (string, time.Time, error) {
 }
 
 // Verify checks a token: HS256 only (the algorithm is pinned, so "none" and
-// RS/ES confusion are refused), a valid signature, and an expiry in the future.
+// RS/ES confusion are refused), no critical header extension, a valid
+// signature, numeric times, and an expiry in the future.
 func (t *Tokens) Verify(token string) (Claims, error) {
 	return t.VerifyContext(context.Background(), token)
 }
@@ -78,7 +115,7 @@ func (t *Tokens) VerifyContext(ctx context.Context, token string) (Claims, error
 		return Claims{}, ErrInvalidToken
 	}
 	var c jwtClaims
-	_, err := jwt.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return t.secret, nil },
+	_, err := jwt.ParseWithClaims(token, &c, t.key,
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
 		jwt.WithExpirationRequired(),
 		jwt.WithTimeFunc(t.now),
