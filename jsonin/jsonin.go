@@ -1,10 +1,12 @@
 // Package jsonin decodes untrusted JSON input as PROTOCOL.md §3 asks of
-// every tRPC input and socket message: nesting at most MaxDepth deep, and
-// unknown fields ignored, never applied. encoding/json alone falls short
-// of the second: it matches object keys to struct fields ignoring case,
-// so {"DISPLAYNAME":"x"} would set DisplayName, where the app's old zod
-// schemas drop the key. Unmarshal keeps only the keys that name a field
-// exactly, at every level, before decoding.
+// every tRPC input and socket message: nesting at most MaxDepth deep,
+// unknown fields ignored, never applied, and text that is UTF-8.
+// encoding/json alone falls short of the last two: it matches object keys
+// to struct fields ignoring case, so {"DISPLAYNAME":"x"} would set
+// DisplayName, where the app's old zod schemas drop the key, and it turns
+// bytes that are not UTF-8 into U+FFFD. Unmarshal keeps only the keys that
+// name a field exactly, at every level, and refuses such text, before
+// decoding.
 package jsonin
 
 import (
@@ -52,11 +54,14 @@ func CheckDepth(raw []byte, max int) error {
 
 // Unmarshal is json.Unmarshal with object keys matched to struct fields
 // exactly: a key that is not a field's JSON name, letter for letter, is
-// dropped. Errors are json.Unmarshal's own (the same field paths). It
+// dropped; text that is not UTF-8 is refused (CheckUTF8). Errors are json.Unmarshal's own (the same field paths). It
 // costs a parse and a re-encoding of every object on the way to a struct
 // (about 3× encoding/json for a flat 1 MiB input, more for long arrays of
 // objects): inputs are small and bounded (1 MiB, 64 KiB frames).
 func Unmarshal(raw []byte, v any) error {
+	if err := CheckUTF8(raw); err != nil {
+		return err
+	}
 	t := reflect.TypeOf(v)
 	if t != nil && t.Kind() == reflect.Pointer && needsFilter(t.Elem()) {
 		if kept, ok := exact(raw, t.Elem()); ok {

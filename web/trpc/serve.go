@@ -111,6 +111,10 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			inputErr = Errorf(CodeBadRequest, "%s", jsonError(rawInput))
 		case jsonin.CheckDepth(rawInput, jsonin.MaxDepth) != nil:
 			inputErr = Errorf(CodeBadRequest, "%s", jsonin.CheckDepth(rawInput, jsonin.MaxDepth).Error())
+		case jsonin.CheckUTF8(rawInput) != nil:
+			// Before the input is split or a superjson envelope unwrapped,
+			// which would turn such text into U+FFFD.
+			inputErr = Errorf(CodeBadRequest, "input: %v", jsonin.CheckUTF8(rawInput))
 		case batch:
 			var byIndex map[string]json.RawMessage
 			if err := json.Unmarshal(rawInput, &byIndex); err != nil {
