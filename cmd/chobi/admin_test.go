@@ -3,16 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"regexp"
@@ -23,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chobilive/chobi/internal/testkit"
 	"github.com/chobilive/chobi/store"
 )
 
@@ -40,39 +37,11 @@ type engineEnv struct {
 func testEngines(t *testing.T) []engineEnv {
 	t.Helper()
 	out := []engineEnv{{"sqlite", env{"CHOBI_DATA_DIR": t.TempDir()}}}
-	base := os.Getenv("CHOBI_TEST_POSTGRES_URL")
+	base := testkit.PostgresBase(t, "THE POSTGRES HALF")
 	if base == "" {
-		if os.Getenv("CHOBI_REQUIRE_SERVICES") == "1" {
-			t.Fatal("CHOBI_TEST_POSTGRES_URL is not set but CHOBI_REQUIRE_SERVICES=1")
-		}
-		t.Log("!!! the Postgres half is skipped: CHOBI_TEST_POSTGRES_URL is not set")
 		return out
 	}
-	var b [6]byte
-	rand.Read(b[:])
-	schema := "chobi_c_" + hex.EncodeToString(b[:])
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
-		admin.Close()
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		defer admin.Close()
-		if _, err := admin.Exec("DROP SCHEMA " + schema + " CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return append(out, engineEnv{"postgres", env{"CHOBI_DATA_DIR": t.TempDir(), "DATABASE_URL": u.String()}})
+	return append(out, engineEnv{"postgres", env{"CHOBI_DATA_DIR": t.TempDir(), "DATABASE_URL": testkit.SchemaOn(t, base, "chobi_c_")}})
 }
 
 func TestAdminUsage(t *testing.T) {
@@ -429,48 +398,29 @@ func (c *apiClient) guest(t *testing.T, name string) guestOut {
 	return g
 }
 
+// call runs a mutation (its input sent as JSON, nil as null).
 func (c *apiClient) call(path, token string, input any) (map[string]any, error) {
 	body, _ := json.Marshal(input)
-	req, _ := http.NewRequest(http.MethodPost, c.base+"/api/trpc/"+path, bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	return c.do(req, token)
-}
-
-func (c *apiClient) query(path, token string) (map[string]any, error) {
-	req, _ := http.NewRequest(http.MethodGet, c.base+"/api/trpc/"+path, nil)
-	return c.do(req, token)
-}
-
-func (c *apiClient) do(req *http.Request, token string) (map[string]any, error) {
 	var data map[string]any
-	err := c.doInto(req, token, &data)
-	return data, err
+	return data, into(c.trpc().Mutation(token, path, testkit.RawInput(body)))(&data)
 }
 
-// doInto sends a tRPC request and decodes its result's data into out.
-func (c *apiClient) doInto(req *http.Request, token string, out any) error {
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
+// query runs a query without input (path may carry its own ?input=).
+func (c *apiClient) query(path, token string) (map[string]any, error) {
+	var data map[string]any
+	return data, into(c.trpc().Query(token, path, nil))(&data)
+}
+
+func (c *apiClient) trpc() *testkit.TRPC { return &testkit.TRPC{URL: c.base, Client: &c.http} }
+
+// into decodes a call's output, or says how the call failed.
+func into(r *testkit.Reply, err error) func(out any) error {
+	return func(out any) error {
+		if err != nil {
+			return err
+		}
+		return r.Into(out)
 	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	var env struct {
-		Result struct {
-			Data json.RawMessage `json:"data"`
-		} `json:"result"`
-		Error json.RawMessage `json:"error"`
-	}
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	if err := json.Unmarshal(b, &env); err != nil || env.Error != nil || resp.StatusCode != 200 {
-		return fmt.Errorf("%s: HTTP %d: %s", req.URL.Path, resp.StatusCode, b)
-	}
-	return json.Unmarshal(env.Result.Data, out)
 }
 
 func TestHostShareConfig(t *testing.T) {

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/chobilive/chobi/internal/testkit"
 )
 
 // The cluster tests run real chobi processes on loopback sharing the
@@ -36,10 +38,7 @@ type testRedisServer struct {
 func startRedisServer(t *testing.T) *testRedisServer {
 	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
-		if os.Getenv("CHOBI_REQUIRE_SERVICES") == "1" {
-			t.Fatal("redis-server is not installed but CHOBI_REQUIRE_SERVICES=1: the cluster tests must run")
-		}
-		t.Skip("!!! THE CLUSTER TESTS DID NOT RUN !!! redis-server is not installed (apt-get install redis-server)")
+		testkit.Missing(t, "THE CLUSTER", "redis-server is not installed (apt-get install redis-server)")
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -161,26 +160,6 @@ func startNode(t *testing.T, bin string, e env, id string) *binary {
 
 func wsURLOf(b *binary) string { return strings.Replace(b.url, "http://", "ws://", 1) + "/ws" }
 
-// collect reads a socket's frames for d and returns those of type typ.
-func (p *relayPeer) collect(typ string, d time.Duration) []map[string]any {
-	var out []map[string]any
-	deadline := time.After(d)
-	for {
-		select {
-		case m, ok := <-p.frames:
-			if !ok {
-				return out
-			}
-			p.handle(m)
-			if m["type"] == typ {
-				out = append(out, m)
-			}
-		case <-deadline:
-			return out
-		}
-	}
-}
-
 func activeViewers(t *testing.T, c *apiClient, sessionID string) (found bool, viewers int) {
 	t.Helper()
 	out, err := c.queryList("streaming.getActiveSessions", "")
@@ -224,10 +203,10 @@ func TestClusterEventsMediaAndANodeDying(t *testing.T) {
 
 	// Media flows on A, where joinSession on B sent the viewer.
 	h := joinPeer(t, a.url, host.Token, sid, true)
-	stop := h.publishVP8(sid)
+	stop := publishVP8(t, h)
 	defer stop()
 	v := joinPeer(t, joined["wsUrl"].(string), fan.Token, sid, true)
-	serveUntilVideo(t, h, v, 20, "from node A")
+	untilVideo(t, h, v, 20, "from node A")
 
 	m := metricsText(t, a.url)
 	for _, name := range []string{"chobi_sfu_forwarded_packets_total", "chobi_sfu_retransmitted_packets_total",
@@ -240,7 +219,7 @@ func TestClusterEventsMediaAndANodeDying(t *testing.T) {
 	// A second socket of the fan, on node B: it gets the session's events;
 	// its media is refused with wrong_node, naming node A.
 	onB := joinPeer(t, b.url, fan.Token, sid, true)
-	if m := onB.next("error"); m["code"] != "wrong_node" || !strings.Contains(m["message"].(string), wsURLOf(a)) {
+	if m := onB.Next("error"); m["code"] != "wrong_node" || !strings.Contains(m["message"].(string), wsURLOf(a)) {
 		t.Fatalf("media of a session on A asked on B: %v, want wrong_node naming %s", m, wsURLOf(a))
 	}
 	other := joinPeer(t, a.url, fan2.Token, sid, true) // another viewer, on A
@@ -279,26 +258,24 @@ func TestClusterEventsMediaAndANodeDying(t *testing.T) {
 	}
 	var got []string
 	gifts := 0
-	deadline := time.After(10 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for len(got) < messages || gifts < 2 {
-		select {
-		case m := <-onB.frames:
-			onB.handle(m)
-			switch m["type"] {
-			case "new_message":
-				got = append(got, m["message"].(map[string]any)["message"].(string))
-			case "gift_animation":
-				gifts++
-			}
-		case <-deadline:
+		m, ok := onB.NextWithin("", time.Until(deadline))
+		if !ok {
 			t.Fatalf("on node B after 10s: messages %v, %d gift animations", got, gifts)
 		}
+		switch m["type"] {
+		case "new_message":
+			got = append(got, m["message"].(map[string]any)["message"].(string))
+		case "gift_animation":
+			gifts++
+		}
 	}
-	extra := onB.collect("new_message", 500*time.Millisecond)
+	extra := onB.Collect("new_message", 500*time.Millisecond)
 	if fmt.Sprint(got) != "[m0 m1 m2 m3 m4]" || len(extra) != 0 {
 		t.Fatalf("node B's socket got messages %v then %d more, want m0..m4 once in order", got, len(extra))
 	}
-	if more := onB.collect("gift_animation", 200*time.Millisecond); len(more) != 0 {
+	if more := onB.Collect("gift_animation", 200*time.Millisecond); len(more) != 0 {
 		t.Fatalf("gift animations duplicated on node B: %d more", len(more))
 	}
 
@@ -306,7 +283,7 @@ func TestClusterEventsMediaAndANodeDying(t *testing.T) {
 	// socket on B gets session_ended, Redis holds nothing of it.
 	killed := time.Now()
 	a.kill(t)
-	ended := onB.next("session_ended")
+	ended := onB.Next("session_ended")
 	took := time.Since(killed)
 	if ended["sessionId"] != sid || ended["reason"] != "interrupted" {
 		t.Fatalf("session_ended on B = %v", ended)
@@ -367,10 +344,10 @@ func TestClusterEventsMediaAndANodeDying(t *testing.T) {
 			t.Fatalf("Redis still holds %q after node A died (all keys: %v)", k, keys)
 		}
 	}
-	other.close()
-	v.close()
-	h.close()
-	onB.close()
+	other.Close()
+	v.Close()
+	h.Close()
+	onB.Close()
 }
 
 // Redis restarted empty under load: the nodes keep serving their rooms
@@ -384,7 +361,7 @@ func TestClusterSurvivesARedisRestart(t *testing.T) {
 	ca, cb := &apiClient{base: a.url}, &apiClient{base: b.url}
 	host := ca.guest(t, "Host")
 	sid := createSession(t, ca, host.Token, "restart", "audio")
-	var viewers []*relayPeer
+	var viewers []*testkit.MediaPeer
 	for i := range 6 {
 		node, c := a, ca
 		if i%2 == 1 {
@@ -393,7 +370,7 @@ func TestClusterSurvivesARedisRestart(t *testing.T) {
 		v := c.guest(t, fmt.Sprint("viewer ", i))
 		p := joinPeer(t, node.url, v.Token, sid, true)
 		if i%2 == 1 {
-			p.next("error") // wrong_node: media is on A
+			p.Next("error") // wrong_node: media is on A
 		}
 		viewers = append(viewers, p)
 	}
@@ -414,7 +391,7 @@ func TestClusterSurvivesARedisRestart(t *testing.T) {
 	if _, err := ca.call("chat.sendMessage", host.Token, map[string]any{"sessionId": sid, "message": "during", "type": "text"}); err != nil {
 		t.Fatalf("chat on node A while Redis is down: %v", err)
 	}
-	if got := viewers[0].collect("new_message", 3*time.Second); len(got) != 1 {
+	if got := viewers[0].Collect("new_message", 3*time.Second); len(got) != 1 {
 		t.Fatalf("a socket on node A got %d messages while Redis was down, want 1 (local delivery)", len(got))
 	}
 
@@ -442,12 +419,12 @@ func TestClusterSurvivesARedisRestart(t *testing.T) {
 	if _, err := cb.call("chat.sendMessage", host.Token, map[string]any{"sessionId": sid, "message": "after", "type": "text"}); err != nil {
 		t.Fatal(err)
 	}
-	got := viewers[0].collect("new_message", 3*time.Second)
+	got := viewers[0].Collect("new_message", 3*time.Second)
 	if len(got) != 1 || got[0]["message"].(map[string]any)["message"] != "after" {
 		t.Fatalf("node A's socket got %v after Redis came back, want the message sent through B once", got)
 	}
 	for _, v := range viewers {
-		v.close()
+		v.Close()
 	}
 }
 
@@ -484,7 +461,7 @@ func TestClusterDrainsOnSIGTERM(t *testing.T) {
 	if _, err := ca.call("streaming.endSession", host.Token, map[string]any{"sessionId": sid}); err != nil {
 		t.Fatal(err)
 	}
-	viewer.next("session_ended")
+	viewer.Next("session_ended")
 	select {
 	case err := <-a.done:
 		a.done <- err
@@ -494,7 +471,7 @@ func TestClusterDrainsOnSIGTERM(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the node did not exit after its last session ended")
 	}
-	viewer.close()
+	viewer.Close()
 	keys, _ := r.client().Keys(context.Background(), "chobi:node:*").Result()
 	if len(keys) != 0 {
 		t.Fatalf("the drained node is still registered: %v", keys)
@@ -521,10 +498,8 @@ func waitReady(t *testing.T, base string, want int) {
 
 // queryList runs a query whose result is an array.
 func (c *apiClient) queryList(path, token string) ([]map[string]any, error) {
-	req, _ := http.NewRequest(http.MethodGet, c.base+"/api/trpc/"+path, nil)
 	var out []map[string]any
-	err := c.doInto(req, token, &out)
-	return out, err
+	return out, into(c.trpc().Query(token, path, nil))(&out)
 }
 
 func TestClusterConfig(t *testing.T) {
@@ -596,7 +571,7 @@ func TestOrphanedSessionsEndAfterACrash(t *testing.T) {
 	if err != nil || s["status"] != "ended" {
 		t.Fatalf("the abandoned session: %v %v", s, err)
 	}
-	host.close()
+	host.Close()
 }
 
 func metricsText(t *testing.T, base string) string {
@@ -630,13 +605,13 @@ func TestClusterViewersOfAStoppedNodeLeave(t *testing.T) {
 			sid := createSession(t, ca, host.Token, c.name, "audio")
 			h := joinPeer(t, a.url, host.Token, sid, true)
 			v := joinPeer(t, b.url, cb.guest(t, "Viewer on B").Token, sid, true)
-			h.next("viewer_joined")
+			h.Next("viewer_joined")
 			if _, n := activeViewers(t, ca, sid); n != 1 {
 				t.Fatalf("viewers = %d, want 1", n)
 			}
 			stopped := time.Now()
 			c.stop(b, t) // graceful: SIGTERM, no drain wait in development
-			left := h.next("viewer_left")
+			left := h.Next("viewer_left")
 			t.Logf("viewer_left %.2f s after node B stopped (lease %s)", time.Since(stopped).Seconds(), c.lease)
 			if left["viewerCount"] != float64(0) {
 				t.Fatalf("viewer_left = %v", left)
@@ -644,8 +619,8 @@ func TestClusterViewersOfAStoppedNodeLeave(t *testing.T) {
 			if _, n := activeViewers(t, ca, sid); n != 0 {
 				t.Fatalf("viewers after node B stopped = %d, want 0", n)
 			}
-			v.close()
-			h.close()
+			v.Close()
+			h.Close()
 		})
 	}
 }

@@ -1,14 +1,14 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/chobilive/chobi/internal/testkit"
 )
 
 func TestLimitsConfig(t *testing.T) {
@@ -86,17 +86,9 @@ func TestServeAppliesLimits(t *testing.T) {
 		}
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	ws, _, err := websocket.DefaultDialer.DialContext(ctx, "ws"+strings.TrimPrefix(base, "http")+"/ws?token="+viewer.Token, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ws.Close()
-	ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"ping","pad":"`+strings.Repeat("x", 3000)+`"}`))
-	ws.SetReadDeadline(time.Now().Add(10 * time.Second))
-	var ce *websocket.CloseError
-	if _, _, err := ws.ReadMessage(); !errors.As(err, &ce) || ce.Code != websocket.CloseMessageTooBig {
+	ws := testkit.Dial(t, base, viewer.Token)
+	ws.Write([]byte(`{"type":"ping","pad":"` + strings.Repeat("x", 3000) + `"}`))
+	if err := ws.ReadErr(10 * time.Second); testkit.CloseCode(err) != websocket.CloseMessageTooBig {
 		t.Fatalf("a 3 KB frame at WS_MAX_FRAME_BYTES=2048: %v, want close 1009", err)
 	}
 }

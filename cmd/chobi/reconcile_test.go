@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/chobilive/chobi/economy"
+	"github.com/chobilive/chobi/internal/testkit"
 	"github.com/chobilive/chobi/rooms"
 	"github.com/chobilive/chobi/store"
 )
@@ -96,16 +97,6 @@ func (f ledgerFixture) tamper(t *testing.T, delta int) {
 	}
 }
 
-// eventually polls cond every 50ms for up to 15s.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(15 * time.Second); !cond(); time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within 15s: %s", what)
-		}
-	}
-}
-
 // The loop as serve runs it, on each engine: a clean ledger → ok 1; money
 // made from nowhere → ok 0 with the problems and the imbalance; repaired →
 // ok 1 again; stopped → no more runs; a run failing on the database leaves
@@ -130,14 +121,14 @@ func TestReconcileLoop(t *testing.T) {
 			defer stop()
 			val := func(m prometheus.Metric) float64 { return metricValue(t, m) }
 
-			eventually(t, "a first run", func() bool { return val(j.lastRun) > 0 })
+			testkit.Eventually(t, 15*time.Second, "a first run", func() bool { return val(j.lastRun) > 0 })
 			if val(j.ok) != 1 || val(j.problems) != 0 || val(j.imbalance[economy.Coins]) != 0 || val(j.duration) <= 0 {
 				t.Fatalf("a clean ledger: ok %v, problems %v, coins imbalance %v, duration %v",
 					val(j.ok), val(j.problems), val(j.imbalance[economy.Coins]), val(j.duration))
 			}
 
 			f.tamper(t, 7)
-			eventually(t, "ok 0 after tampering", func() bool { return val(j.ok) == 0 })
+			testkit.Eventually(t, 15*time.Second, "ok 0 after tampering", func() bool { return val(j.ok) == 0 })
 			// account-balance (the wallet is not its transfers' sum) and
 			// zero-sum (coins sum to 7).
 			if val(j.problems) < 2 || val(j.imbalance[economy.Coins]) != 7 || val(j.imbalance[economy.Diamonds]) != 0 {
@@ -149,7 +140,7 @@ func TestReconcileLoop(t *testing.T) {
 			}
 
 			f.tamper(t, -7)
-			eventually(t, "ok 1 after the repair", func() bool { return val(j.ok) == 1 })
+			testkit.Eventually(t, 15*time.Second, "ok 1 after the repair", func() bool { return val(j.ok) == 1 })
 			if val(j.problems) != 0 || val(j.imbalance[economy.Coins]) != 0 {
 				t.Fatalf("repaired: problems %v, coins imbalance %v", val(j.problems), val(j.imbalance[economy.Coins]))
 			}
@@ -249,7 +240,7 @@ func TestServeReconcilesTheLedger(t *testing.T) {
 			}
 
 			var m string
-			eventually(t, "a completed run on /metrics", func() bool {
+			testkit.Eventually(t, 15*time.Second, "a completed run on /metrics", func() bool {
 				m = scrape()
 				v, _ := scrapeGauge(m, "chobi_ledger_reconcile_last_run_timestamp_seconds")
 				return v > 0
@@ -267,7 +258,7 @@ func TestServeReconcilesTheLedger(t *testing.T) {
 			}
 
 			f.tamper(t, 1)
-			eventually(t, "ok 0 on /metrics after tampering", func() bool {
+			testkit.Eventually(t, 15*time.Second, "ok 0 on /metrics after tampering", func() bool {
 				m = scrape()
 				v, ok := scrapeGauge(m, "chobi_ledger_reconcile_ok")
 				return ok && v == 0
@@ -306,7 +297,7 @@ func TestBinaryReconcileInterval(t *testing.T) {
 
 	b := startBinary(t, bin, base.with("RECONCILE_INTERVAL", "2s"))
 	var m string
-	eventually(t, "a completed run", func() bool {
+	testkit.Eventually(t, 15*time.Second, "a completed run", func() bool {
 		m = metricsText(t, b.url)
 		v, _ := scrapeGauge(m, "chobi_ledger_reconcile_last_run_timestamp_seconds")
 		return v > 0

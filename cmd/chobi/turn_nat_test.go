@@ -31,11 +31,11 @@ func TestTURNRelayReachesTheSFUBehindNAT(t *testing.T) {
 	sessionID := sess["id"].(string)
 	h := joinRelayed(t, base, host.Token, sessionID)
 	v := joinRelayed(t, base, viewer.Token, sessionID)
-	defer h.publishVP8(sessionID)()
+	defer publishVP8(t, h)()
 
-	serveUntilVideo(t, h, v, 50, "behind the NAT")
-	relayedPair(t, h.pub)
-	relayedPair(t, v.sub)
+	untilVideo(t, h, v, 50, "behind the NAT")
+	relayedPair(t, h.Publisher())
+	relayedPair(t, v.Subscriber())
 }
 
 // TURN_PEER_CIDRS lets the relay reach other nodes; other addresses stay

@@ -10,14 +10,12 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
-	"github.com/pion/ice/v4"
-	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/chobilive/chobi/internal/testkit"
 )
 
 // startServer runs serve in this process with e (plus a free HTTP port)
@@ -63,270 +61,54 @@ func startServer(t *testing.T, e env) string {
 	}
 }
 
-// relayPeer is a client that speaks the socket protocol with pion
-// PeerConnections restricted to relayed candidates (or, with anyPath, on
-// any candidate: the cluster tests).
-type relayPeer struct {
-	t       *testing.T
-	anyPath bool
-	ws      *websocket.Conn
-	wmu     sync.Mutex // one writer at a time: pion's candidate callbacks send too
-	sess    string
-	ice     []webrtc.ICEServer
-	sub     *webrtc.PeerConnection
-	mu      sync.Mutex
-	pub     *webrtc.PeerConnection
-	frames  chan map[string]any
-	video   int
-	wg      sync.WaitGroup
-}
-
-func (p *relayPeer) pc() *webrtc.PeerConnection {
-	var s webrtc.SettingEngine
-	s.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	s.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	m := &webrtc.MediaEngine{}
-	if err := m.RegisterDefaultCodecs(); err != nil {
-		p.t.Fatal(err)
-	}
-	policy := webrtc.ICETransportPolicyRelay
-	if p.anyPath {
-		policy = webrtc.ICETransportPolicyAll
-	}
-	pc, err := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(s)).NewPeerConnection(webrtc.Configuration{
-		ICEServers: p.ice, ICETransportPolicy: policy,
-	})
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	return pc
-}
-
-func (p *relayPeer) send(v any) {
-	b, _ := json.Marshal(v)
-	p.wmu.Lock()
-	defer p.wmu.Unlock()
-	p.ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	p.ws.WriteMessage(websocket.TextMessage, b)
-}
-
-func (p *relayPeer) trickle(pc *webrtc.PeerConnection, target string) {
-	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
-		if c == nil {
-			return
-		}
-		if !p.anyPath && c.Typ != webrtc.ICECandidateTypeRelay {
-			p.t.Errorf("a %s candidate was gathered under the relay policy", c.Typ)
-		}
-		p.send(map[string]any{"type": "ice_candidate", "sessionId": p.sess, "target": target, "candidate": c.ToJSON()})
-	})
-}
-
 // joinRelayed connects a socket, joins the session and takes its
-// iceServers (the user's own TURN credentials) from session_joined.
-func joinRelayed(t *testing.T, base, token, sessionID string) *relayPeer {
+// iceServers (the user's own TURN credentials) from session_joined: its
+// PeerConnections may only use relayed candidates.
+func joinRelayed(t *testing.T, base, token, sessionID string) *testkit.MediaPeer {
 	t.Helper()
 	return joinPeer(t, base, token, sessionID, false)
 }
 
 // joinPeer connects a socket to base (http:// or ws://) and joins the
 // session; anyPath lifts the relay-only restriction.
-func joinPeer(t *testing.T, base, token, sessionID string, anyPath bool) *relayPeer {
+func joinPeer(t *testing.T, base, token, sessionID string, anyPath bool) *testkit.MediaPeer {
 	t.Helper()
-	base = strings.TrimSuffix(base, "/ws")
-	ws, _, err := websocket.DefaultDialer.Dial(strings.Replace(base, "http", "ws", 1)+"/ws?token="+token, nil)
-	if err != nil {
-		t.Fatal(err)
+	var opts []testkit.PCOption
+	if !anyPath {
+		opts = append(opts, testkit.RelayOnly())
 	}
-	p := &relayPeer{t: t, anyPath: anyPath, ws: ws, sess: sessionID, frames: make(chan map[string]any, 256)}
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		defer close(p.frames)
-		for {
-			_, b, err := ws.ReadMessage()
-			if err != nil {
-				return
-			}
-			var m map[string]any
-			if json.Unmarshal(b, &m) == nil {
-				p.frames <- m
-			}
-		}
-	}()
-	p.send(map[string]any{"type": "join_session", "id": "j", "sessionId": sessionID})
-	joined := p.next("session_joined")
-	raw, _ := json.Marshal(joined["iceServers"])
-	if err := json.Unmarshal(raw, &p.ice); err != nil || (!anyPath && len(p.ice) == 0) {
+	p := testkit.NewMediaPeer(t, testkit.Dial(t, base, token, testkit.Timeout(20*time.Second)), opts...)
+	joined := p.Join(sessionID)
+	if raw, _ := json.Marshal(joined["iceServers"]); !anyPath && len(p.ICEServers()) == 0 {
 		t.Fatalf("session_joined iceServers = %s", raw)
 	}
-	p.sub = p.pc()
-	p.trickle(p.sub, "subscriber")
-	p.sub.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-		for {
-			if _, _, err := tr.ReadRTP(); err != nil {
-				return
-			}
-			if tr.Kind() == webrtc.RTPCodecTypeVideo {
-				p.mu.Lock()
-				p.video++
-				p.mu.Unlock()
-			}
-		}
-	})
-	t.Cleanup(p.close)
 	return p
 }
 
-func (p *relayPeer) close() {
-	p.mu.Lock()
-	pub := p.pub
-	p.mu.Unlock()
-	if pub != nil {
-		pub.Close()
-	}
-	p.sub.Close()
-	// The close handshake: the reader ends at the server's close frame.
-	p.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(5*time.Second))
-	p.ws.SetReadDeadline(time.Now().Add(5 * time.Second))
-	p.wg.Wait()
-	p.ws.Close()
-}
-
-// next handles signaling frames until one of type typ arrives.
-func (p *relayPeer) next(typ string) map[string]any {
-	p.t.Helper()
-	deadline := time.After(20 * time.Second)
-	for {
-		select {
-		case m, ok := <-p.frames:
-			if !ok {
-				p.t.Fatalf("the socket closed waiting for %s", typ)
-			}
-			p.handle(m)
-			if m["type"] == typ {
-				return m
-			}
-		case <-deadline:
-			p.t.Fatalf("no %s within 20s", typ)
-		}
-	}
-}
-
-func (p *relayPeer) handle(m map[string]any) {
-	switch m["type"] {
-	case "subscribe_offer":
-		if err := p.sub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: m["sdp"].(string)}); err != nil {
-			p.t.Errorf("subscribe offer: %v", err)
-			return
-		}
-		ans, err := p.sub.CreateAnswer(nil)
-		if err == nil {
-			err = p.sub.SetLocalDescription(ans)
-		}
-		if err != nil {
-			p.t.Errorf("answer: %v", err)
-			return
-		}
-		p.send(map[string]any{"type": "subscribe_answer", "sessionId": p.sess, "sdp": ans.SDP})
-	case "publish_answer":
-		if err := p.pub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: m["sdp"].(string)}); err != nil {
-			p.t.Errorf("publish answer: %v", err)
-		}
-	case "ice_candidate":
-		raw, ok := m["candidate"].(map[string]any)
-		if !ok {
-			return
-		}
-		b, _ := json.Marshal(raw)
-		var c webrtc.ICECandidateInit
-		json.Unmarshal(b, &c)
-		pc := p.sub
-		if m["target"] == "publisher" {
-			pc = p.pub
-		}
-		// The server sends a PC's candidates only after its offer/answer.
-		if err := pc.AddICECandidate(c); err != nil {
-			p.t.Errorf("candidate: %v", err)
-		}
-	}
-}
-
-// serveUntilVideo serves the publisher's and the viewer's signaling
-// (trickled candidates, offers) until the viewer has received n video
-// packets, failing after 30 s with both connections' ICE states.
-func serveUntilVideo(t *testing.T, h, v *relayPeer, n int, what string) {
+// untilVideo waits until the viewer has received n video packets (the
+// peers serve their signaling meanwhile), failing after 30 s with both
+// connections' ICE states.
+func untilVideo(t *testing.T, h, v *testkit.MediaPeer, n int, what string) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
-	for v.videoPackets() < n {
+	for v.Count("video") < n {
 		if time.Now().After(deadline) {
 			t.Fatalf("the viewer received %d video packets %s in 30s (publisher %s, subscriber %s)",
-				v.videoPackets(), what, h.pub.ICEConnectionState(), v.sub.ICEConnectionState())
+				v.Count("video"), what, h.Publisher().ICEConnectionState(), v.Subscriber().ICEConnectionState())
 		}
-		select {
-		case m, ok := <-v.frames:
-			if ok {
-				v.handle(m)
-			}
-		case m, ok := <-h.frames:
-			if ok {
-				h.handle(m)
-			}
-		case <-time.After(50 * time.Millisecond):
-		}
+		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-func (p *relayPeer) videoPackets() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.video
 }
 
 // publishVP8 opens the publisher PC with one VP8 track and sends a small
 // keyframe every 20 ms until the returned stop is called.
-func (p *relayPeer) publishVP8(sessionID string) (stop func()) {
-	p.t.Helper()
-	track, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "cam", "host")
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	p.mu.Lock()
-	p.pub = p.pc()
-	p.mu.Unlock()
-	p.trickle(p.pub, "publisher")
-	if _, err := p.pub.AddTrack(track); err != nil {
-		p.t.Fatal(err)
-	}
-	offer, err := p.pub.CreateOffer(nil)
-	if err == nil {
-		err = p.pub.SetLocalDescription(offer)
-	}
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	p.send(map[string]any{"type": "publish_offer", "id": "pub", "sessionId": sessionID, "sdp": offer.SDP})
-	p.next("publish_answer")
-
-	// The host's frames: VP8 keyframes every 20 ms, until the test ends.
-	done := make(chan struct{})
-	var writer sync.WaitGroup
-	writer.Add(1)
-	go func() {
-		defer writer.Done()
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
-		for n := uint16(1); ; n++ {
-			select {
-			case <-done:
-				return
-			case <-tick.C:
-			}
-			track.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, Marker: true, SequenceNumber: n, Timestamp: uint32(n) * 3000},
-				Payload: []byte{0x10, 0x00, 0x9d, 0x01, 0x2a, 0x10, 0x00, 0x10, 0x00, 1, 2, 3, 4}})
-		}
-	}()
-	return func() { close(done); writer.Wait() }
+func publishVP8(t *testing.T, p *testkit.MediaPeer) (stop func()) {
+	t.Helper()
+	media := testkit.NewMedia(t, testkit.MediaSpec{Stream: "host", VideoID: "cam", KeyEvery: 1})
+	p.Publish(media.Video)
+	p.Next("publish_answer")
+	media.Run()
+	return media.Halt
 }
 
 func relayedPair(t *testing.T, pc *webrtc.PeerConnection) {
@@ -378,15 +160,15 @@ func TestMediaFlowsThroughTheEmbeddedTURNRelay(t *testing.T) {
 
 	h := joinRelayed(t, base, host.Token, sessionID)
 	v := joinRelayed(t, base, viewer.Token, sessionID)
-	if u := h.ice[0].Username; !strings.HasSuffix(u, ":"+host.User.ID) {
+	if u := h.ICEServers()[0].Username; !strings.HasSuffix(u, ":"+host.User.ID) {
 		t.Fatalf("session_joined gave the host %q", u)
 	}
 
-	defer h.publishVP8(sessionID)()
+	defer publishVP8(t, h)()
 
-	serveUntilVideo(t, h, v, 50, "through the relay")
-	relayedPair(t, h.pub)
-	relayedPair(t, v.sub)
+	untilVideo(t, h, v, 50, "through the relay")
+	relayedPair(t, h.Publisher())
+	relayedPair(t, v.Subscriber())
 
 	resp, err := http.Get(base + "/metrics")
 	if err != nil {

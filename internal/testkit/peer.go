@@ -76,12 +76,13 @@ func (p *MediaPeer) newPC() (*webrtc.PeerConnection, error) {
 	return buildPC(append(append([]PCOption(nil), p.opts...), ICEServers(ice...)))
 }
 
-// Join sends join_session (id "join") and returns session_joined.
+// Join sends join_session (id "join") and returns session_joined; Next
+// goes on after it.
 func (p *MediaPeer) Join(sessionID string) map[string]any {
 	p.t.Helper()
 	p.setSession(sessionID)
 	p.Send(protocol.JoinSession{ID: "join", SessionID: sessionID})
-	return p.WaitFor(protocol.TypeSessionJoined, nil)
+	return p.Next(protocol.TypeSessionJoined)
 }
 
 // SendJoin sends join_session (no id) without waiting for the answer; it

@@ -240,7 +240,25 @@ func (s *Socket) pull(deadline time.Time) error {
 // NextFrame consumes frames until one of type typ ("": any) and returns it.
 func (s *Socket) NextFrame(typ string) Frame {
 	s.t.Helper()
-	deadline := time.Now().Add(s.timeout)
+	f, err := s.nextWithin(typ, s.timeout)
+	if err != nil {
+		s.t.Fatalf("waiting for %s: %v", orAny(typ), err)
+	}
+	return f
+}
+
+// NextWithin is Next waiting at most d; false when no such frame came.
+// (A socket that is not served is unusable after a read timed out.)
+func (s *Socket) NextWithin(typ string, d time.Duration) (map[string]any, bool) {
+	f, err := s.nextWithin(typ, d)
+	if err != nil {
+		return nil, false
+	}
+	return f.Map(), true
+}
+
+func (s *Socket) nextWithin(typ string, d time.Duration) (Frame, error) {
+	deadline := time.Now().Add(d)
 	for {
 		s.mu.Lock()
 		for s.next < len(s.frames) {
@@ -248,12 +266,12 @@ func (s *Socket) NextFrame(typ string) Frame {
 			s.next++
 			if typ == "" || f.Type == typ {
 				s.mu.Unlock()
-				return f
+				return f, nil
 			}
 		}
 		s.mu.Unlock()
 		if err := s.pull(deadline); err != nil {
-			s.t.Fatalf("waiting for %s: %v", orAny(typ), err)
+			return Frame{}, err
 		}
 	}
 }
@@ -313,21 +331,16 @@ func (s *Socket) Frames() []Frame {
 	return append([]Frame(nil), s.frames...)
 }
 
-// Collect consumes frames for d and returns those of type typ.
+// Collect consumes frames for d and returns those of type typ ("": all).
 func (s *Socket) Collect(typ string, d time.Duration) []map[string]any {
 	var out []map[string]any
 	deadline := time.Now().Add(d)
 	for {
-		s.mu.Lock()
-		for ; s.next < len(s.frames); s.next++ {
-			if f := s.frames[s.next]; f.Type == typ {
-				out = append(out, f.Map())
-			}
-		}
-		s.mu.Unlock()
-		if time.Now().After(deadline) || s.pull(deadline) != nil {
+		m, ok := s.NextWithin(typ, time.Until(deadline))
+		if !ok {
 			return out
 		}
+		out = append(out, m)
 	}
 }
 
