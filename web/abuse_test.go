@@ -63,10 +63,10 @@ func TestHugeBatchRefusedBeforeRunning(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	allocated := after.TotalAlloc - before.TotalAlloc
 	t.Logf("answered %d in %v; %.1f MB allocated by client and server, heap %+.1f MB, %d KB of body",
-		r.status, took, float64(allocated)/1e6, (float64(after.HeapAlloc)-float64(before.HeapAlloc))/1e6, len(r.body)>>10)
+		r.Status, took, float64(allocated)/1e6, (float64(after.HeapAlloc)-float64(before.HeapAlloc))/1e6, len(r.Body)>>10)
 
-	if r.status != http.StatusRequestEntityTooLarge {
-		t.Fatalf("want HTTP 413, got %d with %d KB: %.300s", r.status, len(r.body)>>10, r.body)
+	if r.Status != http.StatusRequestEntityTooLarge {
+		t.Fatalf("want HTTP 413, got %d with %d KB: %.300s", r.Status, len(r.Body)>>10, r.Body)
 	}
 	e := wantError(t, r, "PAYLOAD_TOO_LARGE", http.StatusRequestEntityTooLarge, "")
 	if !strings.Contains(e.Message, "50") {
@@ -86,7 +86,7 @@ func TestHugeBatchRefusedBeforeRunning(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r := s.send(t, c, req, host.token, nil); r.status != http.StatusOK {
-		t.Fatalf("a batch of 2: HTTP %d: %.300s", r.status, r.body)
+	if r := s.send(t, c, req, host.token, nil); r.Status != http.StatusOK {
+		t.Fatalf("a batch of 2: HTTP %d: %.300s", r.Status, r.Body)
 	}
 }

@@ -4,15 +4,14 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/chobilive/chobi/economy"
+	kitstack "github.com/chobilive/chobi/internal/testkit/stack"
 	"github.com/chobilive/chobi/rooms"
-	"github.com/chobilive/chobi/store"
 	"github.com/chobilive/chobi/web"
 	"github.com/chobilive/chobi/web/api"
 	"github.com/chobilive/chobi/web/auth"
@@ -22,15 +21,7 @@ import (
 // wires: a deleted user's tokens are refused.
 func newAccountStack(t *testing.T) *ecoStack {
 	t.Helper()
-	ctx := context.Background()
-	st, err := store.Open(ctx, store.Config{SQLitePath: filepath.Join(t.TempDir(), "chobi.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if _, err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	st := kitstack.SQLite(t)
 	log := quietLogger()
 	tokens := auth.NewTokens(testSecret, time.Hour)
 	tokens.RequireActive(st.UserActive)

@@ -16,7 +16,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -26,6 +25,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 
+	"github.com/chobilive/chobi/internal/testkit"
+	kitstack "github.com/chobilive/chobi/internal/testkit/stack"
 	"github.com/chobilive/chobi/rooms"
 	"github.com/chobilive/chobi/store"
 	"github.com/chobilive/chobi/web"
@@ -65,17 +66,9 @@ func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard
 // serves it; everything is closed when the test ends.
 func newStack(t *testing.T, opts stackOptions) *stack {
 	t.Helper()
-	ctx := context.Background()
 	st := opts.store
 	if st == nil {
-		var err error
-		if st, err = store.Open(ctx, store.Config{SQLitePath: filepath.Join(t.TempDir(), "chobi.db")}); err != nil {
-			t.Fatalf("store.Open: %v", err)
-		}
-		t.Cleanup(func() { st.Close() })
-		if _, err := st.Migrate(ctx); err != nil {
-			t.Fatalf("Migrate: %v", err)
-		}
+		st = kitstack.SQLite(t)
 	}
 	log := opts.logger
 	if log == nil {
@@ -98,69 +91,24 @@ func newStack(t *testing.T, opts stackOptions) *stack {
 
 // --- calling procedures the way @trpc/client does ---
 
-type trpcError struct {
-	Message string `json:"message"`
-	Code    int    `json:"code"`
-	Data    struct {
-		Code        string              `json:"code"`
-		HTTPStatus  int                 `json:"httpStatus"`
-		Path        string              `json:"path"`
-		FieldErrors map[string][]string `json:"fieldErrors"`
-	} `json:"data"`
-}
+type (
+	trpcError = testkit.TRPCError
+	reply     = testkit.Reply
+	callOpt   = testkit.CallOption // call options
+	raw       = testkit.RawInput   // an input sent exactly as given (already JSON)
+)
 
-type reply struct {
-	status int
-	header http.Header
-	body   []byte
-	data   json.RawMessage // result.data
-	err    *trpcError
-}
-
-// call options
-type callOpt func(*http.Request)
-
-func withHeader(k, v string) callOpt { return func(r *http.Request) { r.Header.Set(k, v) } }
-
-// raw is an input sent exactly as given (already JSON).
-type raw string
-
-func encodeInput(t *testing.T, input any) (string, bool) {
-	t.Helper()
-	switch in := input.(type) {
-	case nil:
-		return "", false
-	case raw:
-		return string(in), true
-	}
-	b, err := json.Marshal(input)
-	if err != nil {
-		t.Fatalf("marshal input: %v", err)
-	}
-	return string(b), true
-}
+var withHeader = testkit.Header
 
 func (s *stack) query(t *testing.T, token, path string, input any, opts ...callOpt) reply {
 	t.Helper()
 	return s.queryFrom(t, s.srv.Client(), token, path, input, opts...)
 }
 
-// queryFrom is query with the given client; a path may carry "?batch=1".
+// queryFrom is query with the given client.
 func (s *stack) queryFrom(t *testing.T, c *http.Client, token, path string, input any, opts ...callOpt) reply {
 	t.Helper()
-	u := s.url + "/api/trpc/" + path
-	if in, ok := encodeInput(t, input); ok {
-		sep := "?"
-		if strings.Contains(path, "?") {
-			sep = "&"
-		}
-		u += sep + "input=" + url.QueryEscape(in)
-	}
-	req, err := http.NewRequest(http.MethodGet, u, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s.send(t, c, req, token, opts)
+	return must(t, path)(s.client(c).Query(token, path, input, opts...))
 }
 
 func (s *stack) mutate(t *testing.T, token, path string, input any, opts ...callOpt) reply {
@@ -170,46 +118,25 @@ func (s *stack) mutate(t *testing.T, token, path string, input any, opts ...call
 
 func (s *stack) mutateFrom(t *testing.T, c *http.Client, token, path string, input any, opts ...callOpt) reply {
 	t.Helper()
-	in, _ := encodeInput(t, input)
-	req, err := http.NewRequest(http.MethodPost, s.url+"/api/trpc/"+path, strings.NewReader(in))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	return s.send(t, c, req, token, opts)
+	return must(t, path)(s.client(c).Mutation(token, path, input, opts...))
 }
 
 func (s *stack) send(t *testing.T, c *http.Client, req *http.Request, token string, opts []callOpt) reply {
 	t.Helper()
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	for _, o := range opts {
-		o(req)
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", req.Method, req.URL.Path, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("read body: %v", err)
-	}
-	r := reply{status: resp.StatusCode, header: resp.Header, body: body}
-	var env struct {
-		Result *struct {
-			Data json.RawMessage `json:"data"`
-		} `json:"result"`
-		Error *trpcError `json:"error"`
-	}
-	if json.Unmarshal(body, &env) == nil {
-		if env.Result != nil {
-			r.data = env.Result.Data
+	return must(t, req.URL.Path)(s.client(c).Do(req, token, opts...))
+}
+
+func (s *stack) client(c *http.Client) *testkit.TRPC { return &testkit.TRPC{URL: s.url, Client: c} }
+
+// must fails the test on a call that got no HTTP answer.
+func must(t *testing.T, what string) func(*reply, error) reply {
+	return func(r *reply, err error) reply {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
 		}
-		r.err = env.Error
+		return *r
 	}
-	return r
 }
 
 // get fetches a non-tRPC route.
@@ -228,11 +155,11 @@ func (s *stack) get(t *testing.T, path string) (int, http.Header, string) {
 func ok[T any](t *testing.T, r reply) T {
 	t.Helper()
 	var out T
-	if r.status != http.StatusOK || r.err != nil {
-		t.Fatalf("want success, got HTTP %d: %s", r.status, r.body)
+	if r.Status != http.StatusOK || r.Err != nil {
+		t.Fatalf("want success, got HTTP %d: %s", r.Status, r.Body)
 	}
-	if err := json.Unmarshal(r.data, &out); err != nil {
-		t.Fatalf("decode output %s: %v", r.data, err)
+	if err := json.Unmarshal(r.Data, &out); err != nil {
+		t.Fatalf("decode output %s: %v", r.Data, err)
 	}
 	return out
 }
@@ -240,28 +167,28 @@ func ok[T any](t *testing.T, r reply) T {
 // wantError checks a failed call's status and tRPC error shape.
 func wantError(t *testing.T, r reply, code string, status int, path string) *trpcError {
 	t.Helper()
-	if r.status != status {
-		t.Fatalf("want HTTP %d %s, got %d: %s", status, code, r.status, r.body)
+	if r.Status != status {
+		t.Fatalf("want HTTP %d %s, got %d: %s", status, code, r.Status, r.Body)
 	}
-	if r.err == nil {
-		t.Fatalf("want a tRPC error %s, got body %s", code, r.body)
+	if r.Err == nil {
+		t.Fatalf("want a tRPC error %s, got body %s", code, r.Body)
 	}
-	if r.err.Data.Code != code || r.err.Data.HTTPStatus != status {
-		t.Fatalf("want data.code %s httpStatus %d, got %s %d: %s", code, status, r.err.Data.Code, r.err.Data.HTTPStatus, r.body)
+	if r.Err.Data.Code != code || r.Err.Data.HTTPStatus != status {
+		t.Fatalf("want data.code %s httpStatus %d, got %s %d: %s", code, status, r.Err.Data.Code, r.Err.Data.HTTPStatus, r.Body)
 	}
-	if r.err.Data.Path != path {
-		t.Fatalf("want data.path %q, got %q: %s", path, r.err.Data.Path, r.body)
+	if r.Err.Data.Path != path {
+		t.Fatalf("want data.path %q, got %q: %s", path, r.Err.Data.Path, r.Body)
 	}
-	if want := rpcCodes[code]; want != 0 && r.err.Code != want {
-		t.Fatalf("want JSON-RPC code %d for %s, got %d", want, code, r.err.Code)
+	if want := rpcCodes[code]; want != 0 && r.Err.Code != want {
+		t.Fatalf("want JSON-RPC code %d for %s, got %d", want, code, r.Err.Code)
 	}
-	if r.err.Message == "" {
-		t.Fatalf("error without a message: %s", r.body)
+	if r.Err.Message == "" {
+		t.Fatalf("error without a message: %s", r.Body)
 	}
-	if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 		t.Fatalf("error Content-Type %q", ct)
 	}
-	return r.err
+	return r.Err
 }
 
 // wantFieldError checks a BAD_REQUEST that names field in its message and
@@ -270,7 +197,7 @@ func wantFieldError(t *testing.T, r reply, path, field string) {
 	t.Helper()
 	e := wantError(t, r, "BAD_REQUEST", http.StatusBadRequest, path)
 	if msgs := e.Data.FieldErrors[field]; len(msgs) == 0 || msgs[0] == "" {
-		t.Fatalf("data.fieldErrors lacks %q: %s", field, r.body)
+		t.Fatalf("data.fieldErrors lacks %q: %s", field, r.Body)
 	}
 	if !strings.Contains(e.Message, field+": ") {
 		t.Fatalf("message %q does not name %q", e.Message, field)
@@ -432,7 +359,7 @@ func TestAuth(t *testing.T) {
 		r := s.mutate(t, "", "auth.register", map[string]any{"username": "ALICE", "password": "another password"})
 		e := wantError(t, r, "CONFLICT", http.StatusConflict, "auth.register")
 		if len(e.Data.FieldErrors["username"]) == 0 {
-			t.Errorf("conflict does not name username: %s", r.body)
+			t.Errorf("conflict does not name username: %s", r.Body)
 		}
 	})
 
@@ -550,7 +477,7 @@ func TestLoginRateLimit(t *testing.T) {
 		}
 		r := login(clientFrom(t, "127.0.0.30"), "Carol", "right password")
 		wantError(t, r, "TOO_MANY_REQUESTS", http.StatusTooManyRequests, "auth.login")
-		if r.header.Get("Retry-After") == "" {
+		if r.Header.Get("Retry-After") == "" {
 			t.Errorf("429 without Retry-After")
 		}
 		// Other users are not affected.
@@ -737,9 +664,9 @@ func TestRequestErrors(t *testing.T) {
 	t.Run("body over MaxBodyBytes", func(t *testing.T) {
 		big := raw(`{"displayName":"ok","bio":"` + strings.Repeat("x", 5000) + `"}`)
 		r := s.mutate(t, u.token, "users.updateProfile", big)
-		if r.status != http.StatusRequestEntityTooLarge || r.err == nil || r.err.Data.Code != "PAYLOAD_TOO_LARGE" ||
-			r.err.Code != rpcCodes["PAYLOAD_TOO_LARGE"] {
-			t.Fatalf("want 413 PAYLOAD_TOO_LARGE, got %d %s", r.status, r.body)
+		if r.Status != http.StatusRequestEntityTooLarge || r.Err == nil || r.Err.Data.Code != "PAYLOAD_TOO_LARGE" ||
+			r.Err.Code != rpcCodes["PAYLOAD_TOO_LARGE"] {
+			t.Fatalf("want 413 PAYLOAD_TOO_LARGE, got %d %s", r.Status, r.Body)
 		}
 		if p := ok[profileOut](t, s.query(t, u.token, "users.getProfile", nil)); p.DisplayName != "Requester" {
 			t.Fatalf("an oversized update was applied: %+v", p)
@@ -759,7 +686,7 @@ func TestRequestErrors(t *testing.T) {
 	t.Run("POST to a query", func(t *testing.T) {
 		r := s.mutate(t, "", "streaming.getActiveSessions", raw(`{}`))
 		wantError(t, r, "METHOD_NOT_SUPPORTED", http.StatusMethodNotAllowed, "streaming.getActiveSessions")
-		if got := r.header.Get("Allow"); got != "GET" {
+		if got := r.Header.Get("Allow"); got != "GET" {
 			t.Errorf("Allow %q, want GET", got)
 		}
 	})
@@ -767,7 +694,7 @@ func TestRequestErrors(t *testing.T) {
 	t.Run("GET to a mutation", func(t *testing.T) {
 		r := s.query(t, u.token, "streaming.createSession", raw(`{}`))
 		wantError(t, r, "METHOD_NOT_SUPPORTED", http.StatusMethodNotAllowed, "streaming.createSession")
-		if got := r.header.Get("Allow"); got != "POST" {
+		if got := r.Header.Get("Allow"); got != "POST" {
 			t.Errorf("Allow %q, want POST", got)
 		}
 	})
@@ -776,8 +703,8 @@ func TestRequestErrors(t *testing.T) {
 		req, _ := http.NewRequest(http.MethodPut, s.url+"/api/trpc/users.updateProfile", strings.NewReader(`{}`))
 		req.Header.Set("Content-Type", "application/json")
 		r := s.send(t, s.srv.Client(), req, u.token, nil)
-		if r.status != http.StatusMethodNotAllowed || r.header.Get("Allow") == "" {
-			t.Fatalf("PUT: %d Allow=%q %s", r.status, r.header.Get("Allow"), r.body)
+		if r.Status != http.StatusMethodNotAllowed || r.Header.Get("Allow") == "" {
+			t.Fatalf("PUT: %d Allow=%q %s", r.Status, r.Header.Get("Allow"), r.Body)
 		}
 	})
 
@@ -788,8 +715,8 @@ func TestRequestErrors(t *testing.T) {
 				req.Header.Set("Content-Type", ct)
 			}
 			r := s.send(t, s.srv.Client(), req, u.token, nil)
-			if r.status != http.StatusUnsupportedMediaType || r.err == nil || r.err.Data.Code != "UNSUPPORTED_MEDIA_TYPE" {
-				t.Fatalf("want 415 UNSUPPORTED_MEDIA_TYPE, got %d %s", r.status, r.body)
+			if r.Status != http.StatusUnsupportedMediaType || r.Err == nil || r.Err.Data.Code != "UNSUPPORTED_MEDIA_TYPE" {
+				t.Fatalf("want 415 UNSUPPORTED_MEDIA_TYPE, got %d %s", r.Status, r.Body)
 			}
 		})
 	}
@@ -1432,23 +1359,23 @@ func TestSuperJSON(t *testing.T) {
 	} {
 		t.Run("error "+tc.name, func(t *testing.T) {
 			r := tc.r()
-			if r.status != tc.status {
-				t.Fatalf("status %d: %s", r.status, r.body)
+			if r.Status != tc.status {
+				t.Fatalf("status %d: %s", r.Status, r.Body)
 			}
 			var body struct {
 				Error *struct {
 					JSON *trpcError `json:"json"`
 				} `json:"error"`
 			}
-			if err := json.Unmarshal(r.body, &body); err != nil || body.Error == nil || body.Error.JSON == nil {
-				t.Fatalf("superjson error not wrapped as {\"error\":{\"json\":...}}: %s", r.body)
+			if err := json.Unmarshal(r.Body, &body); err != nil || body.Error == nil || body.Error.JSON == nil {
+				t.Fatalf("superjson error not wrapped as {\"error\":{\"json\":...}}: %s", r.Body)
 			}
 			e := body.Error.JSON
 			if e.Data.Code != tc.code || e.Data.HTTPStatus != tc.status || e.Data.Path != tc.path || e.Code != rpcCodes[tc.code] || e.Message == "" {
-				t.Fatalf("error shape: %s", r.body)
+				t.Fatalf("error shape: %s", r.Body)
 			}
 			if tc.code == "BAD_REQUEST" && len(e.Data.FieldErrors["message"]) == 0 {
-				t.Fatalf("fieldErrors: %s", r.body)
+				t.Fatalf("fieldErrors: %s", r.Body)
 			}
 		})
 	}
@@ -1603,21 +1530,21 @@ func TestGuestLimitInProduction(t *testing.T) {
 	prod := newStack(t, stackOptions{config: web.Config{Production: true, CORSOrigins: []string{"https://app.example"}}})
 	c := clientFrom(t, "127.0.0.50")
 	for i := range 30 {
-		if r := prod.mutateFrom(t, c, "", "auth.guest", nil); r.status != http.StatusOK {
-			t.Fatalf("guest %d: %d %s", i+1, r.status, r.body)
+		if r := prod.mutateFrom(t, c, "", "auth.guest", nil); r.Status != http.StatusOK {
+			t.Fatalf("guest %d: %d %s", i+1, r.Status, r.Body)
 		}
 	}
 	r := prod.mutateFrom(t, c, "", "auth.guest", nil)
 	wantError(t, r, "TOO_MANY_REQUESTS", http.StatusTooManyRequests, "auth.guest")
-	if r.header.Get("Retry-After") == "" {
+	if r.Header.Get("Retry-After") == "" {
 		t.Errorf("429 without Retry-After")
 	}
 	ok[authOut](t, prod.mutateFrom(t, clientFrom(t, "127.0.0.51"), "", "auth.guest", nil))
 
 	dev := newStack(t, stackOptions{})
 	for i := range 31 {
-		if r := dev.mutateFrom(t, c, "", "auth.guest", nil); r.status != http.StatusOK {
-			t.Fatalf("development guest %d: %d %s", i+1, r.status, r.body)
+		if r := dev.mutateFrom(t, c, "", "auth.guest", nil); r.Status != http.StatusOK {
+			t.Fatalf("development guest %d: %d %s", i+1, r.Status, r.Body)
 		}
 	}
 }

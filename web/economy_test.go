@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -19,9 +18,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/chobilive/chobi/economy"
+	kitstack "github.com/chobilive/chobi/internal/testkit/stack"
 	"github.com/chobilive/chobi/protocol"
 	"github.com/chobilive/chobi/rooms"
-	"github.com/chobilive/chobi/store"
 	"github.com/chobilive/chobi/web"
 	"github.com/chobilive/chobi/web/api"
 	"github.com/chobilive/chobi/web/auth"
@@ -39,15 +38,7 @@ func newEcoStack(t *testing.T) *ecoStack { return newEcoStackWith(t, economy.Con
 
 func newEcoStackWith(t *testing.T, cfg economy.Config) *ecoStack {
 	t.Helper()
-	ctx := context.Background()
-	st, err := store.Open(ctx, store.Config{SQLitePath: filepath.Join(t.TempDir(), "chobi.db")})
-	if err != nil {
-		t.Fatalf("store.Open: %v", err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if _, err := st.Migrate(ctx); err != nil {
-		t.Fatalf("Migrate: %v", err)
-	}
+	st := kitstack.SQLite(t)
 	s := &ecoStack{}
 	log := quietLogger()
 	tokens := auth.NewTokens(testSecret, time.Hour)
@@ -441,8 +432,8 @@ func TestEconomyBadInput(t *testing.T) {
 				r = s.mutate(t, fan.token, c.path, raw(c.input))
 			}
 			if strings.HasPrefix(c.input, `{"json"`) { // a superjson answer: its error is wrapped
-				if r.status != status[c.code] || !strings.Contains(string(r.body), c.code) {
-					t.Fatalf("want HTTP %d %s, got %d: %s", status[c.code], c.code, r.status, r.body)
+				if r.Status != status[c.code] || !strings.Contains(string(r.Body), c.code) {
+					t.Fatalf("want HTTP %d %s, got %d: %s", status[c.code], c.code, r.Status, r.Body)
 				}
 				return
 			}

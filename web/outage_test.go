@@ -232,9 +232,9 @@ func TestMuteDatabaseIsServiceUnavailable(t *testing.T) {
 			start := time.Now()
 			r := call.do(t)
 			took := time.Since(start)
-			t.Logf("%s: HTTP %d in %v", call.path, r.status, took.Round(time.Millisecond))
+			t.Logf("%s: HTTP %d in %v", call.path, r.Status, took.Round(time.Millisecond))
 			wantError(t, r, "SERVICE_UNAVAILABLE", http.StatusServiceUnavailable, call.path)
-			if r.header.Get("Retry-After") == "" {
+			if r.Header.Get("Retry-After") == "" {
 				t.Error("503 without Retry-After")
 			}
 			if took > 3*time.Second {
@@ -247,10 +247,10 @@ func TestMuteDatabaseIsServiceUnavailable(t *testing.T) {
 		start := time.Now()
 		r := s.queryFrom(t, c, host.token, "chat.getMessages,streaming.getSession?batch=1",
 			raw(`{"0":{"sessionId":"`+sess.ID+`"},"1":{"sessionId":"`+sess.ID+`"}}`))
-		t.Logf("batch: HTTP %d in %v", r.status, time.Since(start).Round(time.Millisecond))
-		if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" ||
-			strings.Count(string(r.body), `"SERVICE_UNAVAILABLE"`) != 2 {
-			t.Fatalf("HTTP %d, Retry-After %q: %s", r.status, r.header.Get("Retry-After"), r.body)
+		t.Logf("batch: HTTP %d in %v", r.Status, time.Since(start).Round(time.Millisecond))
+		if r.Status != http.StatusServiceUnavailable || r.Header.Get("Retry-After") == "" ||
+			strings.Count(string(r.Body), `"SERVICE_UNAVAILABLE"`) != 2 {
+			t.Fatalf("HTTP %d, Retry-After %q: %s", r.Status, r.Header.Get("Retry-After"), r.Body)
 		}
 	})
 
@@ -258,12 +258,12 @@ func TestMuteDatabaseIsServiceUnavailable(t *testing.T) {
 	start := time.Now()
 	for {
 		r := s.queryFrom(t, c, host.token, "chat.getMessages", map[string]any{"sessionId": sess.ID})
-		if r.status == http.StatusOK {
+		if r.Status == http.StatusOK {
 			t.Logf("answering again %v after the database came back", time.Since(start).Round(time.Millisecond))
 			break
 		}
 		if time.Since(start) > 10*time.Second {
-			t.Fatalf("still failing 10 s after the database came back: HTTP %d %s", r.status, r.body)
+			t.Fatalf("still failing 10 s after the database came back: HTTP %d %s", r.Status, r.Body)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -273,9 +273,9 @@ func TestMuteDatabaseIsServiceUnavailable(t *testing.T) {
 		start := time.Now()
 		r := s.queryFrom(t, c, host.token, "chat.getMessages", map[string]any{"sessionId": sess.ID})
 		took := time.Since(start)
-		t.Logf("chat.getMessages with the connection refused: HTTP %d in %v", r.status, took.Round(time.Millisecond))
+		t.Logf("chat.getMessages with the connection refused: HTTP %d in %v", r.Status, took.Round(time.Millisecond))
 		wantError(t, r, "SERVICE_UNAVAILABLE", http.StatusServiceUnavailable, "chat.getMessages")
-		if r.header.Get("Retry-After") == "" {
+		if r.Header.Get("Retry-After") == "" {
 			t.Error("503 without Retry-After")
 		}
 		if took > 3*time.Second {

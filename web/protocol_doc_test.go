@@ -1,18 +1,16 @@
 package web_test
 
 import (
-	"context"
 	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/chobilive/chobi/economy"
+	kitstack "github.com/chobilive/chobi/internal/testkit/stack"
 	"github.com/chobilive/chobi/protocol"
 	"github.com/chobilive/chobi/rooms"
-	"github.com/chobilive/chobi/store"
 	"github.com/chobilive/chobi/web/api"
 	"github.com/chobilive/chobi/web/trpc"
 )
@@ -34,12 +32,7 @@ func TestProtocolDocCoversEveryMessageAndProcedure(t *testing.T) {
 		contract[p] = true
 	}
 	// Every procedure is registered with an economy (gifts, wallet).
-	ctx := context.Background()
-	st, err := store.Open(ctx, store.Config{SQLitePath: filepath.Join(t.TempDir(), "chobi.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := kitstack.Open(t, kitstack.SQLiteConfig(t))
 	roomSvc := rooms.NewService(rooms.Params{Store: st, Logger: quietLogger()})
 	econ, err := economy.New(economy.Params{Ledger: st, Stage: roomSvc})
 	if err != nil {

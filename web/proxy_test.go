@@ -101,8 +101,8 @@ func TestGuestLimitPerForwardedAddress(t *testing.T) {
 	}, quietLogger())
 	proxy := clientFrom(t, "127.0.0.1")
 	for i := range 30 {
-		if r := s.mutateFrom(t, proxy, "", "auth.guest", nil, forwardedFor("203.0.113.10")); r.status != http.StatusOK {
-			t.Fatalf("guest %d: %d %s", i+1, r.status, r.body)
+		if r := s.mutateFrom(t, proxy, "", "auth.guest", nil, forwardedFor("203.0.113.10")); r.Status != http.StatusOK {
+			t.Fatalf("guest %d: %d %s", i+1, r.Status, r.Body)
 		}
 	}
 	wantError(t, s.mutateFrom(t, proxy, "", "auth.guest", nil, forwardedFor("203.0.113.10")),

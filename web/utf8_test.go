@@ -34,8 +34,8 @@ func TestInvalidUTF8IsRefused(t *testing.T) {
 	}
 	t.Run("superjson", func(t *testing.T) {
 		r := s.mutate(t, host.token, "chat.sendMessage", raw(`{"json":`+string(send("\xc3"))+`}`))
-		if r.status != http.StatusBadRequest || !strings.Contains(string(r.body), `{"error":{"json":{"message":"input: invalid UTF-8`) {
-			t.Errorf("HTTP %d: %s", r.status, r.body)
+		if r.Status != http.StatusBadRequest || !strings.Contains(string(r.Body), `{"error":{"json":{"message":"input: invalid UTF-8`) {
+			t.Errorf("HTTP %d: %s", r.Status, r.Body)
 		}
 	})
 	t.Run("in a query's input", func(t *testing.T) {
