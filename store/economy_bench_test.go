@@ -2,16 +2,13 @@ package store_test
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
-	"net/url"
 	"os"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 
 	"github.com/chobilive/chobi/economy"
+	"github.com/chobilive/chobi/internal/testkit"
+	kitstack "github.com/chobilive/chobi/internal/testkit/stack"
 	"github.com/chobilive/chobi/store"
 )
 
@@ -73,45 +70,13 @@ func BenchmarkSendGift(b *testing.B) {
 // benchmarks).
 func benchStore(b *testing.B, eng string) *store.Store {
 	b.Helper()
-	cfg := store.Config{SQLitePath: filepath.Join(b.TempDir(), "chobi.db")}
+	cfg := kitstack.SQLiteConfig(b)
 	if eng == "postgres" {
-		base := os.Getenv(envPostgresURL)
+		base := os.Getenv(testkit.EnvPostgresURL)
 		if base == "" {
-			b.Skipf("%s is not set: no Postgres benchmark", envPostgresURL)
+			b.Skipf("%s is not set: no Postgres benchmark", testkit.EnvPostgresURL)
 		}
-		var r [6]byte
-		rand.Read(r[:])
-		schema := "chobi_b_" + hex.EncodeToString(r[:])
-		admin, err := sql.Open("pgx", base)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
-			admin.Close()
-			b.Fatal(err)
-		}
-		b.Cleanup(func() {
-			defer admin.Close()
-			if _, err := admin.Exec("DROP SCHEMA " + schema + " CASCADE"); err != nil {
-				b.Errorf("drop schema %s: %v", schema, err)
-			}
-		})
-		u, err := url.Parse(base)
-		if err != nil {
-			b.Fatal(err)
-		}
-		q := u.Query()
-		q.Set("search_path", schema)
-		u.RawQuery = q.Encode()
-		cfg = store.Config{PostgresURL: u.String(), MaxConns: 40}
+		cfg = store.Config{PostgresURL: testkit.SchemaOn(b, base, "chobi_b_"), MaxConns: 40}
 	}
-	s, err := store.Open(context.Background(), cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { s.Close() })
-	if _, err := s.Migrate(context.Background()); err != nil {
-		b.Fatal(err)
-	}
-	return s
+	return kitstack.Migrated(b, cfg)
 }

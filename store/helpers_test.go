@@ -2,28 +2,20 @@ package store_test
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
-	"net/url"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/chobilive/chobi/internal/testkit"
+	kitstack "github.com/chobilive/chobi/internal/testkit/stack"
 	"github.com/chobilive/chobi/rooms"
 	"github.com/chobilive/chobi/store"
 )
 
 // The conformance suite runs every test against both engines. Postgres comes
 // from CHOBI_TEST_POSTGRES_URL; each subtest gets a schema of its own.
-const (
-	envPostgresURL     = "CHOBI_TEST_POSTGRES_URL"
-	envRequireServices = "CHOBI_REQUIRE_SERVICES"
-)
 
 // engine is one database that a subtest may open (and reopen) as a Store.
 type engine struct {
@@ -34,22 +26,13 @@ type engine struct {
 // of the test (closing it earlier is fine).
 func (e engine) open(t *testing.T) *store.Store {
 	t.Helper()
-	s, err := store.Open(context.Background(), e.cfg)
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
+	return kitstack.Open(t, e.cfg)
 }
 
 // openMigrated opens the store and applies the migrations.
 func (e engine) openMigrated(t *testing.T) *store.Store {
 	t.Helper()
-	s := e.open(t)
-	if _, err := s.Migrate(context.Background()); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
-	return s
+	return kitstack.Migrated(t, e.cfg)
 }
 
 // eachEngine runs f as a subtest "sqlite" on a fresh database file and as a
@@ -57,7 +40,7 @@ func (e engine) openMigrated(t *testing.T) *store.Store {
 func eachEngine(t *testing.T, f func(t *testing.T, e engine)) {
 	t.Helper()
 	t.Run("sqlite", func(t *testing.T) {
-		f(t, engine{cfg: store.Config{SQLitePath: filepath.Join(t.TempDir(), "chobi.db")}})
+		f(t, engine{cfg: kitstack.SQLiteConfig(t)})
 	})
 	t.Run("postgres", func(t *testing.T) {
 		f(t, engine{cfg: store.Config{PostgresURL: postgresSchema(t), MaxConns: 8}})
@@ -76,47 +59,7 @@ func eachStore(t *testing.T, f func(t *testing.T, s *store.Store)) {
 // CHOBI_REQUIRE_SERVICES=1.
 func postgresSchema(t *testing.T) string {
 	t.Helper()
-	base := os.Getenv(envPostgresURL)
-	if base == "" {
-		if os.Getenv(envRequireServices) == "1" {
-			t.Fatalf("%s is not set but %s=1: the Postgres conformance tests must run. "+
-				"Set %s=postgres://user@host:5432/db?sslmode=disable", envPostgresURL, envRequireServices, envPostgresURL)
-		}
-		t.Skipf("!!! POSTGRES CONFORMANCE WAS NOT TESTED !!! %s is not set. "+
-			"Run with %s=postgres://user@host:5432/db?sslmode=disable (and %s=1 to make this a failure)",
-			envPostgresURL, envPostgresURL, envRequireServices)
-	}
-	var b [6]byte
-	rand.Read(b[:])
-	schema := "chobi_t_" + hex.EncodeToString(b[:])
-
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatalf("postgres %s: %v", envPostgresURL, err)
-	}
-	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-		admin.Close()
-		t.Fatalf("postgres: create schema %s: %v", schema, err)
-	}
-	t.Cleanup(func() {
-		defer admin.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
-		if _, err := admin.ExecContext(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("postgres: drop schema %s: %v", schema, err)
-		}
-	})
-
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatalf("postgres %s: %v", envPostgresURL, err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema) // pgx passes unknown parameters to the server as runtime parameters
-	u.RawQuery = q.Encode()
-	return u.String()
+	return testkit.SchemaOn(t, testkit.PostgresURL(t, "POSTGRES CONFORMANCE"), "chobi_t_")
 }
 
 var dollarParam = regexp.MustCompile(`\$(\d+)`)

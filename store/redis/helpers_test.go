@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"io"
 	"net"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +13,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 
+	"github.com/chobilive/chobi/internal/testkit"
 	chobiredis "github.com/chobilive/chobi/store/redis"
 )
 
@@ -24,14 +24,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // the test is skipped, or fails when CHOBI_REQUIRE_SERVICES=1.
 func testRedis(t *testing.T) (*goredis.Client, chobiredis.Options) {
 	t.Helper()
-	raw := os.Getenv("CHOBI_TEST_REDIS_URL")
-	if raw == "" {
-		if os.Getenv("CHOBI_REQUIRE_SERVICES") == "1" {
-			t.Fatal("CHOBI_TEST_REDIS_URL is not set but CHOBI_REQUIRE_SERVICES=1: the Redis tests must run")
-		}
-		t.Skip("!!! REDIS PRESENCE, DIRECTORY, BUS AND RATE LIMITS WERE NOT TESTED !!! CHOBI_TEST_REDIS_URL is not set " +
-			"(e.g. redis://127.0.0.1:6379/0; CHOBI_REQUIRE_SERVICES=1 makes this a failure)")
-	}
+	raw := testkit.RedisURL(t, "REDIS PRESENCE, DIRECTORY, BUS AND RATE LIMITS")
 	u, err := goredis.ParseURL(raw)
 	if err != nil {
 		t.Fatalf("CHOBI_TEST_REDIS_URL: %v", err)
