@@ -28,7 +28,9 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-	"github.com/jackc/pgx/v5"
+
+	"github.com/chobilive/chobi/internal/testkit"
+	"github.com/chobilive/chobi/protocol"
 )
 
 // TestProductionBehindTLSProxy follows docs/operations.md's Production section on
@@ -45,19 +47,13 @@ func TestProductionBehindTLSProxy(t *testing.T) {
 	caddy := tool(t, "caddy", "make test-deploy installs it (apt-get install caddy)")
 	run(t, "proxy", caddy, "adapt", "--config", "Caddyfile", "--adapter", "caddyfile")
 
-	pgURL, redisURL := os.Getenv("CHOBI_TEST_POSTGRES_URL"), os.Getenv("CHOBI_TEST_REDIS_URL")
-	if pgURL == "" || redisURL == "" {
-		msg := "CHOBI_TEST_POSTGRES_URL and CHOBI_TEST_REDIS_URL are needed for the production walk-through"
-		if os.Getenv("CHOBI_REQUIRE_SERVICES") == "1" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
+	pgURL := testkit.PostgresURL(t, "THE PRODUCTION WALK-THROUGH")
+	redisURL := testkit.RedisURL(t, "THE PRODUCTION WALK-THROUGH")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
 	// A database of its own, made fresh, so the migrations run from nothing.
-	dbURL := freshDatabase(ctx, t, pgURL, "chobi_deploy_test")
+	dbURL := testkit.FreshDatabase(t, pgURL, "chobi_deploy_test")
 	ru, err := url.Parse(redisURL)
 	if err != nil {
 		t.Fatal(err)
@@ -153,7 +149,7 @@ func TestProductionBehindTLSProxy(t *testing.T) {
 		},
 	}
 	defer client.CloseIdleConnections()
-	waitFor(t, func() error {
+	testkit.EventuallyOK(t, 90*time.Second, "https /healthz through nginx", func() error {
 		resp, err := client.Get("https://live.example.com/healthz")
 		if err == nil {
 			resp.Body.Close()
@@ -191,75 +187,57 @@ func TestProductionBehindTLSProxy(t *testing.T) {
 	if loc := resp.Header.Get("Location"); resp.StatusCode != 301 || loc != "https://live.example.com/readyz" {
 		t.Errorf("http:// answers %d Location %q, want 301 to https://live.example.com/readyz", resp.StatusCode, loc)
 	}
-	code, body, hdr := call("POST", "/api/trpc/auth.guest", "{}")
-	if code != 200 || hdr.Get("Access-Control-Allow-Origin") != "https://live.example.com" {
-		t.Fatalf("https auth.guest: %d (CORS %q) %s", code, hdr.Get("Access-Control-Allow-Origin"), body)
-	}
+	api := &testkit.TRPC{URL: "https://live.example.com", Client: client}
+	origin := testkit.Header("Origin", "https://live.example.com")
 	var guest struct {
-		Result struct {
-			Data struct {
-				Token string `json:"token"`
-			} `json:"data"`
-		} `json:"result"`
+		Token string `json:"token"`
 	}
-	if err := json.Unmarshal([]byte(body), &guest); err != nil || guest.Result.Data.Token == "" {
-		t.Fatalf("auth.guest: no token in %s", body)
+	r, err := api.Mutation("", "auth.guest", testkit.RawInput("{}"), origin)
+	if err != nil {
+		t.Fatalf("https auth.guest: %v", err)
 	}
-	token := guest.Result.Data.Token
+	if r.Status != 200 || r.Header.Get("Access-Control-Allow-Origin") != "https://live.example.com" {
+		t.Fatalf("https auth.guest: %d (CORS %q) %s", r.Status, r.Header.Get("Access-Control-Allow-Origin"), r.Body)
+	}
+	if err := r.Into(&guest); err != nil || guest.Token == "" {
+		t.Fatalf("auth.guest: no token in %s", r.Body)
+	}
+	token := guest.Token
 
 	// A second guest goes live; the first joins and is given the public
 	// wss:// URL and its own TURN credentials.
-	_, body, _ = call("POST", "/api/trpc/auth.guest", "{}")
-	var host struct {
-		Result struct {
-			Data struct {
-				Token string `json:"token"`
-			} `json:"data"`
-		} `json:"result"`
-	}
-	json.Unmarshal([]byte(body), &host)
-	authCall := func(token, path, input string) string {
-		req, _ := http.NewRequestWithContext(ctx, "POST", "https://live.example.com/api/trpc/"+path, strings.NewReader(input))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Authorization", "Bearer "+token)
-		resp, err := client.Do(req)
+	authCall := func(token, path, input string, out any) *testkit.Reply {
+		r, err := api.Mutation(token, path, testkit.RawInput(input))
+		if err == nil {
+			err = r.Into(out)
+		}
 		if err != nil {
 			t.Fatalf("%s: %v", path, err)
 		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != 200 {
-			t.Fatalf("%s: %s %s", path, resp.Status, b)
-		}
-		return string(b)
+		return r
 	}
+	var host struct {
+		Token string `json:"token"`
+	}
+	authCall("", "auth.guest", "{}", &host)
 	var created struct {
-		Result struct {
-			Data struct {
-				ID string `json:"id"`
-			} `json:"data"`
-		} `json:"result"`
+		ID string `json:"id"`
 	}
-	json.Unmarshal([]byte(authCall(host.Result.Data.Token, "streaming.createSession", `{"title":"Deploy check","type":"video","category":"music"}`)), &created)
+	authCall(host.Token, "streaming.createSession", `{"title":"Deploy check","type":"video","category":"music"}`, &created)
 	var joined struct {
-		Result struct {
-			Data struct {
-				WSURL      string `json:"wsUrl"`
-				ICEServers []struct {
-					URLs       []string `json:"urls"`
-					Username   string   `json:"username"`
-					Credential string   `json:"credential"`
-				} `json:"iceServers"`
-			} `json:"data"`
-		} `json:"result"`
+		WSURL      string `json:"wsUrl"`
+		ICEServers []struct {
+			URLs       []string `json:"urls"`
+			Username   string   `json:"username"`
+			Credential string   `json:"credential"`
+		} `json:"iceServers"`
 	}
-	body = authCall(token, "streaming.joinSession", `{"sessionId":"`+created.Result.Data.ID+`"}`)
-	json.Unmarshal([]byte(body), &joined)
-	if got := joined.Result.Data.WSURL; got != active["PUBLIC_WS_URL"] {
+	body := authCall(token, "streaming.joinSession", `{"sessionId":"`+created.ID+`"}`, &joined).Body
+	if got := joined.WSURL; got != active["PUBLIC_WS_URL"] {
 		t.Errorf("joinSession's wsUrl is %q, want PUBLIC_WS_URL %q", got, active["PUBLIC_WS_URL"])
 	}
 	turn := false
-	for _, s := range joined.Result.Data.ICEServers {
+	for _, s := range joined.ICEServers {
 		for _, u := range s.URLs {
 			turn = turn || (strings.HasPrefix(u, "turn:127.0.0.1:") && s.Username != "" && s.Credential != "")
 		}
@@ -272,26 +250,17 @@ func TestProductionBehindTLSProxy(t *testing.T) {
 	// As a browser dials it: per-message deflate offered, through the proxy.
 	wsDialer := &websocket.Dialer{NetDialContext: dial, TLSClientConfig: &tls.Config{RootCAs: pool},
 		HandshakeTimeout: 10 * time.Second, EnableCompression: true}
-	ws, _, err := wsDialer.DialContext(ctx, "wss://live.example.com/ws?token="+url.QueryEscape(token),
-		http.Header{"Origin": {"https://live.example.com"}})
-	if err != nil {
-		t.Fatalf("wss://live.example.com/ws through nginx: %v", err)
+	ws := testkit.Dial(t, "wss://live.example.com/ws", token, testkit.WithDialer(wsDialer),
+		testkit.WithHeader(http.Header{"Origin": {"https://live.example.com"}}))
+	ws.Send(protocol.Ping{ID: "p1"})
+	if pong, ok := ws.NextWithin("", 10*time.Second); !ok || pong["type"] != "pong" || pong["id"] != "p1" {
+		t.Errorf("ping over wss: %v, want the pong", pong)
 	}
-	ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	if err := ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"ping","id":"p1"}`)); err != nil {
-		t.Fatal(err)
-	}
-	ws.SetReadDeadline(time.Now().Add(10 * time.Second))
-	_, msg, err := ws.ReadMessage()
-	if err != nil || !strings.Contains(string(msg), `"pong"`) || !strings.Contains(string(msg), `"p1"`) {
-		t.Errorf("ping over wss: %s %v, want the pong", msg, err)
-	}
-	ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(5*time.Second))
 	ws.Close()
 
 	// The host ends the session; then SIGTERM: a clean stop within
 	// SHUTDOWN_TIMEOUT (and some), with no live session to drain.
-	authCall(host.Result.Data.Token, "streaming.endSession", `{"sessionId":"`+created.Result.Data.ID+`"}`)
+	authCall(host.Token, "streaming.endSession", `{"sessionId":"`+created.ID+`"}`, new(json.RawMessage))
 	server.stop(t, seconds(t, "SHUTDOWN_TIMEOUT", active["SHUTDOWN_TIMEOUT"])+10*time.Second)
 }
 
@@ -312,26 +281,6 @@ func activeEnv(t *testing.T, path string) map[string]string {
 		}
 	}
 	return out
-}
-
-func freshDatabase(ctx context.Context, t *testing.T, admin, name string) string {
-	t.Helper()
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		t.Fatalf("Postgres at CHOBI_TEST_POSTGRES_URL: %v", err)
-	}
-	defer conn.Close(ctx)
-	for _, q := range []string{"DROP DATABASE IF EXISTS " + name + " WITH (FORCE)", "CREATE DATABASE " + name} {
-		if _, err := conn.Exec(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	u, err := url.Parse(admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	return u.String()
 }
 
 // proc is a process that runs until the test ends.
@@ -365,7 +314,7 @@ func startServer(t *testing.T, bin string, env []string, ready string, args ...s
 		}
 	})
 	if ready != "" {
-		waitFor(t, func() error {
+		testkit.EventuallyOK(t, 90*time.Second, ready, func() error {
 			select {
 			case err := <-p.done:
 				p.done <- err
@@ -416,21 +365,6 @@ func (w *syncWriter) String() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.b.String()
-}
-
-func waitFor(t *testing.T, ok func() error) {
-	t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		err := ok()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not ready after 90s: %v", err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
 }
 
 // testCertificate writes a self-signed certificate for host and returns

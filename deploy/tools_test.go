@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/chobilive/chobi/internal/testkit"
 )
 
 // The checks here build or run things and use the real tools: they run
@@ -186,11 +188,9 @@ func TestStaticBinaryServes(t *testing.T) {
 		t.Errorf("chobi healthcheck (the image's HEALTHCHECK): %v\n%s", err, out)
 	}
 	// A call or two, so the API's series exist.
-	resp, err := http.Post(base+"/api/trpc/auth.guest", "application/json", strings.NewReader("{}"))
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("auth.guest: %v %v", err, resp)
+	if r, err := (&testkit.TRPC{URL: base}).Mutation("", "auth.guest", testkit.RawInput("{}")); err != nil || r.Status != http.StatusOK {
+		t.Fatalf("auth.guest: %v %v", err, r)
 	}
-	resp.Body.Close()
 	if code, body := get("/api/trpc/streaming.getActiveSessions"); code != http.StatusOK {
 		t.Fatalf("getActiveSessions: %d %s", code, body)
 	}
@@ -386,11 +386,8 @@ func must[T any](v T, err error) T {
 // redisHostPort is CHOBI_TEST_REDIS_URL's host:port, "" when it is not set
 // (a failure when CHOBI_REQUIRE_SERVICES=1).
 func redisHostPort(t *testing.T) string {
-	raw := os.Getenv("CHOBI_TEST_REDIS_URL")
+	raw := testkit.RedisBase(t, "THE CLUSTER'S SERIES")
 	if raw == "" {
-		if os.Getenv("CHOBI_REQUIRE_SERVICES") == "1" {
-			t.Fatal("CHOBI_TEST_REDIS_URL is needed to check the cluster's series")
-		}
 		return ""
 	}
 	u, err := url.Parse(raw)

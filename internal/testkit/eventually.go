@@ -20,3 +20,20 @@ func Eventually(t testing.TB, within time.Duration, what string, cond func() boo
 		time.Sleep(Poll)
 	}
 }
+
+// EventuallyOK is Eventually for a check that says what is still wrong:
+// it fails with check's last error.
+func EventuallyOK(t testing.TB, within time.Duration, what string, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s: %v", within, what, err)
+		}
+		time.Sleep(Poll)
+	}
+}

@@ -39,24 +39,13 @@ func Missing(t testing.TB, untested, why string) {
 // For tests whose Postgres half is optional.
 func PostgresBase(t testing.TB, untested string) string {
 	t.Helper()
-	base := os.Getenv(EnvPostgresURL)
-	if base == "" {
-		if RequireServices() {
-			t.Fatalf("%s is not set but %s=1: %s must run", EnvPostgresURL, EnvRequireServices, untested)
-		}
-		t.Logf("!!! %s WAS NOT TESTED !!! %s is not set (e.g. postgres://user@host:5432/db?sslmode=disable)", untested, EnvPostgresURL)
-	}
-	return base
+	return optional(t, EnvPostgresURL, untested, examplePostgres)
 }
 
 // PostgresURL is EnvPostgresURL; without it the test skips or fails.
 func PostgresURL(t testing.TB, untested string) string {
 	t.Helper()
-	base := os.Getenv(EnvPostgresURL)
-	if base == "" {
-		Missing(t, untested, EnvPostgresURL+" is not set (e.g. postgres://user@host:5432/db?sslmode=disable)")
-	}
-	return base
+	return needed(t, EnvPostgresURL, untested, examplePostgres)
 }
 
 // PostgresSchema creates a schema of its own for the test, named prefix
@@ -102,13 +91,69 @@ func SchemaOn(t testing.TB, base, prefix string) string {
 	return u.String()
 }
 
+// RedisBase is EnvRedisURL, or "" when it is not set: then the test fails
+// (EnvRequireServices=1) or logs loudly that untested was not tested.
+func RedisBase(t testing.TB, untested string) string {
+	t.Helper()
+	return optional(t, EnvRedisURL, untested, exampleRedis)
+}
+
+// FreshDatabase drops and creates the database name on the Postgres
+// server at base (so migrations run from nothing) and returns its URL.
+func FreshDatabase(t testing.TB, base, name string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	admin, err := sql.Open("pgx", base)
+	if err != nil {
+		t.Fatalf("Postgres at %s: %v", EnvPostgresURL, err)
+	}
+	defer admin.Close()
+	for _, q := range []string{"DROP DATABASE IF EXISTS " + name + " WITH (FORCE)", "CREATE DATABASE " + name} {
+		if _, err := admin.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
 // RedisURL is EnvRedisURL; without it the test skips or fails, saying
 // what was not tested.
 func RedisURL(t testing.TB, untested string) string {
 	t.Helper()
-	raw := os.Getenv(EnvRedisURL)
-	if raw == "" {
-		Missing(t, untested, EnvRedisURL+" is not set (e.g. redis://127.0.0.1:6379/0)")
+	return needed(t, EnvRedisURL, untested, exampleRedis)
+}
+
+const (
+	examplePostgres = "postgres://user@host:5432/db?sslmode=disable"
+	exampleRedis    = "redis://127.0.0.1:6379/0"
+)
+
+// optional is the variable's value; unset, the test fails
+// (EnvRequireServices=1) or logs loudly and goes on.
+func optional(t testing.TB, name, untested, example string) string {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		if RequireServices() {
+			t.Fatalf("%s is not set but %s=1: %s must run", name, EnvRequireServices, untested)
+		}
+		t.Logf("!!! %s WAS NOT TESTED !!! %s is not set (e.g. %s)", untested, name, example)
 	}
-	return raw
+	return v
+}
+
+// needed is the variable's value; unset, the test fails or skips (Missing).
+func needed(t testing.TB, name, untested, example string) string {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		Missing(t, untested, name+" is not set (e.g. "+example+")")
+	}
+	return v
 }

@@ -3,6 +3,7 @@ package testkit_test
 import (
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -212,4 +213,14 @@ func TestPostgresSchema(t *testing.T) {
 	if u == "" {
 		t.Fatal("no URL")
 	}
+}
+
+func TestEventuallyOK(t *testing.T) {
+	n := 0
+	testkit.EventuallyOK(t, time.Second, "the third try", func() error {
+		if n++; n < 3 {
+			return errors.New("not yet")
+		}
+		return nil
+	})
 }
