@@ -22,7 +22,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -287,7 +286,7 @@ func activeEnv(t *testing.T, path string) map[string]string {
 type proc struct {
 	cmd  *exec.Cmd
 	done chan error
-	logs syncWriter
+	logs testkit.Buffer
 }
 
 // startServer starts bin; when ready is a URL, it waits until that answers 200.
@@ -348,23 +347,6 @@ func (p *proc) stop(t *testing.T, limit time.Duration) {
 	case <-time.After(limit):
 		t.Errorf("no exit within %v of SIGTERM", limit)
 	}
-}
-
-type syncWriter struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (w *syncWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *syncWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
 }
 
 // testCertificate writes a self-signed certificate for host and returns

@@ -1,7 +1,6 @@
 package sfu
 
 import (
-	"bytes"
 	"log/slog"
 	"strings"
 	"sync"
@@ -24,7 +23,7 @@ func TestRetransmissionsNamingTheRidAreReported(t *testing.T) {
 		// the race is pion's, on the very path this test takes.
 		t.Skip("SKIPPED under -race: pion's rebinding of the track races with its reader; run without -race")
 	}
-	logs := &lockedBuffer{}
+	logs := &testkit.Buffer{}
 	e, err := NewEngine(Config{UDPHost: "127.0.0.1", IncludeLoopback: true, Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -49,23 +48,6 @@ func TestRetransmissionsNamingTheRidAreReported(t *testing.T) {
 	if out := logs.String(); !strings.Contains(out, "rid=q") {
 		t.Errorf("the warning names no layer q:\n%s", out)
 	}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // loseOnceFactory builds an interceptor that loses the 30th packet of each

@@ -5,15 +5,14 @@ package web_test
 // log follow the client, never an address the client chose.
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
+	"github.com/chobilive/chobi/internal/testkit"
 	"github.com/chobilive/chobi/web"
 	"github.com/chobilive/chobi/web/clientip"
 )
@@ -110,24 +109,13 @@ func TestGuestLimitPerForwardedAddress(t *testing.T) {
 	ok[authOut](t, s.mutateFrom(t, proxy, "", "auth.guest", nil, forwardedFor("203.0.113.11")))
 }
 
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
+type logBuffer struct{ testkit.Buffer }
 
 // records are the JSON log lines with the given message.
 func (b *logBuffer) records(t *testing.T, msg string) []map[string]any {
 	t.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	var out []map[string]any
-	for _, line := range strings.Split(strings.TrimSpace(b.buf.String()), "\n") {
+	for _, line := range strings.Split(strings.TrimSpace(b.String()), "\n") {
 		var rec map[string]any
 		if err := json.Unmarshal([]byte(line), &rec); err != nil {
 			t.Fatalf("log line %q: %v", line, err)

@@ -289,7 +289,7 @@ type binary struct {
 	cmd  *exec.Cmd
 	url  string
 	done chan error
-	log  *bytes.Buffer
+	log  *testkit.Buffer
 }
 
 func startBinary(t *testing.T, bin string, e env) *binary {
@@ -300,9 +300,9 @@ func startBinary(t *testing.T, bin string, e env) *binary {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	b := &binary{cmd: exec.Command(bin, "serve"), url: "http://" + addr, done: make(chan error, 1), log: &bytes.Buffer{}}
+	b := &binary{cmd: exec.Command(bin, "serve"), url: "http://" + addr, done: make(chan error, 1), log: &testkit.Buffer{}}
 	b.cmd.Env = e.with("HTTP_ADDR", addr).list()
-	b.cmd.Stdout, b.cmd.Stderr = io.Discard, &syncWriter{w: b.log}
+	b.cmd.Stdout, b.cmd.Stderr = io.Discard, b.log
 	if err := b.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -360,17 +360,6 @@ func (b *binary) stop(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatalf("chobi did not stop on SIGTERM\n%s", b.log)
 	}
-}
-
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
 }
 
 // apiClient calls the tRPC API over plain JSON.

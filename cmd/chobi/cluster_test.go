@@ -480,20 +480,14 @@ func TestClusterDrainsOnSIGTERM(t *testing.T) {
 
 func waitReady(t *testing.T, base string, want int) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	testkit.Eventually(t, 15*time.Second, fmt.Sprintf("%s/readyz to become %d", base, want), func() bool {
 		resp, err := http.Get(base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == want {
-				return
-			}
+		if err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s/readyz did not become %d", base, want)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		resp.Body.Close()
+		return resp.StatusCode == want
+	})
 }
 
 // queryList runs a query whose result is an array.

@@ -13,12 +13,12 @@ import (
 	"reflect"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
+	"github.com/chobilive/chobi/internal/testkit"
 	"github.com/chobilive/chobi/web/api"
 	"github.com/chobilive/chobi/web/trpc"
 )
@@ -441,24 +441,6 @@ func TestRunCommands(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log destination the test reads while serve writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestServe runs the server as main wires it, on a free port, checks its
 // endpoints, and stops it by cancelling its context (as SIGTERM does).
 func TestServe(t *testing.T) {
@@ -467,7 +449,7 @@ func TestServe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testkit.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)

@@ -109,7 +109,7 @@ func TestReconcileLoop(t *testing.T) {
 				t.Fatal(err)
 			}
 			f := newLedgerFixture(t, cfg)
-			logs := &syncBuffer{}
+			logs := &testkit.Buffer{}
 			reg := prometheus.NewRegistry()
 			j := newReconcileJob(time.Second, f.econ, slog.New(slog.NewTextHandler(logs, nil)), reg)
 			defer func() {
@@ -207,7 +207,7 @@ func TestServeReconcilesTheLedger(t *testing.T) {
 			// migrates again: nothing to do).
 			f := newLedgerFixture(t, cfg)
 
-			logs := &syncBuffer{}
+			logs := &testkit.Buffer{}
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			done := make(chan error, 1)

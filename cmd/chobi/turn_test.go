@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -32,7 +31,7 @@ func startServer(t *testing.T, e env) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncWriter{w: &bytes.Buffer{}}
+	logs := &testkit.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
@@ -44,21 +43,17 @@ func startServer(t *testing.T, e env) string {
 			t.Errorf("serve: %v", err)
 		}
 		if t.Failed() {
-			t.Logf("server log:\n%s", logs.w)
+			t.Logf("server log:\n%s", logs)
 		}
 	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testkit.EventuallyOK(t, 30*time.Second, "the server's /healthz", func() error {
 		resp, err := http.Get("http://" + addr + "/healthz")
 		if err == nil {
 			resp.Body.Close()
-			return "http://" + addr
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the server did not answer: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return err
+	})
+	return "http://" + addr
 }
 
 // joinRelayed connects a socket, joins the session and takes its
