@@ -88,7 +88,8 @@ func TestServeAppliesLimits(t *testing.T) {
 
 	ws := testkit.Dial(t, base, viewer.Token)
 	ws.Write([]byte(`{"type":"ping","pad":"` + strings.Repeat("x", 3000) + `"}`))
-	if err := ws.ReadErr(10 * time.Second); testkit.CloseCode(err) != websocket.CloseMessageTooBig {
+	ws.Conn().SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, _, err := ws.Conn().ReadMessage(); testkit.CloseCode(err) != websocket.CloseMessageTooBig {
 		t.Fatalf("a 3 KB frame at WS_MAX_FRAME_BYTES=2048: %v, want close 1009", err)
 	}
 }

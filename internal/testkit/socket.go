@@ -174,7 +174,7 @@ func (s *Socket) Serve(handle func(Frame)) {
 				s.notify()
 				return
 			}
-			f := frameOf(data)
+			f := s.frameOf(data)
 			if handle != nil {
 				handle(f)
 			}
@@ -193,9 +193,13 @@ func (s *Socket) notify() {
 	}
 }
 
-func frameOf(data []byte) Frame {
+// frameOf reads a frame's type; a frame that is not a JSON object fails
+// the test.
+func (s *Socket) frameOf(data []byte) Frame {
 	var env protocol.Envelope
-	json.Unmarshal(data, &env)
+	if err := json.Unmarshal(data, &env); err != nil {
+		s.t.Errorf("the server sent non-JSON %q", data)
+	}
 	return Frame{Type: env.Type, Raw: data}
 }
 
@@ -212,7 +216,7 @@ func (s *Socket) pull(deadline time.Time) error {
 			return err
 		}
 		s.mu.Lock()
-		s.frames = append(s.frames, frameOf(data))
+		s.frames = append(s.frames, s.frameOf(data))
 		s.mu.Unlock()
 		return nil
 	}
