@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 
+	kitstack "github.com/chobilive/chobi/internal/testkit/stack"
 	"github.com/chobilive/chobi/protocol"
 	"github.com/chobilive/chobi/rooms"
 	"github.com/chobilive/chobi/store"
@@ -173,20 +173,7 @@ var quiet = slog.New(slog.DiscardHandler)
 func newRig(t *testing.T, cfg rooms.Config) *rig {
 	t.Helper()
 	ctx := context.Background()
-	dir := t.TempDir()
-	if strings.ContainsAny(dir, "#?") {
-		// store.Open puts the path in a file: URI unescaped: the database
-		// would be opened at the path cut before the '#' or '?'.
-		t.Fatalf("temporary directory %q holds # or ?: name the subtest otherwise", dir)
-	}
-	st, err := store.Open(ctx, store.Config{SQLitePath: dir + "/chobi.db"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if _, err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	st := kitstack.SQLite(t)
 	r := &rig{t: t, ctx: ctx, st: st, aud: &audience{}}
 	r.svc = r.service(r.aud, cfg)
 	return r

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/chobilive/chobi/internal/testkit"
+	kitstack "github.com/chobilive/chobi/internal/testkit/stack"
 	"github.com/chobilive/chobi/store"
 )
 
@@ -81,11 +82,7 @@ func TestAdminGrantAndReconcile(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			st, err := store.Open(context.Background(), store.Config{PostgresURL: cfg.PostgresURL, SQLitePath: cfg.sqlitePath()})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer st.Close()
+			st := kitstack.Open(t, store.Config{PostgresURL: cfg.PostgresURL, SQLitePath: cfg.sqlitePath()})
 			u, err := st.CreateUser(context.Background(), store.NewUser{Username: "Lucky", DisplayName: "Lucky"})
 			if err != nil {
 				t.Fatal(err)

@@ -6,6 +6,7 @@ package stack
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/chobilive/chobi/internal/testkit"
@@ -37,7 +38,14 @@ func Migrated(t testing.TB, cfg store.Config) *store.Store {
 // SQLiteConfig is a database file of its own in the test's temporary
 // directory.
 func SQLiteConfig(t testing.TB) store.Config {
-	return store.Config{SQLitePath: filepath.Join(t.TempDir(), "chobi.db")}
+	t.Helper()
+	dir := t.TempDir()
+	if strings.ContainsAny(dir, "#?") {
+		// store.Open puts the path in a file: URI unescaped: the database
+		// would be opened at the path cut before the '#' or '?'.
+		t.Fatalf("temporary directory %q holds # or ?: name the test otherwise", dir)
+	}
+	return store.Config{SQLitePath: filepath.Join(dir, "chobi.db")}
 }
 
 // PostgresConfig is a schema of its own on the test server (see
