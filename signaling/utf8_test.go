@@ -4,8 +4,7 @@ import (
 	"context"
 	"testing"
 
-	"github.com/coder/websocket"
-
+	"github.com/chobilive/chobi/protocol"
 	"github.com/chobilive/chobi/rooms"
 	"github.com/chobilive/chobi/signaling"
 )
@@ -20,22 +19,22 @@ func TestInvalidUTF8FrameIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := s.dial(t, hostID)
-	c.send(map[string]any{"type": "join_session", "id": "j1", "sessionId": sess.ID})
-	c.next("session_joined")
+	c.Send(protocol.JoinSession{ID: "j1", SessionID: sess.ID})
+	c.Next("session_joined")
 
 	for id, frame := range map[string]string{
 		"m1": "{\"type\":\"send_message\",\"id\":\"m1\",\"sessionId\":\"" + sess.ID + "\",\"message\":\"bad \xff byte\"}",
 		"m2": `{"type":"send_message","id":"m2","sessionId":"` + sess.ID + `","message":"half \udc00"}`,
 	} {
-		if err := c.ws.Write(context.Background(), websocket.MessageText, []byte(frame)); err != nil {
+		if err := c.Write([]byte(frame)); err != nil {
 			t.Fatal(err)
 		}
-		if e := c.next("error"); e["id"] != id || e["code"] != "bad_request" {
+		if e := c.Next("error"); e["id"] != id || e["code"] != "bad_request" {
 			t.Fatalf("%s: %v, want bad_request", id, e)
 		}
 	}
-	c.send(map[string]any{"type": "ping", "id": "p1"})
-	if m := c.nextAny(); m["type"] != "pong" || m["id"] != "p1" {
+	c.Send(protocol.Ping{ID: "p1"})
+	if m := c.NextAny(); m["type"] != "pong" || m["id"] != "p1" {
 		t.Fatalf("after the refusals: %v, want pong", m)
 	}
 	if list, err := s.st.Messages(context.Background(), sess.ID, 10, ""); err != nil || len(list) != 0 {

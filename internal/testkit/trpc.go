@@ -87,7 +87,11 @@ func (c *TRPC) Query(token, path string, input any, opts ...CallOption) (*Reply,
 		return nil, err
 	}
 	if has {
-		u += "?input=" + url.QueryEscape(in)
+		sep := "?"
+		if strings.Contains(path, "?") { // a batch: "a,b?batch=1"
+			sep = "&"
+		}
+		u += sep + "input=" + url.QueryEscape(in)
 	}
 	req, err := http.NewRequest(http.MethodGet, u, nil)
 	if err != nil {
