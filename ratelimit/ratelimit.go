@@ -48,6 +48,17 @@ func (l *Limiter) Exceeded(key string) bool {
 	return len(l.recentLocked(key, l.now())) >= l.n
 }
 
+// Undo forgets key's newest event: one recorded by Allow before it was
+// known whether it counts (a login attempt, counted before its password
+// is checked, that succeeded).
+func (l *Limiter) Undo(key string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if ev := l.events[key]; len(ev) > 0 {
+		l.events[key] = ev[:len(ev)-1]
+	}
+}
+
 // Reset forgets key's events (a successful login clears its failures).
 func (l *Limiter) Reset(key string) {
 	l.mu.Lock()

@@ -53,3 +53,23 @@ func TestStaleKeysAreSwept(t *testing.T) {
 		t.Fatalf("%d keys kept after their window passed, want 1", n)
 	}
 }
+
+func TestUndoGivesBackTheNewestEvent(t *testing.T) {
+	now := time.Unix(1000, 0)
+	l := New(2, time.Second)
+	l.now = func() time.Time { return now }
+	l.Allow("a")
+	now = now.Add(600 * time.Millisecond)
+	l.Allow("a")
+	l.Undo("a")
+	if !l.Allow("a") || l.Allow("a") {
+		t.Fatal("Undo did not give back exactly one event")
+	}
+	l.Undo("a")
+	now = now.Add(500 * time.Millisecond) // the first event has left the window
+	first, second := l.Allow("a"), l.Allow("a")
+	if !first || !second {
+		t.Fatal("Undo took the oldest event, not the newest")
+	}
+	l.Undo("never seen")
+}

@@ -37,9 +37,9 @@ func forwardedFor(addr string) callOpt { return withHeader("X-Forwarded-For", ad
 
 // TestLoginLimitPerForwardedAddress: behind a trusted proxy (127.0.0.1, as
 // docs/operations.md's nginx and Caddy set-ups run), the failed-login limit per
-// address counts each client by its X-Forwarded-For address: client A's
-// failures lock A out but not B, who comes through the same proxy. A peer
-// that is not a trusted proxy cannot escape the limit with the header.
+// address and account counts each client by its X-Forwarded-For address:
+// client A's failures lock A out but not B, who comes through the same proxy.
+// A peer that is not a trusted proxy cannot escape the limit with the header.
 func TestLoginLimitPerForwardedAddress(t *testing.T) {
 	s := newProxyStack(t, web.Config{TrustedProxies: trustedProxies(t, "127.0.0.1/32")}, quietLogger())
 	ok[authOut](t, s.mutate(t, "", "auth.register", map[string]any{"username": "dave", "password": "right password"}))
@@ -51,7 +51,7 @@ func TestLoginLimitPerForwardedAddress(t *testing.T) {
 	const a, b = "203.0.113.10", "2001:db8::b"
 	for i := range 10 {
 		// The client's own claim left of what the proxy appended changes nothing.
-		wantError(t, login(proxy, fmt.Sprintf("unknown%d", i), "wrong password", forwardedFor(fmt.Sprintf("198.51.100.%d, %s", i, a))),
+		wantError(t, login(proxy, "dave", "wrong password", forwardedFor(fmt.Sprintf("198.51.100.%d, %s", i, a))),
 			"UNAUTHORIZED", http.StatusUnauthorized, "auth.login")
 	}
 	wantError(t, login(proxy, "dave", "right password", forwardedFor(a)), "TOO_MANY_REQUESTS", http.StatusTooManyRequests, "auth.login")
@@ -64,7 +64,7 @@ func TestLoginLimitPerForwardedAddress(t *testing.T) {
 	t.Run("an untrusted peer's header is ignored", func(t *testing.T) {
 		direct := clientFrom(t, "127.0.0.2")
 		for i := range 10 {
-			wantError(t, login(direct, fmt.Sprintf("nobody%d", i), "wrong password", forwardedFor(fmt.Sprintf("192.0.2.%d", i))),
+			wantError(t, login(direct, "dave", "wrong password", forwardedFor(fmt.Sprintf("192.0.2.%d", i))),
 				"UNAUTHORIZED", http.StatusUnauthorized, "auth.login")
 		}
 		wantError(t, login(direct, "dave", "right password", forwardedFor("192.0.2.99")), "TOO_MANY_REQUESTS", http.StatusTooManyRequests, "auth.login")
@@ -84,7 +84,7 @@ func TestForwardedForIgnoredWithoutTrustedProxies(t *testing.T) {
 		return s.mutateFrom(t, c, "", "auth.login", map[string]any{"username": name, "password": password}, forwardedFor(xff))
 	}
 	for i := range 10 {
-		wantError(t, login(fmt.Sprintf("unknown%d", i), "wrong password", fmt.Sprintf("203.0.113.%d", i)),
+		wantError(t, login("dave", "wrong password", fmt.Sprintf("203.0.113.%d", i)),
 			"UNAUTHORIZED", http.StatusUnauthorized, "auth.login")
 	}
 	wantError(t, login("dave", "right password", "203.0.113.99"), "TOO_MANY_REQUESTS", http.StatusTooManyRequests, "auth.login")

@@ -14,7 +14,9 @@ import (
 type limitsConfig struct {
 	MaxCoHosts     int  // MAX_COHOSTS: co-hosts on a stage at once
 	Chat           rate // CHAT_RATE_LIMIT: chat messages per user per session
-	LoginFailures  rate // LOGIN_FAILURE_LIMIT: failed logins per username and per address
+	LoginFailures  rate // LOGIN_FAILURE_LIMIT: failed logins per address and account
+	AccountLogins  rate // LOGIN_ACCOUNT_FAILURE_LIMIT: failed logins per account, from every address
+	AddressLogins  rate // LOGIN_ADDRESS_FAILURE_LIMIT: failed logins per address, at every account
 	GuestLogins    rate // GUEST_LOGIN_LIMIT: auth.guest per address, in production
 	WSMaxFrame     int64
 	WSFramesPerSec int
@@ -35,6 +37,8 @@ func defaultLimits() limitsConfig {
 		MaxCoHosts:     8,
 		Chat:           rate{5, 5 * time.Second},
 		LoginFailures:  rate{10, 15 * time.Minute},
+		AccountLogins:  rate{50, 15 * time.Minute},
+		AddressLogins:  rate{30, 15 * time.Minute},
 		GuestLogins:    rate{30, time.Minute},
 		WSMaxFrame:     64 << 10,
 		WSFramesPerSec: 50,
@@ -73,6 +77,8 @@ func loadLimitsConfig(getenv func(string) string) (limitsConfig, error) {
 	whole("MAX_COHOSTS", &l.MaxCoHosts, 1, 64)
 	perWindow("CHAT_RATE_LIMIT", &l.Chat)
 	perWindow("LOGIN_FAILURE_LIMIT", &l.LoginFailures)
+	perWindow("LOGIN_ACCOUNT_FAILURE_LIMIT", &l.AccountLogins)
+	perWindow("LOGIN_ADDRESS_FAILURE_LIMIT", &l.AddressLogins)
 	perWindow("GUEST_LOGIN_LIMIT", &l.GuestLogins)
 	frame := int(l.WSMaxFrame)
 	whole("WS_MAX_FRAME_BYTES", &frame, 1024, 1<<20) // an SDP offer needs a few KB

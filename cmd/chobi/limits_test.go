@@ -17,6 +17,7 @@ func TestLimitsConfig(t *testing.T) {
 		t.Fatalf("defaults: %+v, %v", def, err)
 	}
 	if def.Chat != (rate{5, 5 * time.Second}) || def.LoginFailures != (rate{10, 15 * time.Minute}) ||
+		def.AccountLogins != (rate{50, 15 * time.Minute}) || def.AddressLogins != (rate{30, 15 * time.Minute}) ||
 		def.GuestLogins != (rate{30, time.Minute}) || def.MaxCoHosts != 8 || def.WSMaxFrame != 64<<10 || def.WSFramesPerSec != 50 ||
 		def.TRPCMaxBatch != 50 || def.TRPCMaxAnswer != 4<<20 {
 		t.Fatalf("defaults are not PROTOCOL.md's: %+v", def)
@@ -25,10 +26,12 @@ func TestLimitsConfig(t *testing.T) {
 		"MAX_COHOSTS": "2", "CHAT_RATE_LIMIT": "3/10s", "LOGIN_FAILURE_LIMIT": "5/h", "GUEST_LOGIN_LIMIT": " 100/1m ",
 		"WS_MAX_FRAME_BYTES": "131072", "WS_FRAMES_PER_SECOND": "20",
 		"TRPC_MAX_BATCH": "10", "TRPC_MAX_RESPONSE_BYTES": "1048576",
+		"LOGIN_ACCOUNT_FAILURE_LIMIT": "100/1h", "LOGIN_ADDRESS_FAILURE_LIMIT": "20/10m",
 	}.getenv)
 	want := limitsConfig{MaxCoHosts: 2, Chat: rate{3, 10 * time.Second}, LoginFailures: rate{5, time.Hour},
 		GuestLogins: rate{100, time.Minute}, WSMaxFrame: 131072, WSFramesPerSec: 20,
-		TRPCMaxBatch: 10, TRPCMaxAnswer: 1 << 20}
+		TRPCMaxBatch: 10, TRPCMaxAnswer: 1 << 20,
+		AccountLogins: rate{100, time.Hour}, AddressLogins: rate{20, 10 * time.Minute}}
 	if err != nil || got != want {
 		t.Fatalf("set: %+v, %v; want %+v", got, err, want)
 	}
@@ -36,6 +39,7 @@ func TestLimitsConfig(t *testing.T) {
 		"MAX_COHOSTS": "0", "CHAT_RATE_LIMIT": "5", "LOGIN_FAILURE_LIMIT": "0/5s", "GUEST_LOGIN_LIMIT": "30/500ms",
 		"WS_MAX_FRAME_BYTES": "100", "WS_FRAMES_PER_SECOND": "fast",
 		"TRPC_MAX_BATCH": "0", "TRPC_MAX_RESPONSE_BYTES": "1000",
+		"LOGIN_ACCOUNT_FAILURE_LIMIT": "50", "LOGIN_ADDRESS_FAILURE_LIMIT": "x/15m",
 	} {
 		if _, err := loadLimitsConfig(env{name: value}.getenv); err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("%s=%q: %v, want an error naming it", name, value, err)

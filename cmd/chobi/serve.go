@@ -145,6 +145,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		ICEServers: cfg.ICEServers, ICEServersFor: turnICE, Production: cfg.production(),
 		Economy: econ, Wallets: econ, Limits: clu.apiLimits(),
 		LoginFailures: api.Rate(cfg.Limits.LoginFailures), GuestLogins: api.Rate(cfg.Limits.GuestLogins),
+		AccountLoginFailures: api.Rate(cfg.Limits.AccountLogins), AddressLoginFailures: api.Rate(cfg.Limits.AddressLogins),
 	})
 	sockets := signaling.New(signaling.Params{
 		Hub: hub,

@@ -242,6 +242,10 @@ func TestLimiterHoldsAcrossNodes(t *testing.T) {
 	if !a.Exceeded("u1") || b.Exceeded("u2") {
 		t.Fatal("Exceeded disagrees with the log")
 	}
+	b.Undo("u1") // gives back one event, on every node
+	if a.Exceeded("u1") || !a.Allow("u1") || b.Allow("u1") {
+		t.Fatal("Undo did not give back exactly one event")
+	}
 	b.Reset("u1")
 	if !a.Allow("u1") {
 		t.Fatal("refused after Reset")

@@ -78,6 +78,15 @@ func (l *Limiter) Exceeded(key string) bool {
 	return n == 1
 }
 
+// Undo forgets key's newest event (ratelimit.Limiter.Undo).
+func (l *Limiter) Undo(key string) {
+	ctx, cancel := opCtx(context.Background())
+	defer cancel()
+	if err := l.rdb.ZPopMax(ctx, l.prefix+key, 1).Err(); err != nil {
+		l.fallback.Undo(key)
+	}
+}
+
 // Reset forgets key's events.
 func (l *Limiter) Reset(key string) {
 	ctx, cancel := opCtx(context.Background())

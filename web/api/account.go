@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"errors"
-	"strings"
 	"time"
 
 	"github.com/chobilive/chobi/store"
@@ -69,20 +68,21 @@ func (a *API) deleteAccount(ctx context.Context, in deleteAccountInput) (deleteA
 		if in.Password == nil || *in.Password == "" {
 			return out, trpc.FieldError(map[string][]string{"password": {"is required to delete an account that has one"}})
 		}
-		key := "user:" + strings.ToLower(u.Username)
-		if a.loginFailures.Exceeded(key) {
-			return out, &trpc.Error{Code: trpc.CodeTooManyRequests,
-				Message: "too many wrong passwords: try again in 15 minutes", Header: map[string]string{"Retry-After": "900"}}
+		// A stolen token must not open a way around the login limits.
+		attempt, wait := a.logins.begin(requestInfo(ctx).ClientAddr, u.Username)
+		if attempt == nil {
+			return out, tooManyGuesses("wrong passwords", wait)
 		}
 		match, err := auth.CheckPassword(u.PasswordHash, *in.Password)
 		if err != nil {
+			attempt.void()
 			return out, err
 		}
 		if !match {
-			a.loginFailures.Allow(key)
 			return out, &trpc.Error{Code: trpc.CodeForbidden, Message: "password: is wrong",
 				FieldErrors: map[string][]string{"password": {"is wrong"}}}
 		}
+		attempt.right()
 	}
 	d, err := a.Store.(AccountDeleter).DeleteAccount(ctx, u.ID)
 	if errors.Is(err, store.ErrHostingLive) {

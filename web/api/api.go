@@ -62,9 +62,14 @@ type Params struct {
 	// Redis on a cluster so limits hold across nodes; nil keeps them in
 	// this process.
 	Limits func(name string, n int, per time.Duration) Limiter
-	// LoginFailures and GuestLogins are the limits' sizes; zero takes
-	// PROTOCOL.md's defaults (10 per 15 min, 30 per minute).
-	LoginFailures, GuestLogins Rate
+	// The limits' sizes; zero takes the defaults. Failed logins (and wrong
+	// passwords to users.deleteAccount) are limited per address and
+	// account (LoginFailures, 10 per 15 min), per account from every
+	// address (AccountLoginFailures, 50), and per address across accounts
+	// (AddressLoginFailures, 30); guests per address (GuestLogins, 30 per
+	// minute).
+	LoginFailures, AccountLoginFailures, AddressLoginFailures Rate
+	GuestLogins                                               Rate
 }
 
 // Rate is N events per window Per.
@@ -85,14 +90,15 @@ func (r Rate) or(def Rate) Rate {
 type Limiter interface {
 	Allow(key string) bool
 	Exceeded(key string) bool
+	Undo(key string)
 	Reset(key string)
 }
 
 // API holds the handlers' dependencies.
 type API struct {
 	Params
-	loginFailures Limiter // per username and per address
-	guests        Limiter // per address, production only
+	logins loginLimits
+	guests Limiter // per address, production only
 }
 
 // New builds the API.
@@ -107,12 +113,18 @@ func New(p Params) *API {
 	if limits == nil {
 		limits = func(_ string, n int, per time.Duration) Limiter { return ratelimit.New(n, per) }
 	}
-	failures := p.LoginFailures.or(Rate{10, 15 * time.Minute})
+	pair := p.LoginFailures.or(Rate{10, 15 * time.Minute})
+	account := p.AccountLoginFailures.or(Rate{50, 15 * time.Minute})
+	address := p.AddressLoginFailures.or(Rate{30, 15 * time.Minute})
 	guests := p.GuestLogins.or(Rate{30, time.Minute})
 	return &API{
-		Params:        p,
-		loginFailures: limits("login-failures", failures.N, failures.Per),
-		guests:        limits("guest-logins", guests.N, guests.Per),
+		Params: p,
+		logins: loginLimits{
+			pair:    limit{limits("login-failures", pair.N, pair.Per), pair.Per},
+			account: limit{limits("login-account-failures", account.N, account.Per), account.Per},
+			address: limit{limits("login-address-failures", address.N, address.Per), address.Per},
+		},
+		guests: limits("guest-logins", guests.N, guests.Per),
 	}
 }
 

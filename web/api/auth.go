@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math/big"
 	"regexp"
-	"strings"
 	"time"
 
 	"github.com/chobilive/chobi/store"
@@ -94,20 +93,19 @@ func (a *API) register(ctx context.Context, in registerInput) (authOutput, error
 
 func (a *API) login(ctx context.Context, in loginInput) (authOutput, error) {
 	addr := requestInfo(ctx).ClientAddr
-	// Usernames are case-insensitive (UserByUsername), so the key is too:
-	// otherwise each case variant would get its own 10 attempts.
-	userKey, addrKey := "user:"+strings.ToLower(in.Username), "addr:"+addr
-	if a.loginFailures.Exceeded(userKey) || a.loginFailures.Exceeded(addrKey) {
-		return authOutput{}, &trpc.Error{Code: trpc.CodeTooManyRequests,
-			Message: "too many failed logins: try again in 15 minutes", Header: map[string]string{"Retry-After": "900"}}
+	attempt, wait := a.logins.begin(addr, in.Username)
+	if attempt == nil {
+		return authOutput{}, tooManyGuesses("failed logins", wait)
 	}
 	u, err := a.Store.UserByUsername(ctx, in.Username)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		attempt.void()
 		return authOutput{}, err
 	}
 	ok := false
 	if err == nil {
 		if ok, err = auth.CheckPassword(u.PasswordHash, in.Password); err != nil {
+			attempt.void()
 			return authOutput{}, err
 		}
 	} else {
@@ -116,12 +114,10 @@ func (a *API) login(ctx context.Context, in loginInput) (authOutput, error) {
 		auth.HashPassword(in.Password)
 	}
 	if !ok {
-		a.loginFailures.Allow(userKey)
-		a.loginFailures.Allow(addrKey)
 		a.Logger.InfoContext(ctx, "login failed", "username", in.Username, "addr", addr)
 		return authOutput{}, trpc.Errorf(trpc.CodeUnauthorized, "wrong username or password")
 	}
-	a.loginFailures.Reset(userKey)
+	attempt.right()
 	return a.session(ctx, u)
 }
 
