@@ -31,8 +31,8 @@ func TestLoginFailuresDoNotLockTheOwnerOut(t *testing.T) {
 	}
 	r := login(attacker, "carol", "right password")
 	wantError(t, r, "TOO_MANY_REQUESTS", http.StatusTooManyRequests, "auth.login")
-	if r.header.Get("Retry-After") != "900" {
-		t.Errorf("Retry-After %q, want 900 (the window)", r.header.Get("Retry-After"))
+	if r.Header.Get("Retry-After") != "900" {
+		t.Errorf("Retry-After %q, want 900 (the window)", r.Header.Get("Retry-After"))
 	}
 	ok[authOut](t, login(owner, "carol", "right password"))
 	// The attacker's address is not locked out of another account by it.
@@ -56,8 +56,8 @@ func TestLoginFailuresPerAccount(t *testing.T) {
 	}
 	r := login("127.0.0.70", "right password")
 	wantError(t, r, "TOO_MANY_REQUESTS", http.StatusTooManyRequests, "auth.login")
-	if r.header.Get("Retry-After") != "60" {
-		t.Errorf("Retry-After %q, want 60", r.header.Get("Retry-After"))
+	if r.Header.Get("Retry-After") != "60" {
+		t.Errorf("Retry-After %q, want 60", r.Header.Get("Retry-After"))
 	}
 }
 
