@@ -66,7 +66,7 @@ type Options struct {
 	MaxBodyBytes int64 // default 1 MiB
 	// MaxBatchCalls bounds the calls of one batch (default 50; the app
 	// batches a handful). A longer batch is refused as a whole before its
-	// input is read, so its size costs nothing.
+	// input is decoded or a call runs, so its size costs little.
 	MaxBatchCalls int
 	// MaxResponseBytes bounds the encoded results of one request (default
 	// 4 MiB). Once the results reach it, the queries left are not run and

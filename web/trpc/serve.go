@@ -35,8 +35,8 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 
 	paths := []string{strings.TrimPrefix(req.URL.Path, "/")}
 	if batch {
-		// Counted before anything else is done with the request: the
-		// input of a refused batch is never parsed, nor a call run.
+		// Counted from the path alone: the input of a refused batch is
+		// never decoded (a POST's body never read), nor a call run.
 		if n := strings.Count(paths[0], ",") + 1; n > r.opts.MaxBatchCalls {
 			r.requestError(w, r.sniffSuperJSON(req, q, batch), Errorf(CodePayloadTooLarge,
 				"a batch may hold at most %d calls, this one has %d", r.opts.MaxBatchCalls, n))
