@@ -205,9 +205,11 @@ func (s *Socket) frameOf(data []byte) Frame {
 
 // pull waits for one more frame until deadline: reading it (not serving)
 // or waiting for the reader. It reports the socket's end or the deadline.
-func (s *Socket) pull(deadline time.Time) error {
+func (s *Socket) pull(deadline time.Time, seen int) error {
 	s.mu.Lock()
-	serving, n := s.serving, len(s.frames)
+	// n is what the caller has looked at, not len(s.frames) now: a frame
+	// that came in between was not seen and must end the wait at once.
+	serving, n := s.serving, seen
 	s.mu.Unlock()
 	if !serving {
 		s.conn.SetReadDeadline(deadline)
@@ -273,8 +275,9 @@ func (s *Socket) nextWithin(typ string, d time.Duration) (Frame, error) {
 				return f, nil
 			}
 		}
+		seen := s.next
 		s.mu.Unlock()
-		if err := s.pull(deadline); err != nil {
+		if err := s.pull(deadline, seen); err != nil {
 			return Frame{}, err
 		}
 	}
@@ -315,7 +318,7 @@ func (s *Socket) WaitFor(typ string, match func(map[string]any) bool) map[string
 				return m
 			}
 		}
-		if err := s.pull(deadline); err != nil {
+		if err := s.pull(deadline, seen); err != nil {
 			s.t.Fatalf("no %s within %s: %v", orAny(typ), s.timeout, err)
 		}
 	}
@@ -353,7 +356,10 @@ func (s *Socket) Collect(typ string, d time.Duration) []map[string]any {
 func (s *Socket) ReadErr(timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
-		if err := s.pull(deadline); err != nil {
+		s.mu.Lock()
+		seen := len(s.frames)
+		s.mu.Unlock()
+		if err := s.pull(deadline, seen); err != nil {
 			return err
 		}
 	}
