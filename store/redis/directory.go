@@ -47,13 +47,10 @@ type Directory struct {
 	watch  DirectoryWatcher // set by Start
 
 	mu           sync.Mutex
-	running      bool
-	stopped      bool
 	owned        map[string]bool
 	healthySince time.Time // when Redis last started answering the heartbeat
 
-	stop chan struct{}
-	done chan struct{}
+	beat heartbeat
 }
 
 // NewDirectory registers the node; Start starts its heartbeat.
@@ -70,7 +67,7 @@ func NewDirectory(rdb *goredis.Client, o Options, cfg DirectoryConfig) (*Directo
 	}
 	d := &Directory{
 		rdb: rdb, prefix: prefixOf(o), cfg: cfg, log: log.With("component", "directory"),
-		owned: map[string]bool{}, stop: make(chan struct{}), done: make(chan struct{}),
+		owned: map[string]bool{},
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
@@ -82,16 +79,13 @@ func NewDirectory(rdb *goredis.Client, o Options, cfg DirectoryConfig) (*Directo
 	return d, nil
 }
 
-// Start runs the heartbeat every TTL/3 until Stop, telling w what it
+// Start (once) runs the heartbeat every TTL/3 until Stop, telling w what it
 // finds (nil: nobody; the node still renews its leases).
 func (d *Directory) Start(w DirectoryWatcher) {
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.running || d.stopped {
-		return
-	}
-	d.running, d.watch = true, w
-	go d.loop()
+	d.watch = w // before the beat runs, and never after: the beat reads it unlocked
+	d.mu.Unlock()
+	d.beat.start(d.cfg.TTL/3, d.Heartbeat)
 }
 
 func (d *Directory) nodeKey(node string) string { return d.prefix + "node:" + node }
@@ -229,37 +223,10 @@ func (d *Directory) Owned() int {
 // Stop ends the heartbeat and takes the node out of the directory (its
 // sessions' leases lapse unless they were released).
 func (d *Directory) Stop() {
-	d.mu.Lock()
-	running := d.running
-	d.stopped = true // no heartbeat starts after Stop
-	d.mu.Unlock()
-	select {
-	case <-d.stop:
-	default:
-		close(d.stop)
-	}
-	if running {
-		<-d.done
-	}
+	d.beat.halt()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	d.rdb.Del(ctx, d.nodeKey(d.cfg.Node))
-}
-
-func (d *Directory) loop() {
-	defer close(d.done)
-	t := time.NewTicker(d.cfg.TTL / 3)
-	defer t.Stop()
-	for {
-		select {
-		case <-d.stop:
-			return
-		case <-t.C:
-			ctx, cancel := context.WithTimeout(context.Background(), d.cfg.TTL/3)
-			d.Heartbeat(ctx)
-			cancel()
-		}
-	}
 }
 
 func (d *Directory) beatNode(ctx context.Context) error {

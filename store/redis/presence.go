@@ -57,12 +57,9 @@ type Presence struct {
 	dirty map[string]bool                  // sessions whose Redis part must be rebuilt
 	// healthySince is when Redis last started answering the heartbeat.
 	healthySince time.Time
-	running      bool
-	stopped      bool
 	watch        PresenceWatcher // set by Start, before the heartbeat runs
 
-	stop chan struct{}
-	done chan struct{}
+	beat heartbeat
 }
 
 type localUser struct {
@@ -91,38 +88,23 @@ func NewPresence(rdb *goredis.Client, o Options, cfg PresenceConfig) (*Presence,
 	p := &Presence{
 		rdb: rdb, prefix: prefixOf(o), cfg: cfg, log: log.With("component", "presence"),
 		local: map[string]map[string]*localUser{}, dirty: map[string]bool{},
-		stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	return p, nil
 }
 
-// Start runs the heartbeat every TTL/3 until Stop, telling w of the users
+// Start (once) runs the heartbeat every TTL/3 until Stop, telling w of the users
 // it reaps (nil: nobody).
 func (p *Presence) Start(w PresenceWatcher) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.running || p.stopped {
-		return
-	}
-	p.running, p.watch = true, w
-	go p.heartbeatLoop()
+	p.watch = w // before the beat runs, and never after: the beat reads it unlocked
+	p.mu.Unlock()
+	p.beat.start(p.cfg.TTL/3, p.Heartbeat)
 }
 
 // Stop stops the heartbeat. The node's entries are left to expire (a
 // draining node leaves its sessions first).
 func (p *Presence) Stop() {
-	p.mu.Lock()
-	running := p.running
-	p.stopped = true // no heartbeat starts after Stop
-	p.mu.Unlock()
-	select {
-	case <-p.stop:
-	default:
-		close(p.stop)
-	}
-	if running {
-		<-p.done
-	}
+	p.beat.halt()
 }
 
 func (p *Presence) base(sid string) string   { return p.prefix + "pres:{" + sid + "}:" }

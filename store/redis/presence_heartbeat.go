@@ -27,22 +27,6 @@ end
 return missing
 `)
 
-func (p *Presence) heartbeatLoop() {
-	defer close(p.done)
-	t := time.NewTicker(p.cfg.TTL / 3)
-	defer t.Stop()
-	for {
-		select {
-		case <-p.stop:
-			return
-		case <-t.C:
-			ctx, cancel := context.WithTimeout(context.Background(), p.cfg.TTL/3)
-			p.Heartbeat(ctx)
-			cancel()
-		}
-	}
-}
-
 // Heartbeat renews this node's leases, rebuilds the parts Redis lost and
 // reaps the parts of nodes whose leases expired. The loop calls it every
 // TTL/3; tests call it to skip the wait.
