@@ -198,6 +198,9 @@ func Spawn(ctx context.Context, o SpawnOptions) (*Server, error) {
 		"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
 		"HTTP_ADDR=" + addr, "CHOBI_DATA_DIR=" + dataDir,
 		"RTC_UDP_HOST=127.0.0.1", "RTC_UDP_PORT=0", "LOG_LEVEL=warn",
+		// Every simulated client comes from this one address, which the
+		// server would otherwise cap as one client.
+		"HTTP_MAX_CONNECTIONS_PER_ADDRESS=-1",
 	}
 	if o.PprofAddr != "" {
 		cmd.Env = append(cmd.Env, "PPROF_ADDR="+o.PprofAddr)

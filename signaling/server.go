@@ -20,6 +20,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/chobilive/chobi/connguard"
 	"github.com/chobilive/chobi/protocol"
 	"github.com/chobilive/chobi/rooms"
 )
@@ -135,6 +136,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.refuse(ws, protocol.CloseUnauthorized, "invalid or expired token")
 		return
 	}
+	// An authenticated socket no longer counts against its address's cap
+	// of connections (connguard): a whole family behind one address can
+	// watch, while unauthenticated ones stay capped.
+	connguard.Vouch(r.Context())
 	c := newConn(s, ws, userID)
 	if !s.add(c) {
 		s.refuse(ws, websocket.CloseGoingAway, "server is shutting down")

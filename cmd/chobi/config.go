@@ -40,6 +40,7 @@ type config struct {
 	TrustedProxies  clientip.Proxies // whose X-Forwarded-For names the client
 	MaxBodyBytes    int64
 	APITimeout      time.Duration // API_TIMEOUT: the server's work on one API request
+	HTTP            httpConfig    // the HTTP listener's deadlines and connection caps
 	ShutdownTimeout time.Duration
 	ReconnectGrace  time.Duration
 	ICEServers      []api.ICEServer
@@ -59,6 +60,14 @@ type config struct {
 type dbTimeouts struct {
 	Connect   time.Duration // DB_CONNECT_TIMEOUT
 	Statement time.Duration // DB_STATEMENT_TIMEOUT; negative: none
+}
+
+// httpConfig bounds what a client can hold of the HTTP server: how long a
+// request may take to arrive, and how many connections it may keep.
+type httpConfig struct {
+	ReadTimeout  time.Duration // HTTP_READ_TIMEOUT: a request's headers and body
+	MaxConns     int           // HTTP_MAX_CONNECTIONS; 0: the descriptor limit less a reserve
+	MaxPerClient int           // HTTP_MAX_CONNECTIONS_PER_ADDRESS; -1: no cap
 }
 
 func (c config) production() bool { return c.Env == "production" }
@@ -155,6 +164,17 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	if c.APITimeout, err = parseDuration(get("API_TIMEOUT", "2s")); err != nil || c.APITimeout < 100*time.Millisecond {
 		bad("API_TIMEOUT must be a duration of at least 100ms, like 2s")
+	}
+	if c.HTTP.ReadTimeout, err = parseDuration(get("HTTP_READ_TIMEOUT", "30s")); err != nil || c.HTTP.ReadTimeout < time.Second {
+		bad("HTTP_READ_TIMEOUT must be a duration of at least 1s, like 30s")
+	}
+	if c.HTTP.MaxConns, err = strconv.Atoi(get("HTTP_MAX_CONNECTIONS", "0")); err != nil || c.HTTP.MaxConns < 0 ||
+		(c.HTTP.MaxConns > 0 && c.HTTP.MaxConns < 16) {
+		bad("HTTP_MAX_CONNECTIONS must be a number of connections of at least 16, or 0 for the descriptor limit less a reserve")
+	}
+	if c.HTTP.MaxPerClient, err = strconv.Atoi(get("HTTP_MAX_CONNECTIONS_PER_ADDRESS", "256")); err != nil ||
+		c.HTTP.MaxPerClient == 0 || c.HTTP.MaxPerClient < -1 {
+		bad("HTTP_MAX_CONNECTIONS_PER_ADDRESS must be a positive number of connections, or -1 for no cap")
 	}
 	if c.ShutdownTimeout, err = parseDuration(get("SHUTDOWN_TIMEOUT", "15s")); err != nil {
 		bad("SHUTDOWN_TIMEOUT must be a duration like 15s")

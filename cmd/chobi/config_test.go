@@ -248,6 +248,28 @@ func TestLoadConfigDurationsAndTransformer(t *testing.T) {
 	}
 }
 
+func TestHTTPConnectionSettings(t *testing.T) {
+	c, err := loadConfig(env{}.getenv)
+	if err != nil || c.HTTP != (httpConfig{ReadTimeout: 30 * time.Second, MaxConns: 0, MaxPerClient: 256}) {
+		t.Errorf("defaults: %+v, %v", c.HTTP, err)
+	}
+	c, err = loadConfig(env{"HTTP_READ_TIMEOUT": "5s", "HTTP_MAX_CONNECTIONS": "5000", "HTTP_MAX_CONNECTIONS_PER_ADDRESS": "-1"}.getenv)
+	if err != nil || c.HTTP != (httpConfig{ReadTimeout: 5 * time.Second, MaxConns: 5000, MaxPerClient: -1}) {
+		t.Errorf("set: %+v, %v", c.HTTP, err)
+	}
+	for name, values := range map[string][]string{
+		"HTTP_READ_TIMEOUT":                {"0", "500ms", "soon"},
+		"HTTP_MAX_CONNECTIONS":             {"-1", "10", "many"},
+		"HTTP_MAX_CONNECTIONS_PER_ADDRESS": {"0", "-2", "x"},
+	} {
+		for _, v := range values {
+			if _, err := loadConfig(env{name: v}.getenv); err == nil || !strings.Contains(err.Error(), name) {
+				t.Errorf("%s=%q: %v, want an error naming it", name, v, err)
+			}
+		}
+	}
+}
+
 func TestLoadConfigOtherSettings(t *testing.T) {
 	c, err := loadConfig(env{
 		"HTTP_ADDR": "127.0.0.1:8080", "CORS_ORIGINS": " https://a.example, ,https://b.example ",

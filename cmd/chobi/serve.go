@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/chobilive/chobi/connguard"
 	"github.com/chobilive/chobi/rooms"
 	"github.com/chobilive/chobi/sfu"
 	"github.com/chobilive/chobi/signaling"
@@ -189,18 +190,31 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		},
 	})
 
+	guard := connguard.New(connguard.Config{PerAddress: cfg.HTTP.MaxPerClient, Total: cfg.HTTP.MaxConns,
+		Exempt: cfg.TrustedProxies.Trusts})
+	registerConnMetrics(reg, guard)
 	httpSrv := &http.Server{
-		Handler:           srv.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		Handler: srv.Handler(),
+		// A request must arrive whole within ReadTimeout, its headers
+		// within ReadHeaderTimeout: a client trickling a body holds its
+		// descriptor no longer. A WebSocket's deadlines are its own once
+		// upgraded (gorilla/websocket clears these).
+		ReadHeaderTimeout: min(10*time.Second, cfg.HTTP.ReadTimeout),
+		ReadTimeout:       cfg.HTTP.ReadTimeout,
+		// The answer must be taken within the read time plus the API's
+		// own: a client that stops reading a large batch answer lets go.
+		WriteTimeout: cfg.HTTP.ReadTimeout + cfg.APITimeout + 10*time.Second,
+		IdleTimeout:  2 * time.Minute,
+		ConnState:    guard.ConnState,
+		ConnContext:  guard.ConnContext,
+		ErrorLog:     slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	clu.registerMetrics(reg, roomSvc)
 	defer sweepOrphans(roomSvc, cfg.Cluster.OrphanGrace, log)()
 	served := make(chan error, 1)
-	go func() { served <- httpSrv.Serve(ln) }()
+	go func() { served <- httpSrv.Serve(guard.Listener(ln)) }()
 	log.Info("chobi is serving", "addr", ln.Addr().String(), "env", cfg.Env, "database", st.Dialect(),
-		"transformer", string(cfg.Transformer))
+		"transformer", string(cfg.Transformer), "max_connections", guard.Limit(), "max_connections_per_address", cfg.HTTP.MaxPerClient)
 
 	select {
 	case err := <-served:
