@@ -44,8 +44,13 @@ type conn struct {
 	pongs    atomic.Uint64 // pongs read, for the ping loop
 
 	closeOnce sync.Once
-	mu        sync.Mutex // guards sessions
-	sessions  map[string]bool
+	// storeWork is the store lane (dispatch's storeLane), started on its
+	// first message by the read loop, the only sender.
+	storeWork chan func()
+	storeOnce sync.Once
+
+	mu       sync.Mutex // guards sessions
+	sessions map[string]bool
 
 	// Flood control, used by the read loop only.
 	windowStart time.Time
@@ -180,6 +185,38 @@ func (c *conn) pingLoop() {
 			}
 			return
 		}
+	}
+}
+
+// storeQueue is how many store-lane messages a socket may have waiting:
+// the chat limit (5 in 5 s) and a few co-host requests fit in it.
+const storeQueue = 16
+
+// queueStoreWork runs job on the socket's store lane, in order after the
+// ones queued before it; false when the lane is full. The lane's goroutine
+// stops with the read loop (a job queued then is dropped: its socket is
+// gone).
+func (c *conn) queueStoreWork(job func()) bool {
+	c.storeOnce.Do(func() {
+		c.storeWork = make(chan func(), storeQueue)
+		c.srv.wg.Add(1) // the read loop is counted: Close's Wait has not begun
+		go func() {
+			defer c.srv.wg.Done()
+			for {
+				select {
+				case <-c.readDone:
+					return
+				case job := <-c.storeWork:
+					job()
+				}
+			}
+		}()
+	})
+	select {
+	case c.storeWork <- job:
+		return true
+	default:
+		return false
 	}
 }
 

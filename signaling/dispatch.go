@@ -48,6 +48,32 @@ var handlers = map[string]handler{
 	protocol.TypeRemoveParticipant: on(handleRemoveParticipant),
 }
 
+// storeLane are the messages whose work is mostly the database's (a chat
+// insert, a participant's row): they run in order on the socket's store
+// lane, beside its read loop, so that a slow database delays them and
+// never the socket's offers, answers and candidates. Joining and leaving
+// stay on the read loop: what follows them on the socket depends on them.
+var storeLane = map[string]bool{
+	protocol.TypeSendMessage:       true,
+	protocol.TypeRequestCoHost:     true,
+	protocol.TypeCoHostResponse:    true,
+	protocol.TypeInviteCoHost:      true,
+	protocol.TypeRemoveParticipant: true,
+}
+
+// storeBound are the messages that wait on the database: their work has
+// Config.StoreTimeout, past which it is answered unavailable.
+var storeBound = map[string]bool{
+	protocol.TypeJoinSession:  true,
+	protocol.TypeLeaveSession: true,
+}
+
+func init() {
+	for typ := range storeLane {
+		storeBound[typ] = true
+	}
+}
+
 // errBadRequest marks a malformed message.
 type errBadRequest struct{ msg string }
 
@@ -68,23 +94,46 @@ func (s *Server) dispatch(ctx context.Context, c *conn, data []byte) {
 		c.replyError(env.ID, protocol.CodeBadRequest, fmt.Sprintf("unknown message type %q", env.Type))
 		return
 	}
+	if storeLane[env.Type] {
+		if !c.queueStoreWork(func() { s.run(ctx, c, env, h, data) }) {
+			c.replyError(env.ID, protocol.CodeRateLimited, "too many messages waiting for the database: slow down")
+		}
+		return
+	}
+	s.run(ctx, c, env, h, data)
+}
+
+// run runs one message's handler and answers its error.
+func (s *Server) run(ctx context.Context, c *conn, env protocol.Envelope, h handler, data []byte) {
 	defer func() {
 		if v := recover(); v != nil {
 			s.log.Error("socket handler panicked", "type", env.Type, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 			c.replyError(env.ID, protocol.CodeInternal, "internal error")
 		}
 	}()
+	if storeBound[env.Type] {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.cfg.StoreTimeout)
+		defer cancel()
+	}
 	if err := h(ctx, c, env.ID, data); err != nil {
-		code, msg := errorCode(err)
-		if code == protocol.CodeInternal {
+		code, msg := s.errorCode(err)
+		switch code {
+		case protocol.CodeInternal:
 			s.log.Error("socket handler failed", "type", env.Type, "user", c.userID, "err", err)
+		case protocol.CodeUnavailable:
+			s.log.Warn("socket message unavailable", "type", env.Type, "user", c.userID, "err", err)
 		}
 		c.replyError(env.ID, code, msg)
 	}
 }
 
+// errUnavailableMessage is what a client is told when the database did not
+// answer in time: the same message may work in a few seconds.
+const errUnavailableMessage = "the service is not answering in time: try again shortly"
+
 // errorCode maps domain errors to the socket's error codes, in one place.
-func errorCode(err error) (code, msg string) {
+func (s *Server) errorCode(err error) (code, msg string) {
 	var bad errBadRequest
 	var invalid *validation.Error
 	switch {
@@ -110,6 +159,8 @@ func errorCode(err error) (code, msg string) {
 		return protocol.CodeConflict, err.Error()
 	case errors.Is(err, sfu.ErrClosed), errors.Is(err, rooms.ErrNoMedia):
 		return protocol.CodeNotFound, err.Error()
+	case errors.Is(err, context.DeadlineExceeded), s.p.Unavailable != nil && s.p.Unavailable(err):
+		return protocol.CodeUnavailable, errUnavailableMessage
 	}
 	return protocol.CodeInternal, "internal error"
 }
@@ -166,9 +217,8 @@ func handleJoin(ctx context.Context, c *conn, id string, m protocol.JoinSession)
 	c.sendJoined(id, entered)
 	// After session_joined: the first tracks and subscribe_offer follow it.
 	if err := c.srv.p.Rooms.AttachMedia(ctx, entered, c.id, c.sendMessage); err != nil {
-		if errors.Is(err, rooms.ErrElsewhere) || errors.Is(err, rooms.ErrNoDirectory) ||
-			errors.Is(err, rooms.ErrNotFound) || errors.Is(err, rooms.ErrEnded) {
-			code, msg := errorCode(err)
+		if code, msg := c.srv.errorCode(err); code == protocol.CodeWrongNode || code == protocol.CodeUnavailable ||
+			code == protocol.CodeNotFound {
 			c.replyError(id, code, msg)
 			return nil
 		}

@@ -36,8 +36,12 @@ type stack struct {
 
 func newStack(t *testing.T, cfg signaling.Config) *stack {
 	t.Helper()
-	ctx := context.Background()
-	st := kitstack.SQLite(t)
+	return newStackOn(t, kitstack.SQLite(t), cfg)
+}
+
+// newStackOn is newStack on a store of the test's.
+func newStackOn(t *testing.T, st *store.Store, cfg signaling.Config) *stack {
+	t.Helper()
 	media, err := sfu.NewEngine(sfu.Config{UDPHost: "127.0.0.1", IncludeLoopback: true})
 	if err != nil {
 		t.Fatal(err)
@@ -48,9 +52,10 @@ func newStack(t *testing.T, cfg signaling.Config) *stack {
 		Config: cfg, Hub: s.hub, Rooms: s.rooms,
 		// As cmd/chobi passes it without STUN or TURN: a nil slice, which
 		// session_joined must still send as [].
-		ICEServers: nil,
+		ICEServers:  nil,
+		Unavailable: store.Unavailable,
 		// The token is the user id itself: token checking is web/auth's, tested there.
-		Authenticate: func(token string) (string, error) {
+		Authenticate: func(ctx context.Context, token string) (string, error) {
 			if _, err := st.UserByID(ctx, token); err != nil {
 				return "", errors.New("bad token")
 			}

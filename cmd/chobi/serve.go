@@ -153,15 +153,17 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		Config: signaling.Config{
 			OriginPatterns: originPatterns(cfg), ReconnectGrace: cfg.ReconnectGrace,
 			MaxFrameBytes: cfg.Limits.WSMaxFrame, FramesPerSecond: cfg.Limits.WSFramesPerSec,
+			StoreTimeout: cfg.APITimeout,
 		},
 		Rooms:         roomSvc,
 		ICEServers:    cfg.ICEServers,
 		ICEServersFor: socketICE(cfg.ICEServers, turnICE),
 		Logger:        log,
-		Authenticate: func(token string) (string, error) {
-			c, err := tokens.Verify(token)
+		Authenticate: func(ctx context.Context, token string) (string, error) {
+			c, err := tokens.VerifyContext(ctx, token)
 			return c.UserID, err
 		},
+		Unavailable: store.Unavailable,
 	})
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "chobi_ws_connections", Help: "Open WebSocket connections.",
