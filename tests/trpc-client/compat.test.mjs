@@ -13,6 +13,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
+import { createTRPCClient, httpBatchLink, httpBatchStreamLink } from '@trpc/client';
+import superjson from 'superjson';
+
 import {
   MODES, RUN, TRPC_CODES, TRPCClientError,
   assertIceServers, assertNum, assertObj, assertStr, assertStrOrNull, assertTime, assertWsUrl,
@@ -762,6 +765,75 @@ describe('ECONOMY (gifts, wallet) - skipped with CHOBI_ECONOMY=0',
       });
     }
   });
+
+// ---------------------------------------------------------------------------------------------
+// The batch limit (TRPC_MAX_BATCH, 50 by default; docs/protocol.md "Limits"), as the app meets it.
+
+describe('batch limit (extension)', () => {
+  const MAX = 50;
+  // The links as the app would configure them (maxItems unset), counting the HTTP requests.
+  const counted = (link, sj, extra = {}) => {
+    const sent = [];
+    const f = (url, init) => { sent.push(url); return timedFetch(url, init); };
+    const opts = { url: trpcUrl(), fetch: f, ...extra };
+    if (sj) opts.transformer = superjson;
+    return { c: createTRPCClient({ links: [link(opts)] }), sent };
+  };
+  const LINKS = [
+    ['httpBatchLink', httpBatchLink],
+    ['httpBatchStreamLink', httpBatchStreamLink],
+  ];
+  const list = { type: 'all', limit: 1 };
+
+  for (const [name, link] of LINKS) {
+    for (const sj of [false, true]) {
+      const what = `${name}${sj ? ', superjson' : ''}`;
+
+      it(`${what}: ${MAX + 10} calls in one tick -> one request, every call rejects PAYLOAD_TOO_LARGE`, T, async () => {
+        // Without maxItems the link puts every call of a tick into one request (maxItems and
+        // maxURLLength default to Infinity); the server refuses it whole with one error that has
+        // no data.path, which the client hands to every call of the batch.
+        const { c, sent } = counted(link, sj);
+        const calls = Array.from({ length: MAX + 10 }, () => c.streaming.getActiveSessions.query(list));
+        const settled = await Promise.allSettled(calls);
+        assert.equal(sent.length, 1, `one HTTP request for the batch: ${sent.length}`);
+        for (const [i, r] of settled.entries()) {
+          assert.equal(r.status, 'rejected', `call ${i} should reject`);
+          const err = await expectTRPCError(Promise.reject(r.reason), 'PAYLOAD_TOO_LARGE');
+          assert.equal(err.message, `a batch may hold at most ${MAX} calls, this one has ${MAX + 10}`,
+            `call ${i}: the message the app shows`);
+          assert.equal(err.data.path, undefined, 'a request-level error: no data.path');
+          assert.equal(err.meta?.response?.status, 413, 'HTTP 413 on the response the client read');
+        }
+
+        // Mutations the same, over POST, and none of them runs (a guest would be created).
+        const { c: m, sent: msent } = counted(link, sj);
+        const guests = await Promise.allSettled(Array.from({ length: MAX + 1 },
+          (_, i) => m.auth.guest.mutate({ displayName: `Over ${i} ${RUN}` })));
+        assert.equal(msent.length, 1, 'one POST for the batch of mutations');
+        for (const r of guests) {
+          await expectTRPCError(Promise.reject(r.reason), 'PAYLOAD_TOO_LARGE');
+          assert.match(r.reason.message, new RegExp(`at most ${MAX} calls, this one has ${MAX + 1}`));
+        }
+      });
+
+      it(`${what}: ${MAX} calls in one tick (at the limit) -> one request, every call resolves`, T, async () => {
+        const { c, sent } = counted(link, sj);
+        const got = await Promise.all(Array.from({ length: MAX }, () => c.streaming.getActiveSessions.query(list)));
+        assert.equal(sent.length, 1, 'one HTTP request');
+        for (const v of got) assert.ok(Array.isArray(v), `a list: ${show(v)}`);
+      });
+    }
+  }
+
+  it(`httpBatchLink with maxItems: ${MAX}: ${MAX + 10} calls -> two requests, every call resolves`, T, async () => {
+    // What an app sending larger bursts configures: the link splits the batch itself.
+    const { c, sent } = counted(httpBatchLink, false, { maxItems: MAX });
+    const got = await Promise.all(Array.from({ length: MAX + 10 }, () => c.streaming.getActiveSessions.query(list)));
+    assert.equal(sent.length, 2, `two HTTP requests: ${sent.length}`);
+    for (const v of got) assert.ok(Array.isArray(v));
+  });
+});
 
 // ---------------------------------------------------------------------------------------------
 // Raw HTTP: what @trpc/client does not show (statuses, exact error JSON).

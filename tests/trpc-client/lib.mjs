@@ -77,6 +77,7 @@ export async function startServer() {
   logPath = join(dataDir, 'server.log');
   const env = { ...process.env };
   delete env.TRPC_TRANSFORMER; // auto-detect mode: must serve plain and superjson clients per request
+  delete env.TRPC_MAX_BATCH; // the batch-limit checks assume the default, 50
   delete env.CHOBI_URL;
   Object.assign(env, {
     HTTP_ADDR: `127.0.0.1:${port}`,
