@@ -86,6 +86,17 @@ func TestMuteDatabaseIsServiceUnavailable(t *testing.T) {
 			t.Fatalf("HTTP %d, Retry-After %q: %s", r.Status, r.Header.Get("Retry-After"), r.Body)
 		}
 	})
+	t.Run("a streamed batch", func(t *testing.T) {
+		// httpBatchStreamLink: the stream's 200, and the same Retry-After.
+		start := time.Now()
+		r := s.queryFrom(t, c, host.token, "chat.getMessages,streaming.getSession?batch=1",
+			raw(`{"0":{"sessionId":"`+sess.ID+`"},"1":{"sessionId":"`+sess.ID+`"}}`), withHeader("trpc-accept", "application/jsonl"))
+		t.Logf("streamed batch: HTTP %d, Retry-After %q in %v", r.Status, r.Header.Get("Retry-After"), time.Since(start).Round(time.Millisecond))
+		if r.Status != http.StatusOK || r.Header.Get("Retry-After") != "5" ||
+			strings.Count(string(r.Body), `"SERVICE_UNAVAILABLE"`) != 2 {
+			t.Fatalf("HTTP %d, Retry-After %q: %s", r.Status, r.Header.Get("Retry-After"), r.Body)
+		}
+	})
 
 	proxy.Unmute()
 	start := time.Now()

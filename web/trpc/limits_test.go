@@ -154,7 +154,7 @@ func TestRequestDeadline(t *testing.T) {
 	}
 }
 
-// A batch carries the longest Retry-After of its calls.
+// A batch carries the longest Retry-After of its calls, streamed or not.
 func TestBatchRetryAfter(t *testing.T) {
 	r := newTestRouter(t, Options{})
 	for path, after := range map[string]string{"soon": "3", "later": "7"} {
@@ -168,6 +168,17 @@ func TestBatchRetryAfter(t *testing.T) {
 	}
 	if res := serve(t, r, "GET", "/ping,ping?batch=1", "", nil); res.header.Get("Retry-After") != "" {
 		t.Errorf("Retry-After on a batch that succeeded: %q", res.header.Get("Retry-After"))
+	}
+
+	// Streamed (httpBatchStreamLink): the same header, under the stream's 200.
+	stream := map[string]string{"trpc-accept": "application/jsonl"}
+	res = serve(t, r, "GET", "/soon,later,ping?batch=1", "", stream)
+	if res.status != http.StatusOK || res.header.Get("Retry-After") != "7" ||
+		strings.Count(string(res.body), `"SERVICE_UNAVAILABLE"`) != 2 {
+		t.Errorf("streamed: HTTP %d, Retry-After %q: %s", res.status, res.header.Get("Retry-After"), res.body)
+	}
+	if res := serve(t, r, "GET", "/ping,ping?batch=1", "", stream); res.header.Get("Retry-After") != "" {
+		t.Errorf("Retry-After on a streamed batch that succeeded: %q", res.header.Get("Retry-After"))
 	}
 }
 

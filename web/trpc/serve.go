@@ -327,19 +327,7 @@ func (r *Router) writeResults(w http.ResponseWriter, results []callResult, batch
 		}
 	}
 	if batch {
-		// The longest Retry-After of the calls holds for the batch.
-		longest := -1
-		for _, res := range results {
-			if res.err == nil {
-				continue
-			}
-			if n, err := strconv.Atoi(res.err.Header["Retry-After"]); err == nil && n > longest {
-				longest = n
-			}
-		}
-		if longest >= 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(longest))
-		}
+		setRetryAfter(w, results)
 	}
 	w.WriteHeader(status)
 	if batch {
@@ -356,9 +344,29 @@ func (r *Router) writeResults(w http.ResponseWriter, results []callResult, batch
 	w.Write(results[0].body)
 }
 
+// setRetryAfter gives a batch the longest Retry-After of its calls: a client
+// that waits that long may retry the whole batch.
+func setRetryAfter(w http.ResponseWriter, results []callResult) {
+	longest := -1
+	for _, res := range results {
+		if res.err == nil {
+			continue
+		}
+		if n, err := strconv.Atoi(res.err.Header["Retry-After"]); err == nil && n > longest {
+			longest = n
+		}
+	}
+	if longest >= 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(longest))
+	}
+}
+
 // writeStream answers httpBatchStreamLink in its minimal accepted form: one
 // JSON line holding every result, {"0":[[item0]],"1":[[item1]]}. With
 // superjson the line itself is the envelope and the items are not wrapped.
+// Every call has finished before the headers go out, so the answer carries
+// the batch's Retry-After as the non-streamed one does (under the 200 a
+// stream always has); answering each call as it finishes would lose that.
 func (r *Router) writeStream(w http.ResponseWriter, results []callResult, superjson bool) {
 	var line bytes.Buffer
 	dates := map[string][]string{}
@@ -397,6 +405,7 @@ func (r *Router) writeStream(w http.ResponseWriter, results []callResult, superj
 	}
 	line.WriteByte('}')
 	w.Header().Set("Content-Type", "application/json")
+	setRetryAfter(w, results)
 	w.WriteHeader(http.StatusOK)
 	if superjson {
 		out := map[string]any{"json": json.RawMessage(line.Bytes())}
