@@ -67,7 +67,8 @@ func TestEveryVariableIsDocumented(t *testing.T) {
 // Limits section of docs/configuration.md (so a limit added there is
 // checked too) and the bounds on one request and on the database.
 func boundSettings(doc map[string]docSetting) []string {
-	names := []string{"MAX_BODY_BYTES", "API_TIMEOUT", "DB_CONNECT_TIMEOUT", "DB_STATEMENT_TIMEOUT"}
+	names := []string{"MAX_BODY_BYTES", "API_TIMEOUT", "DB_CONNECT_TIMEOUT", "DB_STATEMENT_TIMEOUT",
+		"HTTP_READ_TIMEOUT", "HTTP_MAX_CONNECTIONS", "HTTP_MAX_CONNECTIONS_PER_ADDRESS"}
 	for n, s := range doc {
 		if s.section == "Limits" {
 			names = append(names, n)
