@@ -246,7 +246,9 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 }
 
 // originPatterns are the browser origins allowed on /ws: every origin in
-// development, the CORS origins (as host patterns) in production.
+// development, the CORS origins in production, scheme included: an
+// https:// origin does not let the same host's http:// pages in (a page
+// that any network on the way could have written).
 func originPatterns(cfg config) []string {
 	if !cfg.production() {
 		return nil
@@ -256,8 +258,8 @@ func originPatterns(cfg config) []string {
 		if o == "*" {
 			return nil
 		}
-		if u, err := url.Parse(o); err == nil && u.Host != "" {
-			out = append(out, u.Host)
+		if u, err := url.Parse(o); err == nil && u.Host != "" && u.Scheme != "" {
+			out = append(out, u.Scheme+"://"+u.Host)
 		}
 	}
 	if len(out) == 0 {
