@@ -52,6 +52,7 @@ type stackOptions struct {
 	store       *store.Store
 	activeCheck bool
 	params      func(*api.Params) // changes the API's parameters (limits)
+	tls         bool              // serve over TLS (httptest's certificate; s.srv.Client() trusts it)
 }
 
 type stack struct {
@@ -89,7 +90,12 @@ func newStack(t *testing.T, opts stackOptions) *stack {
 		Config: opts.config, API: a, Logger: log, Registry: prometheus.NewRegistry(),
 		Ready: opts.ready, Routes: opts.routes,
 	})
-	hs := httptest.NewServer(srv.Handler())
+	hs := httptest.NewUnstartedServer(srv.Handler())
+	if opts.tls {
+		hs.StartTLS()
+	} else {
+		hs.Start()
+	}
 	t.Cleanup(hs.Close) // registered last, so it runs before the store closes
 	return &stack{url: hs.URL, srv: hs, store: st, tokens: tokens}
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chobilive/chobi/internal/testkit"
 	"github.com/chobilive/chobi/web"
@@ -146,5 +147,47 @@ func TestRequestLogNamesTheForwardedClient(t *testing.T) {
 	}
 	if failed := logs.records(t, "login failed"); len(failed) != 1 || failed[0]["addr"] != "203.0.113.10" {
 		t.Errorf("login failed log: %v", failed)
+	}
+}
+
+// TestHSTSOnlyOverTLS: Strict-Transport-Security goes on answers to
+// requests that came over TLS, to the server itself or to a trusted proxy
+// that says so; never over plain http, nor on an untrusted peer's word.
+func TestHSTSOnlyOverTLS(t *testing.T) {
+	cfg := web.Config{TrustedProxies: trustedProxies(t, "127.0.0.1/32"), HSTSMaxAge: 365 * 24 * time.Hour}
+	const want = "max-age=31536000"
+	hsts := func(c *http.Client, url string, proto string) string {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, url+"/healthz", nil)
+		if proto != "" {
+			req.Header.Set("X-Forwarded-Proto", proto)
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.Header.Get("Strict-Transport-Security")
+	}
+	plain := newStack(t, stackOptions{config: cfg})
+	for _, tc := range []struct {
+		name, from, proto, want string
+	}{
+		{"a trusted proxy that terminated TLS", "127.0.0.1", "https", want},
+		{"a trusted proxy over plain http", "127.0.0.1", "http", ""},
+		{"a trusted proxy that says nothing", "127.0.0.1", "", ""},
+		{"an untrusted peer claiming https", "127.0.0.2", "https", ""},
+	} {
+		if got := hsts(clientFrom(t, tc.from), plain.url, tc.proto); got != tc.want {
+			t.Errorf("%s: Strict-Transport-Security %q, want %q", tc.name, got, tc.want)
+		}
+	}
+	tlsStack := newStack(t, stackOptions{config: cfg, tls: true})
+	if got := hsts(tlsStack.srv.Client(), tlsStack.url, ""); got != want {
+		t.Errorf("over TLS to the server itself: %q, want %q", got, want)
+	}
+	off := newStack(t, stackOptions{config: web.Config{TrustedProxies: cfg.TrustedProxies}, tls: true})
+	if got := hsts(off.srv.Client(), off.url, ""); got != "" {
+		t.Errorf("HSTS_MAX_AGE=0: %q, want none", got)
 	}
 }

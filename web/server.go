@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
@@ -40,6 +42,10 @@ type Config struct {
 	// the client's address (per-address limits, the request log); empty:
 	// the client is the connection's peer.
 	TrustedProxies clientip.Proxies
+
+	// HSTSMaxAge is the Strict-Transport-Security max-age sent on answers
+	// to requests that came over TLS; 0 sends none.
+	HSTSMaxAge time.Duration
 }
 
 // Params wire the server.
@@ -100,7 +106,7 @@ func New(p Params) *Server {
 
 // Handler is the server's root handler with its middleware.
 func (s *Server) Handler() http.Handler {
-	return s.recoverer(s.logRequests(s.cors(s.withRequestInfo(s.mux))))
+	return s.recoverer(s.logRequests(s.hsts(s.cors(s.withRequestInfo(s.mux)))))
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
@@ -214,6 +220,30 @@ func (s *Server) cors(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// hsts tells browsers to come back over https only (RFC 6797) on the
+// answers to requests that came over TLS: to this server, or to a trusted
+// proxy that says so with X-Forwarded-Proto. Over plain http a browser
+// ignores the header, and from any other peer the claim is not believed.
+func (s *Server) hsts(next http.Handler) http.Handler {
+	age := int64(s.p.Config.HSTSMaxAge / time.Second)
+	if age <= 0 {
+		return next
+	}
+	value := "max-age=" + strconv.FormatInt(age, 10)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS != nil || (strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") && s.fromTrustedProxy(r)) {
+			w.Header().Set("Strict-Transport-Security", value)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// fromTrustedProxy reports whether the request's peer is a trusted proxy.
+func (s *Server) fromTrustedProxy(r *http.Request) bool {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	return err == nil && s.p.Config.TrustedProxies.Trusts(ap.Addr().Unmap())
 }
 
 // clientAddr is the client's IP: the peer's, or behind a trusted proxy the

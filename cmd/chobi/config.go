@@ -38,6 +38,7 @@ type config struct {
 	CORSOrigins     []string
 	PublicWSURL     string
 	TrustedProxies  clientip.Proxies // whose X-Forwarded-For names the client
+	HSTSMaxAge      time.Duration    // HSTS_MAX_AGE: Strict-Transport-Security on TLS answers; 0: none
 	MaxBodyBytes    int64
 	APITimeout      time.Duration // API_TIMEOUT: the server's work on one API request
 	HTTP            httpConfig    // the HTTP listener's deadlines and connection caps
@@ -158,6 +159,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	if c.TrustedProxies, err = clientip.ParseProxies(getenv("TRUSTED_PROXIES")); err != nil {
 		bad("TRUSTED_PROXIES (comma-separated IPs and CIDRs): %v", err)
+	}
+	if c.HSTSMaxAge, err = parseDuration(get("HSTS_MAX_AGE", "365d")); err != nil || c.HSTSMaxAge < 0 {
+		bad("HSTS_MAX_AGE must be a duration like 365d, or 0 to send no Strict-Transport-Security")
 	}
 	if c.MaxBodyBytes, err = strconv.ParseInt(get("MAX_BODY_BYTES", "1048576"), 10, 64); err != nil || c.MaxBodyBytes <= 0 {
 		bad("MAX_BODY_BYTES must be a positive number of bytes")

@@ -270,6 +270,20 @@ func TestHTTPConnectionSettings(t *testing.T) {
 	}
 }
 
+func TestHSTSConfig(t *testing.T) {
+	if c, err := loadConfig(env{}.getenv); err != nil || c.HSTSMaxAge != 365*24*time.Hour {
+		t.Errorf("default HSTS_MAX_AGE: %v, %v", c.HSTSMaxAge, err)
+	}
+	if c, err := loadConfig(env{"HSTS_MAX_AGE": "0"}.getenv); err != nil || c.HSTSMaxAge != 0 {
+		t.Errorf("HSTS_MAX_AGE=0: %v, %v", c.HSTSMaxAge, err)
+	}
+	for _, bad := range []string{"-1d", "forever"} {
+		if _, err := loadConfig(env{"HSTS_MAX_AGE": bad}.getenv); err == nil || !strings.Contains(err.Error(), "HSTS_MAX_AGE") {
+			t.Errorf("HSTS_MAX_AGE=%q: %v, want an error naming it", bad, err)
+		}
+	}
+}
+
 func TestLoadConfigOtherSettings(t *testing.T) {
 	c, err := loadConfig(env{
 		"HTTP_ADDR": "127.0.0.1:8080", "CORS_ORIGINS": " https://a.example, ,https://b.example ",

@@ -172,6 +172,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		Config: web.Config{
 			Production: cfg.production(), CORSOrigins: cfg.CORSOrigins, PublicWSURL: cfg.PublicWSURL,
 			MaxBodyBytes: cfg.MaxBodyBytes, Transformer: cfg.Transformer, TrustedProxies: cfg.TrustedProxies,
+			HSTSMaxAge:    cfg.HSTSMaxAge,
 			MaxBatchCalls: cfg.Limits.TRPCMaxBatch, MaxResponseBytes: cfg.Limits.TRPCMaxAnswer, Timeout: cfg.APITimeout,
 		},
 		API: apiSvc, Logger: log, Registry: reg,
