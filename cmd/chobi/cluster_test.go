@@ -20,6 +20,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/chobilive/chobi/internal/testkit"
+	"github.com/chobilive/chobi/protocol"
 )
 
 // The cluster tests run real chobi processes on loopback sharing the
@@ -394,8 +395,21 @@ func TestClusterSurvivesARedisRestart(t *testing.T) {
 	if got := viewers[0].Collect("new_message", 3*time.Second); len(got) != 1 {
 		t.Fatalf("a socket on node A got %d messages while Redis was down, want 1 (local delivery)", len(got))
 	}
+	// A newcomer joining A's session through B, which cannot tell where
+	// its media is without Redis: a retryable unavailable, not a
+	// session_joined without media (a black screen).
+	lost := testkit.Dial(t, b.url, cb.guest(t, "lost viewer").Token)
+	lost.Send(protocol.JoinSession{ID: "lost", SessionID: sid})
+	asked := time.Now()
+	first := lost.NextAny()
+	t.Logf("a join through node B with Redis down answered %v in %v", first["code"], time.Since(asked).Round(time.Millisecond))
+	if first["type"] != "error" || first["code"] != protocol.CodeUnavailable || first["id"] != "lost" {
+		t.Fatalf("joining node A's session through node B with Redis down: %v, want error %s", first, protocol.CodeUnavailable)
+	}
+	lost.Close()
 
 	r.start() // empty, same port
+	restarted := time.Now()
 	waitReady(t, a.url, http.StatusOK)
 	waitReady(t, b.url, http.StatusOK)
 	// A viewer joins at once, before the nodes' next heartbeat: its node
@@ -408,6 +422,7 @@ func TestClusterSurvivesARedisRestart(t *testing.T) {
 		_, n := activeViewers(t, cb, sid)
 		joined, _ := cb.call("streaming.joinSession", host.Token, map[string]any{"sessionId": sid, "role": "viewer"})
 		if n == 7 && joined != nil && joined["wsUrl"] == wsURLOf(a) {
+			t.Logf("presence and the directory rebuilt %v after Redis came back empty", time.Since(restarted).Round(10*time.Millisecond))
 			break
 		}
 		if time.Now().After(deadline) {
