@@ -63,7 +63,9 @@ type Engine struct {
 	closing bool
 	tasks   sync.WaitGroup // goroutines started by spawn; Close waits for them
 
-	stats counters
+	stats  counters
+	codecs codecSet    // what a publisher offer must name one of (checkOffer)
+	trial  *webrtc.API // re-offers are tried on its PeerConnections first (tryOffer)
 }
 
 // spawn runs f on a goroutine the engine owns (Close waits for it), unless
@@ -119,7 +121,15 @@ func NewEngine(cfg Config) (*Engine, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	e := &Engine{cfg: cfg, log: cfg.Logger, rooms: map[string]*Room{}}
+	codecs, err := serverCodecs()
+	if err != nil {
+		return nil, fmt.Errorf("sfu: the codecs: %w", err)
+	}
+	trial, err := newTrialAPI()
+	if err != nil {
+		return nil, fmt.Errorf("sfu: the trial API: %w", err)
+	}
+	e := &Engine{cfg: cfg, log: cfg.Logger, rooms: map[string]*Room{}, codecs: codecs, trial: trial}
 	if cfg.PortRangeMin == 0 && cfg.Net == nil {
 		conn, err := net.ListenPacket("udp4", net.JoinHostPort(cfg.UDPHost, fmt.Sprint(cfg.UDPPort)))
 		if err != nil {

@@ -68,6 +68,11 @@ type Peer struct {
 	candMu  sync.Mutex
 	opened  map[Target]bool
 	waiting map[Target][]*webrtc.ICECandidateInit
+	// nextPub is a publisher PeerConnection answering its first offer
+	// (publishAnew); its candidates wait in nextCands until it replaces
+	// the current one.
+	nextPub   *webrtc.PeerConnection
+	nextCands []*webrtc.ICECandidate
 }
 
 func newPeer(r *Room, id string, sig Signaler, sub *webrtc.PeerConnection, est cc.BandwidthEstimator) *Peer {
@@ -122,11 +127,7 @@ func (p *Peer) isClosed() bool {
 }
 
 func (p *Peer) localCandidate(target Target, c *webrtc.ICECandidate) {
-	var init *webrtc.ICECandidateInit
-	if c != nil {
-		ci := c.ToJSON()
-		init = &ci
-	}
+	init := candidateInit(c)
 	p.candMu.Lock()
 	defer p.candMu.Unlock()
 	if !p.opened[target] {
@@ -134,6 +135,15 @@ func (p *Peer) localCandidate(target Target, c *webrtc.ICECandidate) {
 		return
 	}
 	p.sig.Candidate(target, init)
+}
+
+// candidateInit is c as sent to the client (nil: the end of candidates).
+func candidateInit(c *webrtc.ICECandidate) *webrtc.ICECandidateInit {
+	if c == nil {
+		return nil
+	}
+	ci := c.ToJSON()
+	return &ci
 }
 
 // open marks a PC's offer or answer as sent and releases its candidates.
@@ -153,75 +163,165 @@ func (p *Peer) open(target Target) {
 // Publish answers a publisher offer (the first creates the publisher
 // PeerConnection; later ones add or remove tracks). reply is called with
 // the answer before any server candidate of that PC is sent.
+//
+// An offer refused (by checkOffer, or by pion) leaves the peer as it was:
+// still publishing on its connection, or ready for the next offer.
 func (p *Peer) Publish(offer string, reply func(answer string)) error {
+	// Refused before anything is touched: pion moves its signaling state
+	// before some of its own checks (sdpcheck.go).
+	if err := checkOffer(offer, p.room.engine.codecs); err != nil {
+		p.room.engine.stats.negotiationFailures.Add(1)
+		return err
+	}
 	p.pubMu.Lock()
 	defer p.pubMu.Unlock()
 	p.mu.Lock()
-	closed := p.closed
+	closed, pub := p.closed, p.pub
 	p.mu.Unlock()
 	if closed {
 		return ErrClosed
 	}
-	if p.pub != nil && fromAnotherConnection(p.pub, offer) {
-		// The client closed its publisher PeerConnection (or lost it) and
-		// offers from a new one over the same socket: start over on a new
-		// one here too, its tracks published afresh.
-		p.log.Info("publisher offer from a new connection: replacing the old one", "state", p.pub.ConnectionState().String())
-		p.dropPublisher()
+	if pub == nil || fromAnotherConnection(pub, offer) {
+		return p.publishAnew(offer, reply)
 	}
-	if p.pub == nil {
-		pc, _, err := p.room.engine.newPeerConnection(false)
+	err := p.room.engine.tryOffer(offer)
+	if err == nil {
+		err = answerOffer(pub, offer)
 		if err != nil {
-			return err
+			p.rollBack(pub)
 		}
-		// The callbacks act only while pc is the peer's publisher: a
-		// replaced one's late candidates or failure must not touch its
-		// successor (or remove the peer).
-		current := func() bool {
-			p.mu.Lock()
-			defer p.mu.Unlock()
-			return p.pub == pc
-		}
-		pc.OnTrack(func(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
-			if current() {
-				p.room.addLayer(p, t, r)
-			}
-		})
-		pc.OnICECandidate(func(c *webrtc.ICECandidate) {
-			if current() {
-				p.localCandidate(TargetPublisher, c)
-			}
-		})
-		pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
-			if current() {
-				p.stateChanged(TargetPublisher, s)
-			}
-		})
-		p.mu.Lock()
-		if p.closed {
-			p.mu.Unlock()
-			pc.Close()
-			return ErrClosed
-		}
-		p.pub = pc
-		p.mu.Unlock()
 	}
-	if err := p.pub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
-		p.room.engine.stats.negotiationFailures.Add(1)
-		return fmt.Errorf("%w: %v", ErrBadSDP, err)
-	}
-	answer, err := p.pub.CreateAnswer(nil)
 	if err != nil {
 		p.room.engine.stats.negotiationFailures.Add(1)
 		return fmt.Errorf("%w: %v", ErrBadSDP, err)
 	}
-	if err := p.pub.SetLocalDescription(answer); err != nil {
-		p.room.engine.stats.negotiationFailures.Add(1)
-		return fmt.Errorf("%w: %v", ErrBadSDP, err)
-	}
-	reply(p.pub.LocalDescription().SDP)
+	reply(pub.LocalDescription().SDP)
 	p.open(TargetPublisher)
 	return nil
+}
+
+// publishAnew answers an offer on a new publisher PeerConnection, which
+// replaces the peer's current one (if any) only once it has answered: the
+// client closed its connection (or lost it) and offers from a new one over
+// the same socket, whose tracks are published afresh; an offer pion
+// refuses costs the new connection alone. pubMu is held.
+func (p *Peer) publishAnew(offer string, reply func(answer string)) error {
+	pc, _, err := p.room.engine.newPeerConnection(false)
+	if err != nil {
+		return err
+	}
+	// The callbacks act only while pc is the peer's publisher: a replaced
+	// or refused one's late candidates or failure must not touch its
+	// successor (or remove the peer). Its candidates before that wait in
+	// nextCands.
+	current := func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.pub == pc
+	}
+	pc.OnTrack(func(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
+		if current() {
+			p.room.addLayer(p, t, r)
+		}
+	})
+	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
+		p.candMu.Lock()
+		if p.nextPub == pc {
+			p.nextCands = append(p.nextCands, c)
+			p.candMu.Unlock()
+			return
+		}
+		p.candMu.Unlock()
+		if current() {
+			p.localCandidate(TargetPublisher, c)
+		}
+	})
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		if current() {
+			p.stateChanged(TargetPublisher, s)
+		}
+	})
+	p.candMu.Lock()
+	p.nextPub, p.nextCands = pc, nil
+	p.candMu.Unlock()
+	if err := answerOffer(pc, offer); err != nil {
+		p.room.engine.stats.negotiationFailures.Add(1)
+		p.candMu.Lock()
+		p.nextPub, p.nextCands = nil, nil
+		p.candMu.Unlock()
+		pc.Close()
+		return fmt.Errorf("%w: %v", ErrBadSDP, err)
+	}
+	p.mu.Lock()
+	old, closed := p.pub, p.closed
+	if !closed {
+		p.pub = pc
+	}
+	p.mu.Unlock()
+	if closed {
+		p.candMu.Lock()
+		p.nextPub, p.nextCands = nil, nil
+		p.candMu.Unlock()
+		pc.Close()
+		return ErrClosed
+	}
+	if old != nil {
+		p.log.Info("publisher offer from a new connection: replacing the old one", "state", old.ConnectionState().String())
+		p.room.unpublish(p, old)
+	}
+	// pc's candidates so far, and those to come, wait for its answer.
+	p.candMu.Lock()
+	p.opened[TargetPublisher] = false
+	p.waiting[TargetPublisher] = nil
+	for _, c := range p.nextCands {
+		p.waiting[TargetPublisher] = append(p.waiting[TargetPublisher], candidateInit(c))
+	}
+	p.nextPub, p.nextCands = nil, nil
+	p.candMu.Unlock()
+	reply(pc.LocalDescription().SDP)
+	p.open(TargetPublisher)
+	return nil
+}
+
+// answerOffer applies a publisher offer to pc and answers it.
+func answerOffer(pc *webrtc.PeerConnection, offer string) error {
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
+		return err
+	}
+	answer, err := pc.CreateAnswer(nil)
+	if err != nil {
+		return err
+	}
+	return pc.SetLocalDescription(answer)
+}
+
+// rollBack undoes an offer pion refused on the publisher connection,
+// which may be left in have-remote-offer: there every later offer fails,
+// and pion cannot roll a remote offer back. The offer is answered instead
+// and the answer kept from the client: the connection is stable again,
+// and the client's next offer, made from its own state, puts everything
+// back. If even that fails, the connection goes (its tracks withdrawn)
+// and the next offer makes a new one. pubMu is held.
+func (p *Peer) rollBack(pc *webrtc.PeerConnection) {
+	if pc.SignalingState() != webrtc.SignalingStateHaveRemoteOffer {
+		return
+	}
+	answer, err := pc.CreateAnswer(nil)
+	if err == nil {
+		err = pc.SetLocalDescription(answer)
+	}
+	if err == nil {
+		return
+	}
+	p.log.Warn("cannot settle a refused publisher offer: dropping the connection", "err", err)
+	p.mu.Lock()
+	p.pub = nil
+	p.mu.Unlock()
+	p.room.unpublish(p, pc)
+	p.candMu.Lock()
+	p.opened[TargetPublisher] = false
+	p.waiting[TargetPublisher] = nil
+	p.candMu.Unlock()
 }
 
 // fromAnotherConnection reports whether offer cannot be a renegotiation of
@@ -254,21 +354,6 @@ func sdpFingerprint(sdp string) string {
 	return ""
 }
 
-// dropPublisher closes the peer's publisher PeerConnection and withdraws
-// what it published, before a new one is made. pubMu is held.
-func (p *Peer) dropPublisher() {
-	p.mu.Lock()
-	old := p.pub
-	p.pub = nil
-	p.mu.Unlock()
-	p.room.unpublish(p, old)
-	// The new connection's candidates wait for its answer again.
-	p.candMu.Lock()
-	p.opened[TargetPublisher] = false
-	p.waiting[TargetPublisher] = nil
-	p.candMu.Unlock()
-}
-
 // SubscriberAnswer applies the client's answer to the last subscriber
 // offer, then sends the next offer if changes piled up meanwhile.
 func (p *Peer) SubscriberAnswer(answer string) error {
@@ -278,9 +363,23 @@ func (p *Peer) SubscriberAnswer(answer string) error {
 		return ErrNotNegotiating
 	}
 	p.mu.Unlock()
+	// Refused before pion sees it, the offer stays out: a corrected answer
+	// may follow.
+	offer := p.sub.PendingLocalDescription()
+	if offer == nil {
+		return ErrNotNegotiating
+	}
+	if err := checkAnswer(answer, offer.SDP); err != nil {
+		p.room.engine.stats.negotiationFailures.Add(1)
+		return err
+	}
+	started := p.sub.CurrentRemoteDescription() != nil
 	err := p.sub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer})
 	if err != nil {
 		p.room.engine.stats.negotiationFailures.Add(1)
+		if p.sub.SignalingState() != webrtc.SignalingStateHaveLocalOffer {
+			p.answerHalfApplied(started)
+		}
 		return fmt.Errorf("%w: %v", ErrBadSDP, err)
 	}
 	p.mu.Lock()
@@ -292,6 +391,30 @@ func (p *Peer) SubscriberAnswer(answer string) error {
 		p.negotiate()
 	}
 	return nil
+}
+
+// answerHalfApplied recovers from an answer pion took (the signaling
+// state is stable again) and then refused: the offer is spent. On a
+// running connection a new offer goes out, so renegotiation goes on. A
+// first answer leaves a connection whose ICE transport never starts (pion
+// starts it only from a first answer that succeeds, and takes every later
+// one for a renegotiation): the subscriber connection has failed, and the
+// client is told so, as for any failed one, to join again.
+func (p *Peer) answerHalfApplied(started bool) {
+	p.mu.Lock()
+	p.negotiating = false
+	p.mu.Unlock()
+	if started {
+		p.log.Info("a subscriber answer refused after pion took it: offering again")
+		p.negotiate()
+		return
+	}
+	p.log.Info("a first subscriber answer refused after pion took it: the subscriber connection has failed")
+	p.room.engine.spawn(func() {
+		if p.room.removePeerIf(p) {
+			p.sig.Failed(TargetSubscriber)
+		}
+	})
 }
 
 // AddCandidate adds a remote ICE candidate to one of the peer's PCs; nil
@@ -308,6 +431,9 @@ func (p *Peer) AddCandidate(target Target, c *webrtc.ICECandidateInit) error {
 		if pc == nil {
 			return ErrNoPublisher
 		}
+	}
+	if err := checkCandidate(*c, pc.RemoteDescription()); err != nil {
+		return err
 	}
 	if err := pc.AddICECandidate(*c); err != nil {
 		return fmt.Errorf("%w: candidate: %v", ErrBadSDP, err)

@@ -79,6 +79,14 @@ func RelayOnly() PCOption {
 	return func(c *pcConfig) { c.config.ICETransportPolicy = webrtc.ICETransportPolicyRelay }
 }
 
+// Certificate gives the PeerConnection a DTLS certificate of its own
+// choosing: PeerConnections made with the same one have the same
+// fingerprint, so to the server they are one connection offering again
+// (as a browser's, which keeps its certificate for its whole life).
+func Certificate(cert webrtc.Certificate) PCOption {
+	return func(c *pcConfig) { c.config.Certificates = []webrtc.Certificate{cert} }
+}
+
 // NewPC builds a client PeerConnection: UDP over IPv4 only, no mDNS,
 // pion's default codecs, no interceptors, changed by opts. It is closed
 // when the test ends (closing it earlier is fine).
