@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"regexp"
 	"strings"
 	"sync"
@@ -211,7 +212,10 @@ type answerer struct {
 	session string
 	pc      *webrtc.PeerConnection
 	offers  chan string
-	packets atomic.Int64
+	// The ufrags of the server connections whose offers were taken, and
+	// of those left (retire), whose late offers are skipped.
+	taken, stale map[string]bool
+	packets      atomic.Int64
 
 	mu       sync.Mutex
 	answered bool
@@ -219,7 +223,8 @@ type answerer struct {
 }
 
 func newAnswerer(t *testing.T, s *stack, userID, sessionID string) *answerer {
-	a := &answerer{Socket: s.dial(t, userID), t: t, session: sessionID, offers: make(chan string, 8)}
+	a := &answerer{Socket: s.dial(t, userID), t: t, session: sessionID, offers: make(chan string, 8),
+		taken: map[string]bool{}, stale: map[string]bool{}}
 	a.use(testkit.NewPC(t, testkit.Loopback()))
 	a.Serve(func(f testkit.Frame) {
 		switch f.Type {
@@ -291,10 +296,16 @@ func (a *answerer) candidate(c webrtc.ICECandidateInit) {
 // answer, not yet sent.
 func (a *answerer) offer() (offer, answer string) {
 	a.t.Helper()
-	select {
-	case offer = <-a.offers:
-	case <-time.After(15 * time.Second):
-		a.t.Fatal("no subscribe_offer in 15 s")
+	for {
+		select {
+		case offer = <-a.offers:
+		case <-time.After(15 * time.Second):
+			a.t.Fatal("no subscribe_offer in 15 s")
+		}
+		if u := ufragOf(offer); !a.stale[u] {
+			a.taken[u] = true
+			break
+		}
 	}
 	pc := a.PC()
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
@@ -310,9 +321,29 @@ func (a *answerer) offer() (offer, answer string) {
 	return offer, ans.SDP
 }
 
+// retire ignores from now on every offer of the server connections
+// offered so far: one of a left connection may still be on its way.
+func (a *answerer) retire() {
+	maps.Copy(a.stale, a.taken)
+}
+
+// ufragOf is an SDP's first ICE ufrag: the server connection's, the same
+// in all its offers.
+func ufragOf(sdp string) string {
+	if m := regexp.MustCompile(`a=ice-ufrag:(\S+)`).FindStringSubmatch(sdp); m != nil {
+		return m[1]
+	}
+	return ""
+}
+
 // answer sends the answer, then the candidates held for it.
 func (a *answerer) answer(sdp string) {
 	a.Send(protocol.SubscribeAnswer{SessionID: a.session, SDP: sdp})
+	a.release()
+}
+
+// release sends the candidates held for the answer, which went out.
+func (a *answerer) release() {
 	a.mu.Lock()
 	held := a.held
 	a.answered, a.held = true, nil
