@@ -123,6 +123,7 @@ func (s *Store) SendGift(ctx context.Context, g economy.GiftTransfer) (economy.G
 					return err
 				},
 			},
+			step{sql: queuePushesSQL, args: []any{noteID}}, // to the recipient's phones
 		)
 		steps = append(steps, m.settleSteps(id, ms)...)
 		rc.Notification = &economy.Notification{ID: noteID, UserID: g.RecipientID, Type: "gift", Data: data, CreatedAt: at}

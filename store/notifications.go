@@ -30,6 +30,9 @@ func insertNotification(ctx context.Context, t tx, userID string, n rooms.Notice
 	d := rooms.Delivered{UserID: userID, ID: newID(), CreatedAt: fromMillis(at)}
 	_, err = t.exec(ctx, `INSERT INTO notifications (id, user_id, type, title, body, data, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
 		d.ID, userID, n.Type, n.Title, n.Body, string(data), at)
+	if err == nil {
+		_, err = t.exec(ctx, queuePushesSQL, d.ID)
+	}
 	return d, err
 }
 

@@ -55,6 +55,7 @@ type config struct {
 	Reconcile       reconcileConfig // how often serve checks the ledger (reconcile.go)
 	Limits          limitsConfig    // PROTOCOL.md §3's limits (limits.go)
 	Cluster         clusterConfig   // node id, leases, draining (cluster.go)
+	Push            pushConfig      // the push sender and Expo (push.go)
 }
 
 // dbTimeouts bound the waits on Postgres (store.Config).
@@ -242,6 +243,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 		errs = append(errs, err)
 	}
 	if c.Limits, err = loadLimitsConfig(getenv); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Push, err = loadPushConfig(getenv); err != nil {
 		errs = append(errs, err)
 	}
 	return c, errors.Join(errs...)

@@ -284,6 +284,22 @@ func TestHSTSConfig(t *testing.T) {
 	}
 }
 
+func TestPushConfig(t *testing.T) {
+	c, err := loadConfig(env{}.getenv)
+	if err != nil || !c.Push.Enabled || c.Push.SendURL != "https://exp.host/--/api/v2/push/send" || c.Push.Rate != 600 {
+		t.Errorf("defaults: %+v, %v", c.Push, err)
+	}
+	c, err = loadConfig(env{"PUSH_ENABLED": "false", "EXPO_PUSH_URL": "http://127.0.0.1:9/send", "EXPO_ACCESS_TOKEN": "tok", "PUSH_RATE": "100"}.getenv)
+	if err != nil || c.Push.Enabled || c.Push.SendURL != "http://127.0.0.1:9/send" || c.Push.AccessToken != "tok" || c.Push.Rate != 100 {
+		t.Errorf("set: %+v, %v", c.Push, err)
+	}
+	for name, v := range map[string]string{"PUSH_ENABLED": "maybe", "EXPO_PUSH_URL": "exp.host/send", "EXPO_PUSH_RECEIPTS_URL": "ftp://x/r", "PUSH_RATE": "601"} {
+		if _, err := loadConfig(env{name: v}.getenv); err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s=%q: %v, want an error naming it", name, v, err)
+		}
+	}
+}
+
 func TestLoadConfigOtherSettings(t *testing.T) {
 	c, err := loadConfig(env{
 		"HTTP_ADDR": "127.0.0.1:8080", "CORS_ORIGINS": " https://a.example, ,https://b.example ",

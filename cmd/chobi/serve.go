@@ -100,6 +100,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	)
 
 	defer startRetention(cfg, st, log, reg)() // RETENTION_* (retention.go)
+	defer startPush(cfg.Push, st, log, reg)() // PUSH_*, EXPO_* (push.go)
 
 	var media *sfu.Engine
 	if !cfg.RTCDisabled {

@@ -35,6 +35,8 @@ type Store interface {
 	SetLike(ctx context.Context, userID, videoID string, like bool) (int64, error)
 	Notifications(ctx context.Context, userID string, f store.NotificationFilter) ([]store.Notification, int, error)
 	MarkRead(ctx context.Context, userID string, ids []string, all bool) (int, error)
+	RegisterPushToken(ctx context.Context, p store.PushToken) error
+	UnregisterPushToken(ctx context.Context, userID, token string) (bool, error)
 	StreamStats(ctx context.Context, userID string, days int) (store.StreamStats, error)
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/chobilive/chobi/push"
 	"github.com/chobilive/chobi/store"
 	"github.com/chobilive/chobi/web/trpc"
 )
@@ -72,6 +73,56 @@ type markAsReadOutput struct {
 func (a *API) registerNotifications(r *trpc.Router) {
 	trpc.Query(r, "notifications.getNotifications", a.getNotifications)
 	trpc.Mutation(r, "notifications.markAsRead", a.markAsRead)
+	trpc.Mutation(r, "notifications.registerPushToken", a.registerPushToken)
+	trpc.Mutation(r, "notifications.unregisterPushToken", a.unregisterPushToken)
+}
+
+type registerPushTokenInput struct {
+	Token    string `json:"token"`
+	Platform string `json:"platform"`
+	DeviceID string `json:"deviceId"`
+}
+
+func (in *registerPushTokenInput) Validate(f *trpc.Fields) {
+	if !push.ValidToken(in.Token) {
+		f.Add("token", "must be an Expo push token: ExponentPushToken[...] (getExpoPushTokenAsync)")
+	}
+	checkEnum(f, "platform", in.Platform, "ios", "android")
+	if len(in.DeviceID) > 200 {
+		f.Add("deviceId", "must be at most 200 characters")
+	}
+}
+
+type unregisterPushTokenInput struct {
+	Token string `json:"token"`
+}
+
+func (in *unregisterPushTokenInput) Validate(f *trpc.Fields) {
+	if !push.ValidToken(in.Token) {
+		f.Add("token", "must be an Expo push token: ExponentPushToken[...]")
+	}
+}
+
+type pushTokenOutput struct {
+	Registered bool `json:"registered"`
+}
+
+type pushTokenRemovedOutput struct {
+	Removed bool `json:"removed"`
+}
+
+// registerPushToken records the caller's device: its notifications are
+// pushed to it from now on.
+func (a *API) registerPushToken(ctx context.Context, in registerPushTokenInput) (pushTokenOutput, error) {
+	err := a.Store.RegisterPushToken(ctx, store.PushToken{Token: in.Token, UserID: caller(ctx), Platform: in.Platform, DeviceID: in.DeviceID})
+	return pushTokenOutput{Registered: err == nil}, err
+}
+
+// unregisterPushToken forgets one of the caller's devices (the app signs
+// out on it), and the pushes still queued for it.
+func (a *API) unregisterPushToken(ctx context.Context, in unregisterPushTokenInput) (pushTokenRemovedOutput, error) {
+	removed, err := a.Store.UnregisterPushToken(ctx, caller(ctx), in.Token)
+	return pushTokenRemovedOutput{Removed: removed}, err
 }
 
 func (a *API) getNotifications(ctx context.Context, in getNotificationsInput) (notificationsOutput, error) {

@@ -1,0 +1,217 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/chobilive/chobi/push"
+)
+
+var _ push.Outbox = (*Store)(nil)
+
+// PushToken is a device's registration.
+type PushToken struct {
+	Token    string
+	UserID   string
+	Platform string
+	DeviceID string
+}
+
+// RegisterPushToken records the device's token for the user. A token known
+// already moves to this user (a phone that changed accounts); with a device
+// id, that device's other tokens of the user are replaced.
+func (s *Store) RegisterPushToken(ctx context.Context, p PushToken) error {
+	ms := millis(now())
+	return s.inTx(ctx, func(t tx) error {
+		if p.DeviceID != "" {
+			if _, err := t.exec(ctx, `DELETE FROM push_tokens WHERE user_id = $1 AND device_id = $2 AND token <> $3`,
+				p.UserID, p.DeviceID, p.Token); err != nil {
+				return err
+			}
+		}
+		_, err := t.exec(ctx, `INSERT INTO push_tokens (token, user_id, platform, device_id, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $5)
+			ON CONFLICT (token) DO UPDATE SET user_id = excluded.user_id, platform = excluded.platform,
+				device_id = excluded.device_id, updated_at = excluded.updated_at`,
+			p.Token, p.UserID, p.Platform, p.DeviceID, ms)
+		return err
+	})
+}
+
+// UnregisterPushToken forgets the user's token, and the pushes still
+// queued for it; false when the user had no such token.
+func (s *Store) UnregisterPushToken(ctx context.Context, userID, token string) (bool, error) {
+	var removed bool
+	err := s.inTx(ctx, func(t tx) error {
+		res, err := t.exec(ctx, `DELETE FROM push_tokens WHERE token = $1 AND user_id = $2`, token, userID)
+		if err != nil {
+			return err
+		}
+		n, _ := res.RowsAffected()
+		removed = n > 0
+		if removed {
+			_, err = t.exec(ctx, `DELETE FROM push_outbox WHERE token = $1 AND user_id = $2 AND state IN ('queued', 'sending')`, token, userID)
+		}
+		return err
+	})
+	return removed, err
+}
+
+// PushTokens lists the user's tokens.
+func (s *Store) PushTokens(ctx context.Context, userID string) ([]PushToken, error) {
+	rows, err := s.query(ctx, `SELECT token, user_id, platform, device_id FROM push_tokens WHERE user_id = $1 ORDER BY created_at, token`, userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []PushToken
+	for rows.Next() {
+		var p PushToken
+		if err := rows.Scan(&p.Token, &p.UserID, &p.Platform, &p.DeviceID); err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// queuePushesSQL queues a push to each of a notification's user's devices
+// ($1: the notification's id), copying what the notification says; run in
+// the notification's transaction, so that the push is queued if and only
+// if the notification is stored.
+const queuePushesSQL = `INSERT INTO push_outbox (id, notification_id, user_id, token, title, body, data, state, next_at, created_at)
+	SELECT n.id || ':' || p.token, n.id, n.user_id, p.token, n.title, n.body, n.data, 'queued', n.created_at, n.created_at
+	FROM notifications n JOIN push_tokens p ON p.user_id = n.user_id WHERE n.id = $1`
+
+// ClaimDue implements push.Outbox. On Postgres, FOR UPDATE SKIP LOCKED lets
+// the senders of several nodes claim apart; SQLite has one writer.
+func (s *Store) ClaimDue(ctx context.Context, at time.Time, limit int, lease time.Duration) ([]push.Item, error) {
+	lock := ""
+	if s.dialect == Postgres {
+		lock = " FOR UPDATE SKIP LOCKED"
+	}
+	ms := millis(at)
+	rows, err := s.query(ctx, `UPDATE push_outbox SET state = 'sending', claimed_until = $2, attempts = attempts + 1,
+			reclaimed = CASE WHEN state = 'sending' THEN 1 ELSE 0 END
+		WHERE id IN (SELECT id FROM push_outbox
+			WHERE (state = 'queued' AND next_at <= $1) OR (state = 'sending' AND claimed_until < $1)
+			ORDER BY next_at LIMIT $3`+lock+`)
+		RETURNING id, token, title, body, data, attempts, reclaimed`, ms, millis(at.Add(lease)), limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []push.Item
+	for rows.Next() {
+		var it push.Item
+		var data string
+		var reclaimed int
+		if err := rows.Scan(&it.ID, &it.Token, &it.Title, &it.Body, &data, &it.Attempts, &reclaimed); err != nil {
+			return nil, err
+		}
+		it.Data, it.Reclaimed = json.RawMessage(data), reclaimed == 1
+		out = append(out, it)
+	}
+	return out, rows.Err()
+}
+
+// ClaimReceipts implements push.Outbox: the claim moves the receipt's due
+// time past the lease.
+func (s *Store) ClaimReceipts(ctx context.Context, at time.Time, limit int, lease time.Duration) ([]push.Pending, error) {
+	lock := ""
+	if s.dialect == Postgres {
+		lock = " FOR UPDATE SKIP LOCKED"
+	}
+	rows, err := s.query(ctx, `UPDATE push_outbox SET next_at = $2
+		WHERE id IN (SELECT id FROM push_outbox WHERE state = 'ticketed' AND next_at <= $1 ORDER BY next_at LIMIT $3`+lock+`)
+		RETURNING id, token, ticket_id`, millis(at), millis(at.Add(lease)), limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []push.Pending
+	for rows.Next() {
+		var p push.Pending
+		if err := rows.Scan(&p.ID, &p.Token, &p.TicketID); err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// Record implements push.Outbox.
+func (s *Store) Record(ctx context.Context, outcomes []push.Outcome) error {
+	if len(outcomes) == 0 {
+		return nil
+	}
+	return s.inTx(ctx, func(t tx) error {
+		for _, o := range outcomes {
+			var err error
+			switch o.State {
+			case push.Ticketed:
+				_, err = t.exec(ctx, `UPDATE push_outbox SET state = 'ticketed', ticket_id = $2, next_at = $3, error = '' WHERE id = $1`,
+					o.ID, o.TicketID, millis(o.At))
+			case push.Queued:
+				_, err = t.exec(ctx, `UPDATE push_outbox SET state = 'queued', next_at = $2, error = $3 WHERE id = $1`,
+					o.ID, millis(o.At), o.Reason)
+			case push.Delivered:
+				_, err = t.exec(ctx, `DELETE FROM push_outbox WHERE id = $1`, o.ID)
+			case push.Failed:
+				_, err = t.exec(ctx, `UPDATE push_outbox SET state = 'failed', error = $2 WHERE id = $1`, o.ID, o.Reason)
+				if err == nil && o.DropToken {
+					// A dead token is used no more: its row goes, and so do
+					// the pushes still waiting for it.
+					if _, err = t.exec(ctx, `DELETE FROM push_tokens WHERE token = $1`, o.Token); err == nil {
+						_, err = t.exec(ctx, `UPDATE push_outbox SET state = 'failed', error = $2 WHERE token = $1 AND state IN ('queued', 'sending')`,
+							o.Token, push.ErrDeviceNotRegistered)
+					}
+				}
+			default:
+				err = errors.New("push outcome of no known state: " + string(o.State))
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Depth implements push.Outbox.
+func (s *Store) Depth(ctx context.Context) (int, time.Time, error) {
+	var n int
+	var oldest sql.NullInt64
+	err := s.queryRow(ctx, `SELECT COUNT(*), MIN(created_at) FROM push_outbox WHERE state IN ('queued', 'sending')`).Scan(&n, &oldest)
+	if err != nil || !oldest.Valid {
+		return n, time.Time{}, err
+	}
+	return n, fromMillis(oldest.Int64), nil
+}
+
+// PushState is one outbox row as tests and operators see it.
+type PushState struct {
+	ID, Token, State, TicketID, Error string
+	Attempts                          int
+}
+
+// PushStates lists the outbox rows of a notification.
+func (s *Store) PushStates(ctx context.Context, notificationID string) ([]PushState, error) {
+	rows, err := s.query(ctx, `SELECT id, token, state, ticket_id, error, attempts FROM push_outbox WHERE notification_id = $1 ORDER BY id`, notificationID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []PushState
+	for rows.Next() {
+		var p PushState
+		if err := rows.Scan(&p.ID, &p.Token, &p.State, &p.TicketID, &p.Error, &p.Attempts); err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
