@@ -147,7 +147,6 @@ func (s *Sender) Stats() Stats {
 
 // Run sends until ctx ends.
 func (s *Sender) Run(ctx context.Context) {
-	s.tokens, s.last = float64(MaxBatch), time.Now()
 	for ctx.Err() == nil {
 		busy, err := s.Step(ctx)
 		if err != nil && ctx.Err() == nil {

@@ -191,27 +191,3 @@ func (s *Store) Depth(ctx context.Context) (int, time.Time, error) {
 	}
 	return n, fromMillis(oldest.Int64), nil
 }
-
-// PushState is one outbox row as tests and operators see it.
-type PushState struct {
-	ID, Token, State, TicketID, Error string
-	Attempts                          int
-}
-
-// PushStates lists the outbox rows of a notification.
-func (s *Store) PushStates(ctx context.Context, notificationID string) ([]PushState, error) {
-	rows, err := s.query(ctx, `SELECT id, token, state, ticket_id, error, attempts FROM push_outbox WHERE notification_id = $1 ORDER BY id`, notificationID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []PushState
-	for rows.Next() {
-		var p PushState
-		if err := rows.Scan(&p.ID, &p.Token, &p.State, &p.TicketID, &p.Error, &p.Attempts); err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
-}
