@@ -8,7 +8,9 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/chobilive/chobi/internal/testkit"
 	kitstack "github.com/chobilive/chobi/internal/testkit/stack"
 	"github.com/chobilive/chobi/protocol"
 	"github.com/chobilive/chobi/rooms"
@@ -183,6 +185,20 @@ func newRig(t *testing.T, cfg rooms.Config) *rig {
 // same process after a restart).
 func (r *rig) service(aud rooms.Audience, cfg rooms.Config) *rooms.Service {
 	return rooms.NewService(rooms.Params{Store: r.st, Audience: aud, Logger: quiet, Config: cfg})
+}
+
+// fanout runs the rig's fan-out loop until no follower notice is queued.
+func (r *rig) fanout() {
+	r.t.Helper()
+	ctx, cancel := context.WithCancel(r.ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); r.svc.RunFanout(ctx) }()
+	testkit.Eventually(r.t, 5*time.Second, "the follower notices fanned out", func() bool {
+		n, err := r.st.FanoutsQueued(r.ctx)
+		return err == nil && n == 0
+	})
+	cancel()
+	<-done
 }
 
 // user creates an account shown as name and returns its id.

@@ -88,7 +88,9 @@ func TestCreateSession(t *testing.T) {
 	if n := r.svc.HostedSessions(); n != 1 {
 		t.Fatalf("hosted %d sessions", n)
 	}
-	// The host's followers learn it is live.
+	// The host's followers learn it is live, from the fan-out loop: the
+	// session was created without waiting for them.
+	r.fanout()
 	note := one[protocol.Notification](t, r.aud)
 	if note.To != fan || note.Msg.Notification.Type != "stream" || note.Msg.Notification.Title != "Host is live" ||
 		note.Msg.Notification.Body != "Tonight" || note.Msg.Notification.ID == "" {
@@ -105,6 +107,7 @@ func TestCreateSession(t *testing.T) {
 	if _, err := r.svc.CreateSession(r.ctx, host, rooms.CreateParams{Title: "Secret", Type: "audio", Category: "talk", IsPrivate: true}); err != nil {
 		t.Fatal(err)
 	}
+	r.fanout()
 	silent(t, r.aud)
 
 	_, err = r.svc.CreateSession(r.ctx, "no-such-user", rooms.CreateParams{Title: "Ghost", Type: "audio", Category: "talk"})

@@ -46,6 +46,7 @@ type Service struct {
 	chat     interface{ Allow(key string) bool }
 	media    *sfu.Engine // nil: no media (chat and events only)
 	peers    mediaPeers
+	fanout   chan struct{} // kicked when a fan-out is queued here
 	now      func() time.Time
 }
 
@@ -103,7 +104,7 @@ func NewService(p Params) *Service {
 	return &Service{
 		store: p.Store, audience: audience, log: log, cfg: cfg, now: now,
 		presence: presence, media: p.Media, dir: p.Directory,
-		chat: chat,
+		chat: chat, fanout: make(chan struct{}, 1),
 	}
 }
 
@@ -165,14 +166,11 @@ func (s *Service) CreateSession(ctx context.Context, hostID string, p CreatePara
 			Type: "stream", Title: host.DisplayName + " is live",
 			Body: sess.Title, Data: map[string]any{"sessionId": sess.ID, "hostId": hostID, "type": sess.Type},
 		}
-		delivered, err := s.store.NotifyFollowers(ctx, hostID, notice)
-		if err != nil {
+		if err := s.store.QueueFollowerNotice(ctx, hostID, notice); err != nil {
 			// The session is live either way; a lost notice is logged, not fatal.
-			s.log.ErrorContext(ctx, "notifying followers failed", "session", sess.ID, "err", err)
+			s.log.ErrorContext(ctx, "queueing the followers' notice failed", "session", sess.ID, "err", err)
 		}
-		for _, d := range delivered {
-			s.PushNotification(ctx, d.UserID, NotificationMessage(d, notice))
-		}
+		s.fanoutKick()
 	}
 	s.log.InfoContext(ctx, "session started", "session", sess.ID, "host", hostID, "type", sess.Type, "private", sess.IsPrivate)
 	return sess, nil

@@ -131,9 +131,23 @@ type SessionStore interface {
 	// Messages returns up to limit messages older than the message before
 	// ("" for the newest), oldest first.
 	Messages(ctx context.Context, sessionID string, limit int, before string) ([]Message, error)
-	// NotifyFollowers gives every follower of userID a notification and
-	// says who got which.
-	NotifyFollowers(ctx context.Context, userID string, n Notice) ([]Delivered, error)
+	// QueueFollowerNotice queues a notice for every follower of hostID,
+	// for FanoutBatch to deliver.
+	QueueFollowerNotice(ctx context.Context, hostID string, n Notice) error
+	// FanoutBatch stores the notice of one queued fan-out for up to limit
+	// more followers and says who got which; a zero Fanout when none is
+	// queued. Several nodes may call it at once: no follower is notified
+	// twice.
+	FanoutBatch(ctx context.Context, limit int) (Fanout, error)
+}
+
+// Fanout is one batch of a queued notice to a host's followers.
+type Fanout struct {
+	Found     bool // a fan-out was queued
+	More      bool // followers are left for another batch
+	HostID    string
+	Notice    Notice
+	Delivered []Delivered
 }
 
 // Delivered is a notification stored for one user.

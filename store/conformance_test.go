@@ -462,8 +462,9 @@ func TestNotifications(t *testing.T) {
 		ok(t, errOnly(s.Follow(ctx, f2.ID, host.ID)))
 		ok(t, errOnly(s.Follow(ctx, host.ID, f1.ID))) // f1 gets a follow notification
 
-		ok(t, errOnly(s.NotifyFollowers(ctx, host.ID, rooms.Notice{Type: "stream", Title: "Live", Body: "host is live",
-			Data: map[string]any{"sessionId": "s1"}})))
+		ok(t, s.QueueFollowerNotice(ctx, host.ID, rooms.Notice{Type: "stream", Title: "Live", Body: "host is live",
+			Data: map[string]any{"sessionId": "s1"}}))
+		drainFanouts(t, s, 1)
 		for _, u := range []store.User{f1, f2} {
 			notes, _ := must2(s.Notifications(ctx, u.ID, store.NotificationFilter{Type: "stream", Limit: 50}))(t)
 			if len(notes) != 1 || notes[0].Title != "Live" || notes[0].Body != "host is live" || notes[0].Data["sessionId"] != "s1" || notes[0].UserID != u.ID {
@@ -475,7 +476,10 @@ func TestNotifications(t *testing.T) {
 				t.Fatalf("%s (not a follower) got %+v", u.Username, notes)
 			}
 		}
-		ok(t, errOnly(s.NotifyFollowers(ctx, stranger.ID, rooms.Notice{Type: "stream", Title: "x", Body: "y"}))) // no followers: nothing
+		ok(t, s.QueueFollowerNotice(ctx, stranger.ID, rooms.Notice{Type: "stream", Title: "x", Body: "y"})) // no followers: nothing
+		if got := drainFanouts(t, s, 1); got != 0 {
+			t.Fatalf("a host without followers notified %d", got)
+		}
 
 		// f1 now has: follow, stream; add system ones with and without data.
 		ok(t, s.Notify(ctx, f1.ID, rooms.Notice{Type: "system", Title: "Welcome", Body: "b1"}))

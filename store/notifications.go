@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"strconv"
 	"strings"
 	"time"
@@ -36,24 +38,58 @@ func insertNotification(ctx context.Context, t tx, userID string, n rooms.Notice
 	return d, err
 }
 
-// NotifyFollowers implements rooms.SessionStore: every follower gets the
-// notice, all in one transaction.
-func (s *Store) NotifyFollowers(ctx context.Context, userID string, n rooms.Notice) ([]rooms.Delivered, error) {
-	var delivered []rooms.Delivered
+// QueueFollowerNotice implements rooms.SessionStore: the notice is queued
+// for every follower of hostID, and FanoutBatch delivers it.
+func (s *Store) QueueFollowerNotice(ctx context.Context, hostID string, n rooms.Notice) error {
+	data, err := json.Marshal(n.Data)
+	if err != nil || n.Data == nil {
+		data = []byte("{}")
+	}
+	_, err = s.exec(ctx, `INSERT INTO follower_fanouts (id, host_id, type, title, body, data, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		newID(), hostID, n.Type, n.Title, n.Body, string(data), millis(now()))
+	return err
+}
+
+// FanoutBatch implements rooms.SessionStore: it takes the oldest queued
+// fan-out, notifies its next limit followers, and moves its cursor past
+// them, all in one transaction. On Postgres the fan-out's row stays locked
+// for that transaction (FOR UPDATE SKIP LOCKED), so another node takes
+// another fan-out, never the same followers; SQLite has one writer. A
+// crash rolls the batch back whole: it is done again, not half.
+func (s *Store) FanoutBatch(ctx context.Context, limit int) (rooms.Fanout, error) {
+	lock := ""
+	if s.dialect == Postgres {
+		lock = " FOR UPDATE SKIP LOCKED"
+	}
+	var out rooms.Fanout
 	err := s.inTx(ctx, func(t tx) error {
-		delivered = delivered[:0]
-		rows, err := t.query(ctx, `SELECT follower_id FROM follows WHERE followee_id = $1`, userID)
+		out = rooms.Fanout{}
+		var id, data, after string
+		err := t.queryRow(ctx, `SELECT id, host_id, type, title, body, data, after_id FROM follower_fanouts
+			ORDER BY created_at, id LIMIT 1`+lock).Scan(&id, &out.HostID, &out.Notice.Type, &out.Notice.Title, &out.Notice.Body, &data, &after)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		out.Found = true
+		if json.Unmarshal([]byte(data), &out.Notice.Data) != nil {
+			out.Notice.Data = nil
+		}
+		rows, err := t.query(ctx, `SELECT follower_id FROM follows WHERE followee_id = $1 AND follower_id > $2
+			ORDER BY follower_id LIMIT $3`, out.HostID, after, limit)
 		if err != nil {
 			return err
 		}
 		var followers []string
 		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
+			var f string
+			if err := rows.Scan(&f); err != nil {
 				rows.Close()
 				return err
 			}
-			followers = append(followers, id)
+			followers = append(followers, f)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
@@ -61,15 +97,28 @@ func (s *Store) NotifyFollowers(ctx context.Context, userID string, n rooms.Noti
 		}
 		at := millis(now())
 		for _, f := range followers {
-			d, err := insertNotification(ctx, t, f, n, at)
+			d, err := insertNotification(ctx, t, f, out.Notice, at)
 			if err != nil {
 				return err
 			}
-			delivered = append(delivered, d)
+			out.Delivered = append(out.Delivered, d)
 		}
-		return nil
+		if len(followers) < limit {
+			_, err = t.exec(ctx, `DELETE FROM follower_fanouts WHERE id = $1`, id)
+			return err
+		}
+		out.More = true
+		_, err = t.exec(ctx, `UPDATE follower_fanouts SET after_id = $2 WHERE id = $1`, id, followers[len(followers)-1])
+		return err
 	})
-	return delivered, err
+	return out, err
+}
+
+// FanoutsQueued counts the fan-outs not yet done.
+func (s *Store) FanoutsQueued(ctx context.Context) (int, error) {
+	var n int
+	err := s.queryRow(ctx, `SELECT COUNT(*) FROM follower_fanouts`).Scan(&n)
+	return n, err
 }
 
 // Notify gives one user a notification and returns it.

@@ -135,6 +135,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		ChatLimiter: clu.chatLimiter(cfg.Limits.Chat.N, cfg.Limits.Chat.Per),
 	})
 	clu.start(roomSvc, hub)
+	defer startFanout(roomSvc, st, log, reg)() // followers' "is live" notices (fanout.go)
 	econ, err := newEconomy(cfg, st, roomSvc, api.GiftNews{Rooms: roomSvc}, log)
 	if err != nil {
 		return err
