@@ -48,7 +48,14 @@ func (s *Store) SendGift(ctx context.Context, g economy.GiftTransfer) (economy.G
 	var balances map[string]*int64 // the debited wallets' balances after
 	data := make(map[string]any, len(g.Notice.Data)+1)
 	maps.Copy(data, g.Notice.Data)
-	err := s.runSteps(ctx, func(stripe int) ([]step, error) {
+	// The recipient's settings are read before the transaction, to keep
+	// its pipeline one round trip: a change of settings racing this gift
+	// may apply from the next one.
+	inApp, push, err := channelsFor(ctx, s, g.RecipientID, "gift", "", now())
+	if err != nil {
+		return economy.GiftReceipt{}, err
+	}
+	err = s.runSteps(ctx, func(stripe int) ([]step, error) {
 		m, err := planMoves(g.Transfers, stripe)
 		if err != nil {
 			return nil, err
@@ -110,11 +117,11 @@ func (s *Store) SendGift(ctx context.Context, g economy.GiftTransfer) (economy.G
 			// The notification, with the sender's name filled in (and
 			// returned, for the receipt).
 			step{
-				sql: `INSERT INTO notifications (id, user_id, type, title, body, data, created_at)
+				sql: `INSERT INTO notifications (id, user_id, type, title, body, data, created_at, in_app)
 					VALUES ($1, $2, 'gift', REPLACE($3, '{sender}', (SELECT display_name FROM users WHERE id = $7)),
-						REPLACE($4, '{sender}', (SELECT display_name FROM users WHERE id = $7)), $5, $6)
+						REPLACE($4, '{sender}', (SELECT display_name FROM users WHERE id = $7)), $5, $6, $8)
 					RETURNING (SELECT display_name FROM users WHERE id = $7)`,
-				args: []any{noteID, g.RecipientID, g.Notice.Title, g.Notice.Body, string(dataJSON), ms, g.SenderID},
+				args: []any{noteID, g.RecipientID, g.Notice.Title, g.Notice.Body, string(dataJSON), ms, g.SenderID, inApp},
 				scan: []any{&rc.SenderName},
 				mapErr: func(err error) error {
 					if isNotNull(err, "notifications", "title") || isForeignKeyViolation(err) {
@@ -123,10 +130,15 @@ func (s *Store) SendGift(ctx context.Context, g economy.GiftTransfer) (economy.G
 					return err
 				},
 			},
-			step{sql: queuePushesSQL, args: []any{noteID}}, // to the recipient's phones
 		)
+		if push {
+			steps = append(steps, step{sql: queuePushesSQL, args: []any{noteID}}) // to the recipient's phones
+		}
 		steps = append(steps, m.settleSteps(id, ms)...)
-		rc.Notification = &economy.Notification{ID: noteID, UserID: g.RecipientID, Type: "gift", Data: data, CreatedAt: at}
+		rc.Notification = nil
+		if inApp {
+			rc.Notification = &economy.Notification{ID: noteID, UserID: g.RecipientID, Type: "gift", Data: data, CreatedAt: at}
+		}
 		return steps, nil
 	})
 	if errors.Is(err, errKeyTaken) {
@@ -137,9 +149,10 @@ func (s *Store) SendGift(ctx context.Context, g economy.GiftTransfer) (economy.G
 		return economy.GiftReceipt{}, s.fillHave(ctx, err, walletID(g.SenderID, economy.Coins))
 	}
 	rc.SenderBalance = *balances[walletID(g.SenderID, economy.Coins)]
-	n := rc.Notification
-	n.Title = strings.ReplaceAll(g.Notice.Title, "{sender}", rc.SenderName)
-	n.Body = strings.ReplaceAll(g.Notice.Body, "{sender}", rc.SenderName)
+	if n := rc.Notification; n != nil {
+		n.Title = strings.ReplaceAll(g.Notice.Title, "{sender}", rc.SenderName)
+		n.Body = strings.ReplaceAll(g.Notice.Body, "{sender}", rc.SenderName)
+	}
 	return rc, nil
 }
 

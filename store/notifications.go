@@ -24,18 +24,34 @@ type Notification struct {
 	CreatedAt time.Time
 }
 
-func insertNotification(ctx context.Context, t tx, userID string, n rooms.Notice, at int64) (rooms.Delivered, error) {
+// insertNotification stores a notification for userID as their settings
+// say: in the app (listed, and told to their sockets: delivered is true),
+// by push (queued to each device, in this transaction), both, or neither.
+func insertNotification(ctx context.Context, t tx, userID string, n rooms.Notice, at int64) (d rooms.Delivered, delivered bool, err error) {
+	hostID, _ := n.Data["hostId"].(string)
+	inApp, push, err := channelsFor(ctx, t, userID, n.Type, hostID, fromMillis(at))
+	if err != nil {
+		return rooms.Delivered{}, false, err
+	}
+	return storeNotification(ctx, t, userID, n, at, inApp, push)
+}
+
+// storeNotification stores a notification whose channels are decided.
+func storeNotification(ctx context.Context, t tx, userID string, n rooms.Notice, at int64, inApp, push bool) (rooms.Delivered, bool, error) {
+	d := rooms.Delivered{UserID: userID, ID: newID(), CreatedAt: fromMillis(at)}
+	if !inApp && !push {
+		return d, false, nil
+	}
 	data, err := json.Marshal(n.Data)
 	if err != nil || n.Data == nil {
 		data = []byte("{}")
 	}
-	d := rooms.Delivered{UserID: userID, ID: newID(), CreatedAt: fromMillis(at)}
-	_, err = t.exec(ctx, `INSERT INTO notifications (id, user_id, type, title, body, data, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		d.ID, userID, n.Type, n.Title, n.Body, string(data), at)
-	if err == nil {
+	_, err = t.exec(ctx, `INSERT INTO notifications (id, user_id, type, title, body, data, created_at, in_app) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		d.ID, userID, n.Type, n.Title, n.Body, string(data), at, inApp)
+	if err == nil && push {
 		_, err = t.exec(ctx, queuePushesSQL, d.ID)
 	}
-	return d, err
+	return d, inApp, err
 }
 
 // QueueFollowerNotice implements rooms.SessionStore: the notice is queued
@@ -77,38 +93,51 @@ func (s *Store) FanoutBatch(ctx context.Context, limit int) (rooms.Fanout, error
 		if json.Unmarshal([]byte(data), &out.Notice.Data) != nil {
 			out.Notice.Data = nil
 		}
-		rows, err := t.query(ctx, `SELECT follower_id FROM follows WHERE followee_id = $1 AND follower_id > $2
-			ORDER BY follower_id LIMIT $3`, out.HostID, after, limit)
+		// Each follower with their settings, in one query: 500 lookups per
+		// batch would cost more than the inserts.
+		rows, err := t.query(ctx, `SELECT `+settingsColumns+`, f.follower_id,
+				EXISTS (SELECT 1 FROM notification_muted_hosts m WHERE m.user_id = f.follower_id AND m.host_id = $1)
+			FROM follows f LEFT JOIN notification_settings ns ON ns.user_id = f.follower_id
+			WHERE f.followee_id = $1 AND f.follower_id > $2 ORDER BY f.follower_id LIMIT $3`, out.HostID, after, limit)
 		if err != nil {
 			return err
 		}
-		var followers []string
+		type follower struct {
+			id          string
+			inApp, push bool
+		}
+		var followers []follower
+		at := now()
 		for rows.Next() {
-			var f string
-			if err := rows.Scan(&f); err != nil {
+			var f follower
+			var muted bool
+			ns, err := scanSettings(rows, &f.id, &muted)
+			if err != nil {
 				rows.Close()
 				return err
 			}
+			f.inApp, f.push = ns.channels(out.Notice.Type, at, muted)
 			followers = append(followers, f)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		at := millis(now())
 		for _, f := range followers {
-			d, err := insertNotification(ctx, t, f, out.Notice, at)
+			d, inApp, err := storeNotification(ctx, t, f.id, out.Notice, millis(at), f.inApp, f.push)
 			if err != nil {
 				return err
 			}
-			out.Delivered = append(out.Delivered, d)
+			if inApp {
+				out.Delivered = append(out.Delivered, d)
+			}
 		}
 		if len(followers) < limit {
 			_, err = t.exec(ctx, `DELETE FROM follower_fanouts WHERE id = $1`, id)
 			return err
 		}
 		out.More = true
-		_, err = t.exec(ctx, `UPDATE follower_fanouts SET after_id = $2 WHERE id = $1`, id, followers[len(followers)-1])
+		_, err = t.exec(ctx, `UPDATE follower_fanouts SET after_id = $2 WHERE id = $1`, id, followers[len(followers)-1].id)
 		return err
 	})
 	return out, err
@@ -124,7 +153,7 @@ func (s *Store) FanoutsQueued(ctx context.Context) (int, error) {
 // Notify gives one user a notification and returns it.
 func (s *Store) Notify(ctx context.Context, userID string, n rooms.Notice) error {
 	return s.inTx(ctx, func(t tx) error {
-		_, err := insertNotification(ctx, t, userID, n, millis(now()))
+		_, _, err := insertNotification(ctx, t, userID, n, millis(now()))
 		return err
 	})
 }
@@ -144,7 +173,7 @@ func (s *Store) Notifications(ctx context.Context, userID string, f Notification
 		typ = ""
 	}
 	rows, err := s.query(ctx, `SELECT id, user_id, type, title, body, data, is_read, created_at FROM notifications
-		WHERE user_id = $1 AND ($2 = '' OR type = $2) AND ($3 = FALSE OR is_read = FALSE)
+		WHERE user_id = $1 AND in_app = TRUE AND ($2 = '' OR type = $2) AND ($3 = FALSE OR is_read = FALSE)
 		ORDER BY created_at DESC, id DESC LIMIT $4`, userID, typ, f.UnreadOnly, f.Limit)
 	if err != nil {
 		return nil, 0, err
@@ -168,7 +197,7 @@ func (s *Store) Notifications(ctx context.Context, userID string, f Notification
 		return nil, 0, err
 	}
 	var unread int
-	err = s.queryRow(ctx, `SELECT COUNT(*) FROM notifications WHERE user_id = $1 AND is_read = FALSE`, userID).Scan(&unread)
+	err = s.queryRow(ctx, `SELECT COUNT(*) FROM notifications WHERE user_id = $1 AND in_app = TRUE AND is_read = FALSE`, userID).Scan(&unread)
 	return out, unread, err
 }
 

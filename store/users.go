@@ -197,9 +197,11 @@ func (s *Store) FollowNotify(ctx context.Context, followerID, followeeID string)
 			Type: "follow", Title: "New follower", Body: name + " started following you",
 			Data: map[string]any{"userId": followerID},
 		}
-		d, err := insertNotification(ctx, t, followeeID, notice, ts)
-		note = &Notification{ID: d.ID, UserID: followeeID, Type: notice.Type, Title: notice.Title, Body: notice.Body,
-			Data: notice.Data, CreatedAt: d.CreatedAt}
+		d, inApp, err := insertNotification(ctx, t, followeeID, notice, ts)
+		if inApp {
+			note = &Notification{ID: d.ID, UserID: followeeID, Type: notice.Type, Title: notice.Title, Body: notice.Body,
+				Data: notice.Data, CreatedAt: d.CreatedAt}
+		}
 		return err
 	})
 	if err != nil {

@@ -81,6 +81,10 @@ func newStack(t *testing.T, opts stackOptions) *stack {
 		tokens.RequireActive(st.UserActive)
 	}
 	roomSvc := rooms.NewService(rooms.Params{Store: st, Logger: log})
+	fanCtx, stopFanout := context.WithCancel(context.Background())
+	fanDone := make(chan struct{})
+	go func() { defer close(fanDone); roomSvc.RunFanout(fanCtx) }() // followers' "is live" notices
+	t.Cleanup(func() { stopFanout(); <-fanDone })
 	params := api.Params{Store: st, Rooms: roomSvc, Tokens: tokens, Logger: log, Production: opts.config.Production}
 	if opts.params != nil {
 		opts.params(&params)
@@ -1026,7 +1030,11 @@ func TestFollowAndNotifications(t *testing.T) {
 	// Going live notifies followers; a private session does not.
 	live := s.createSession(t, star, "Live now", false)
 	s.createSession(t, star, "Invite only", true)
-	streams := ok[notificationsOut](t, s.query(t, fan.token, "notifications.getNotifications", map[string]any{"type": "stream", "limit": 10}))
+	var streams notificationsOut
+	testkit.Eventually(t, 5*time.Second, "the follower's go-live notification", func() bool {
+		streams = ok[notificationsOut](t, s.query(t, fan.token, "notifications.getNotifications", map[string]any{"type": "stream", "limit": 10}))
+		return len(streams.Notifications) > 0
+	})
 	if len(streams.Notifications) != 1 || streams.Notifications[0].Data["sessionId"] != live.ID || streams.UnreadCount != 1 {
 		t.Fatalf("stream notifications: %+v", streams)
 	}

@@ -37,6 +37,8 @@ type Store interface {
 	MarkRead(ctx context.Context, userID string, ids []string, all bool) (int, error)
 	RegisterPushToken(ctx context.Context, p store.PushToken) error
 	UnregisterPushToken(ctx context.Context, userID, token string) (bool, error)
+	NotificationSettings(ctx context.Context, userID string) (store.NotificationSettings, error)
+	UpdateNotificationSettings(ctx context.Context, userID string, u store.SettingsUpdate) (store.NotificationSettings, error)
 	StreamStats(ctx context.Context, userID string, days int) (store.StreamStats, error)
 }
 
@@ -195,6 +197,8 @@ func MapError(err error) error {
 		return &trpc.Error{Code: trpc.CodeConflict, Message: err.Error()}
 	case errors.Is(err, economy.ErrPaymentRejected):
 		return &trpc.Error{Code: trpc.CodeForbidden, Message: err.Error()}
+	case errors.Is(err, store.ErrTooManyMuted):
+		return trpc.FieldError(map[string][]string{"muteHosts": {err.Error()}})
 	case errors.Is(err, context.Canceled):
 		return &trpc.Error{Code: trpc.CodeClientClosedRequest, Message: "the request was cancelled"}
 	case store.Unavailable(err):

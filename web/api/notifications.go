@@ -75,6 +75,8 @@ func (a *API) registerNotifications(r *trpc.Router) {
 	trpc.Mutation(r, "notifications.markAsRead", a.markAsRead)
 	trpc.Mutation(r, "notifications.registerPushToken", a.registerPushToken)
 	trpc.Mutation(r, "notifications.unregisterPushToken", a.unregisterPushToken)
+	trpc.Query(r, "notifications.getSettings", a.getNotificationSettings)
+	trpc.Mutation(r, "notifications.updateSettings", a.updateNotificationSettings)
 }
 
 type registerPushTokenInput struct {
