@@ -24,6 +24,9 @@ type pushConfig struct {
 	ReceiptsURL string // EXPO_PUSH_RECEIPTS_URL; "" derives it from EXPO_PUSH_URL
 	AccessToken string // EXPO_ACCESS_TOKEN
 	Rate        int    // PUSH_RATE: messages per second from this node
+	// PUSH_LEASE: how long a claimed push is this node's; a node that
+	// died holding it delays it this long before another takes it.
+	Lease time.Duration
 }
 
 func loadPushConfig(getenv func(string) string) (pushConfig, error) {
@@ -51,6 +54,9 @@ func loadPushConfig(getenv func(string) string) (pushConfig, error) {
 	if p.Rate, err = strconv.Atoi(get("PUSH_RATE", strconv.Itoa(push.DefaultRate))); err != nil || p.Rate < 1 || p.Rate > push.DefaultRate {
 		errs = append(errs, fmt.Sprintf("PUSH_RATE must be a number of messages per second from 1 to %d", push.DefaultRate))
 	}
+	if p.Lease, err = time.ParseDuration(get("PUSH_LEASE", "1m")); err != nil || p.Lease < 5*time.Second || p.Lease > time.Hour {
+		errs = append(errs, "PUSH_LEASE must be a duration from 5s to 1h (e.g. 1m)")
+	}
 	if len(errs) > 0 {
 		return p, fmt.Errorf("%s", strings.Join(errs, "\n"))
 	}
@@ -65,7 +71,7 @@ func startPush(cfg pushConfig, st *store.Store, log *slog.Logger, reg prometheus
 	}
 	client := &push.Client{SendURL: cfg.SendURL, ReceiptsURL: cfg.ReceiptsURL, AccessToken: cfg.AccessToken,
 		HTTP: &http.Client{Timeout: 30 * time.Second}}
-	s := push.NewSender(st, client, push.Config{Rate: cfg.Rate}, log)
+	s := push.NewSender(st, client, push.Config{Rate: cfg.Rate, Lease: cfg.Lease}, log)
 	registerPushMetrics(reg, s, st)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -74,7 +80,7 @@ func startPush(cfg pushConfig, st *store.Store, log *slog.Logger, reg prometheus
 		defer wg.Done()
 		s.Run(ctx)
 	}()
-	log.Info("push sender started", "url", cfg.SendURL, "rate", cfg.Rate, "access_token", cfg.AccessToken != "")
+	log.Info("push sender started", "url", cfg.SendURL, "rate", cfg.Rate, "lease", cfg.Lease, "access_token", cfg.AccessToken != "")
 	return func() {
 		cancel()
 		wg.Wait()

@@ -50,6 +50,7 @@ type ExpoMessage struct {
 	Sound    string          `json:"sound"`
 	Priority string          `json:"priority"`
 	Ticket   string          `json:"-"`
+	At       time.Time       `json:"-"` // when the server took it
 }
 
 var expoToken = regexp.MustCompile(`^Expo(nent)?PushToken\[[^\]]+\]$`)
@@ -219,7 +220,7 @@ func (e *ExpoServer) send(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		e.seq++
-		m.Ticket = fmt.Sprintf("ticket-%06d", e.seq)
+		m.Ticket, m.At = fmt.Sprintf("ticket-%06d", e.seq), time.Now()
 		e.tickets[m.Ticket] = m
 		e.sent = append(e.sent, m)
 		tickets[i] = map[string]any{"status": "ok", "id": m.Ticket}
