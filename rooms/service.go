@@ -8,12 +8,14 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/chobilive/chobi/protocol"
 	"github.com/chobilive/chobi/ratelimit"
 	"github.com/chobilive/chobi/sfu"
+	"github.com/chobilive/chobi/textkey"
 	"github.com/chobilive/chobi/validation"
 )
 
@@ -342,6 +344,9 @@ func (s *Service) ActiveSessions(ctx context.Context, f ActiveFilter, limit int)
 	if err != nil {
 		return nil, nil, err
 	}
+	if f.Query != "" {
+		list = matching(list, textkey.Fold(f.Query))
+	}
 	ids := make([]string, len(list))
 	for i := range list {
 		ids[i] = list[i].ID
@@ -407,4 +412,17 @@ func (s *Service) PushNotification(ctx context.Context, userID string, n protoco
 // SignOut disconnects a user's sockets everywhere.
 func (s *Service) SignOut(ctx context.Context, userID string) {
 	s.audience.SignedOut(ctx, userID)
+}
+
+// matching keeps the sessions a search key finds (ActiveFilter.Query).
+func matching(list []Session, key string) []Session {
+	out := list[:0:0]
+	for _, ss := range list {
+		host := " " + textkey.Fold(ss.Host.DisplayName)
+		if strings.Contains(textkey.Fold(ss.Title), key) || strings.Contains(textkey.Fold(ss.Category), key) ||
+			strings.Contains(host, " "+key) {
+			out = append(out, ss)
+		}
+	}
+	return out
 }

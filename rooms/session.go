@@ -105,6 +105,11 @@ type Message struct {
 type ActiveFilter struct {
 	Type     string // "audio", "video", or "" for both
 	Category string // "" for all
+	// Query keeps the sessions whose title or category contains it, or
+	// whose host's name starts a word with it (folded by textkey: Arabic
+	// spelling variants and case alike); "" keeps all. Applied by rooms,
+	// not the store: live public sessions are few.
+	Query string
 }
 
 // SessionStore keeps sessions, roles and chat. Implemented by store.Store.

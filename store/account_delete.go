@@ -181,7 +181,7 @@ func (s *Store) deleteAccountOnce(ctx context.Context, userID string) (AccountDe
 			{nil, `UPDATE gift_sends SET message = '' WHERE sender_id = $1 AND message <> ''`, []any{userID}},
 			{nil, `UPDATE live_sessions SET title = '', description = '', invite_code = '' WHERE host_id = $1`, []any{userID}},
 			{nil, `UPDATE users SET username = $2, username_key = $3, display_name = $4, bio = '', avatar_url = '',
-				password_hash = '', preferences = '{}', deleted_at = $5, updated_at = $5 WHERE id = $1`,
+				password_hash = '', preferences = '{}', deleted_at = $5, updated_at = $5, search_name = '', search_display = '' WHERE id = $1`,
 				[]any{userID, deletedUserP + userID, strings.ToLower(deletedUserP + userID), deletedName, ms}},
 		} {
 			if err := count(st.dst, st.query, st.args...); err != nil {

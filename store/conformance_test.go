@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"strings"
 	"testing"
 	"time"
 
@@ -33,7 +34,15 @@ func TestMigrate(t *testing.T) {
 		}
 		applied, err := s.Migrate(ctx)
 		ok(t, err)
-		if len(applied) != len(all) || applied[0] != "0001_foundation.sql" {
+		// A step the engines spell differently is two files, one for each.
+		mine := 0
+		for _, m := range all {
+			if !strings.HasSuffix(m.Name, ".postgres.sql") && !strings.HasSuffix(m.Name, ".sqlite.sql") ||
+				strings.HasSuffix(m.Name, "."+string(s.Dialect())+".sql") {
+				mine++
+			}
+		}
+		if len(applied) != mine || mine == len(all) || applied[0] != "0001_foundation.sql" {
 			t.Fatalf("first Migrate applied %v, want every migration starting with 0001_foundation.sql", applied)
 		}
 		again, err := s.Migrate(ctx)

@@ -66,7 +66,7 @@ var dollarParam = regexp.MustCompile(`\$(\d+)`)
 
 // execSQL runs a statement written with Postgres placeholders directly on the
 // store's database, for set-up the API does not offer (backdating rows).
-func execSQL(t *testing.T, s *store.Store, query string, args ...any) {
+func execSQL(t testing.TB, s *store.Store, query string, args ...any) {
 	t.Helper()
 	if s.Dialect() == store.SQLite {
 		query = dollarParam.ReplaceAllString(query, "?$1")

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"embed"
 	"fmt"
 	"io/fs"
@@ -12,10 +13,42 @@ import (
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-// Migration is one schema step, applied once, in name order.
+// Migration is one schema step, applied once, in name order. Most are one
+// file for both engines; a step the engines spell differently is two files,
+// NNNN_name.postgres.sql and NNNN_name.sqlite.sql, each applied only on its
+// engine.
 type Migration struct {
 	Name string
 	SQL  string
+}
+
+// engineOf is the engine a migration file is for; "" for both.
+func engineOf(name string) Dialect {
+	switch {
+	case strings.HasSuffix(name, ".postgres.sql"):
+		return Postgres
+	case strings.HasSuffix(name, ".sqlite.sql"):
+		return SQLite
+	}
+	return ""
+}
+
+// fills are the Go steps a migration needs (what SQL cannot compute), run in
+// its transaction after its statements, by the migration's name without
+// its engine and extension.
+var fills = map[string]func(ctx context.Context, t *sql.Tx, d Dialect) error{
+	"0010_user_search": fillSearchKeys,
+}
+
+// fillName is a migration's name without ".postgres.sql", ".sqlite.sql" or
+// ".sql".
+func fillName(name string) string {
+	for _, ext := range []string{".postgres.sql", ".sqlite.sql", ".sql"} {
+		if n, ok := strings.CutSuffix(name, ext); ok {
+			return n
+		}
+	}
+	return name
 }
 
 // Migrations lists the embedded migrations in the order they apply.
@@ -68,6 +101,9 @@ func (s *Store) Migrate(ctx context.Context) ([]string, error) {
 	}
 	var applied []string
 	for _, m := range migrations {
+		if e := engineOf(m.Name); e != "" && e != s.dialect {
+			continue
+		}
 		var n int
 		if err := conn.QueryRowContext(ctx, s.q("SELECT COUNT(*) FROM schema_migrations WHERE name = $1"), m.Name).Scan(&n); err != nil {
 			return applied, fmt.Errorf("migrate: %w", err)
@@ -83,6 +119,14 @@ func (s *Store) Migrate(ctx context.Context) ([]string, error) {
 			if _, err := t.ExecContext(ctx, stmt); err != nil {
 				t.Rollback()
 				return applied, fmt.Errorf("migrate %s: %w\n%s", m.Name, err, stmt)
+			}
+		}
+		if fill := fills[fillName(m.Name)]; fill != nil {
+			// On the migration's own connection: the pool may hold only
+			// this one (SQLite's single writer).
+			if err := fill(ctx, t, s.dialect); err != nil {
+				t.Rollback()
+				return applied, fmt.Errorf("migrate %s: %w", m.Name, err)
 			}
 		}
 		if _, err := t.ExecContext(ctx, s.q("INSERT INTO schema_migrations (name, applied_at) VALUES ($1, $2)"), m.Name, millis(now())); err != nil {

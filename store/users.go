@@ -43,9 +43,11 @@ func (s *Store) CreateUser(ctx context.Context, nu NewUser) (User, error) {
 		ID: newID(), Username: nu.Username, DisplayName: nu.DisplayName, PasswordHash: nu.PasswordHash,
 		IsGuest: nu.IsGuest, Preferences: map[string]any{}, CreatedAt: t, UpdatedAt: t,
 	}
-	_, err := s.exec(ctx, `INSERT INTO users (id, username, username_key, display_name, password_hash, is_guest, preferences, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, '{}', $7, $7)`,
-		u.ID, u.Username, strings.ToLower(u.Username), u.DisplayName, u.PasswordHash, u.IsGuest, millis(t))
+	name, display := searchKeys(u.Username, u.DisplayName)
+	_, err := s.exec(ctx, `INSERT INTO users (id, username, username_key, display_name, password_hash, is_guest, preferences, created_at, updated_at,
+			search_name, search_display)
+		VALUES ($1, $2, $3, $4, $5, $6, '{}', $7, $7, $8, $9)`,
+		u.ID, u.Username, strings.ToLower(u.Username), u.DisplayName, u.PasswordHash, u.IsGuest, millis(t), name, display)
 	if isUniqueViolation(err) {
 		return User{}, conflictError{"username is taken"}
 	}
@@ -135,8 +137,10 @@ func (s *Store) UpdateProfile(ctx context.Context, id string, up ProfileUpdate) 
 		if err != nil {
 			return err
 		}
-		_, err = t.exec(ctx, `UPDATE users SET display_name = $1, bio = $2, avatar_url = $3, preferences = $4, updated_at = $5 WHERE id = $6`,
-			u.DisplayName, u.Bio, u.AvatarURL, string(prefs), millis(now()), id)
+		_, display := searchKeys("", u.DisplayName)
+		_, err = t.exec(ctx, `UPDATE users SET display_name = $1, bio = $2, avatar_url = $3, preferences = $4, updated_at = $5,
+				search_display = $7 WHERE id = $6`,
+			u.DisplayName, u.Bio, u.AvatarURL, string(prefs), millis(now()), id, display)
 		return err
 	})
 	if err != nil {

@@ -37,6 +37,9 @@ type Store interface {
 	MarkRead(ctx context.Context, userID string, ids []string, all bool) (int, error)
 	RegisterPushToken(ctx context.Context, p store.PushToken) error
 	UnregisterPushToken(ctx context.Context, userID, token string) (bool, error)
+	Followers(ctx context.Context, viewerID, userID string, limit int, cursor string) (store.UserPage, error)
+	Following(ctx context.Context, viewerID, userID string, limit int, cursor string) (store.UserPage, error)
+	SearchUsers(ctx context.Context, viewerID, query string, limit int, cursor string) (store.UserPage, error)
 	NotificationSettings(ctx context.Context, userID string) (store.NotificationSettings, error)
 	UpdateNotificationSettings(ctx context.Context, userID string, u store.SettingsUpdate) (store.NotificationSettings, error)
 	StreamStats(ctx context.Context, userID string, days int) (store.StreamStats, error)
@@ -138,6 +141,7 @@ func (a *API) Register(r *trpc.Router) {
 	a.registerStreaming(r)
 	a.registerChat(r)
 	a.registerUsers(r)
+	a.registerSocial(r)
 	a.registerVideos(r)
 	a.registerNotifications(r)
 	a.registerAnalytics(r)

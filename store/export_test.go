@@ -1,0 +1,16 @@
+package store
+
+import "context"
+
+// RefillSearchKeys runs migration 0010's Go step again, for its test.
+func (s *Store) RefillSearchKeys(ctx context.Context) error {
+	t, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fillSearchKeys(ctx, t, s.dialect); err != nil {
+		t.Rollback()
+		return err
+	}
+	return t.Commit()
+}
