@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/chobilive/chobi/economy"
 	"github.com/chobilive/chobi/rooms"
@@ -21,6 +22,9 @@ const adminUsage = `usage: chobi admin <command> [flags]
               credit N coins to a user (from the platform's issuance account)
   reconcile   check every ledger invariant over the whole database; prints what
               is wrong and exits 1 if anything is
+  notify      --user <id or username> --title text --body text
+              send a user a system notification (in the app and pushed to their
+              phones, as their settings allow)
 `
 
 // newEconomy builds the economy on the store, with rooms answering who is
@@ -70,6 +74,34 @@ func runAdmin(ctx context.Context, cfg config, log *slog.Logger, args []string, 
 		run = func(ctx context.Context, econ *economy.Service, st *store.Store) error {
 			return reconcile(ctx, econ, stdout)
 		}
+	case "notify":
+		fs := flag.NewFlagSet("notify", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		user := fs.String("user", "", "the user's id or username")
+		title := fs.String("title", "", "the notification's title (1 to 100 characters)")
+		body := fs.String("body", "", "its text (up to 500 characters)")
+		if err := fs.Parse(args[1:]); err != nil {
+			return 2
+		}
+		if *user == "" || *title == "" || fs.NArg() > 0 {
+			fmt.Fprintf(stderr, "chobi admin notify: --user and --title are required\n\n%s", adminUsage)
+			return 2
+		}
+		if utf8.RuneCountInString(*title) > 100 || utf8.RuneCountInString(*body) > 500 || !utf8.ValidString(*title+*body) {
+			fmt.Fprintf(stderr, "chobi admin notify: --title is at most 100 characters and --body 500, in UTF-8\n")
+			return 2
+		}
+		run = func(ctx context.Context, _ *economy.Service, st *store.Store) error {
+			u, err := findUser(ctx, st, *user)
+			if err != nil {
+				return err
+			}
+			if err := st.Notify(ctx, u.ID, rooms.Notice{Type: "system", Title: *title, Body: *body}); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "notified %s (%s)\n", u.Username, u.ID)
+			return nil
+		}
 	default:
 		fmt.Fprintf(stderr, "chobi admin: unknown command %q\n\n%s", args[0], adminUsage)
 		return 2
@@ -101,13 +133,7 @@ func runAdmin(ctx context.Context, cfg config, log *slog.Logger, args []string, 
 }
 
 func grantCoins(ctx context.Context, econ *economy.Service, st *store.Store, who string, amount int64, note, key string, stdout io.Writer) error {
-	u, err := st.UserByID(ctx, who)
-	if errors.Is(err, store.ErrNotFound) {
-		u, err = st.UserByUsername(ctx, who)
-	}
-	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("no user has the id or username %q", who)
-	}
+	u, err := findUser(ctx, st, who)
 	if err != nil {
 		return err
 	}
@@ -121,6 +147,18 @@ func grantCoins(ctx context.Context, econ *economy.Service, st *store.Store, who
 	}
 	fmt.Fprintf(stdout, "%s %d coins to %s (%s): balance %d coins; transaction %s\n", verb, rc.Amount, u.Username, u.ID, rc.Coins, rc.ID)
 	return nil
+}
+
+// findUser finds a user by id or else by username.
+func findUser(ctx context.Context, st *store.Store, who string) (store.User, error) {
+	u, err := st.UserByID(ctx, who)
+	if errors.Is(err, store.ErrNotFound) {
+		u, err = st.UserByUsername(ctx, who)
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		return store.User{}, fmt.Errorf("no user has the id or username %q", who)
+	}
+	return u, err
 }
 
 var errReconcileFailed = errors.New("reconcile found problems")

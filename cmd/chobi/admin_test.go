@@ -124,6 +124,53 @@ func TestAdminGrantAndReconcile(t *testing.T) {
 	}
 }
 
+// TestAdminNotify sends a system notification from the command line: it is
+// in the user's list, and queued for their phone.
+func TestAdminNotify(t *testing.T) {
+	e := env{"CHOBI_DATA_DIR": t.TempDir(), "LOG_LEVEL": "error"}
+	admin := func(args ...string) (int, string) {
+		var stdout, stderr bytes.Buffer
+		code := run(append([]string{"admin", "notify"}, args...), e.getenv, &stdout, &stderr)
+		return code, stdout.String() + stderr.String()
+	}
+	if code, _ := admin("--user", "x"); code != 2 {
+		t.Fatalf("notify without a title: exit %d", code)
+	}
+	cfg, err := loadConfig(e.getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := kitstack.Open(t, store.Config{SQLitePath: cfg.sqlitePath()})
+	if _, err := st.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	u, err := st.CreateUser(context.Background(), store.NewUser{Username: "Reader", DisplayName: "Reader"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.RegisterPushToken(context.Background(), store.PushToken{Token: "ExponentPushToken[reader]", UserID: u.ID, Platform: "ios"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range [][]string{{"--user", "reader", "--title", strings.Repeat("x", 101)}, {"--title", "t"}} {
+		if code, out := admin(bad...); code != 2 {
+			t.Fatalf("notify %v: exit %d\n%s", bad, code, out)
+		}
+	}
+	if code, out := admin("--user", "nobody", "--title", "Hi"); code != 1 || !strings.Contains(out, "no user") {
+		t.Fatalf("notify of nobody: exit %d\n%s", code, out)
+	}
+	if code, out := admin("--user", "reader", "--title", "صيانة الليلة", "--body", "Back at 3"); code != 0 || !strings.Contains(out, "notified Reader") {
+		t.Fatalf("notify: exit %d\n%s", code, out)
+	}
+	list, _, err := st.Notifications(context.Background(), u.ID, store.NotificationFilter{Limit: 10})
+	if err != nil || len(list) != 1 || list[0].Type != "system" || list[0].Title != "صيانة الليلة" || list[0].Body != "Back at 3" {
+		t.Fatalf("notifications %+v (%v)", list, err)
+	}
+	if n, _, err := st.Depth(context.Background()); err != nil || n != 1 {
+		t.Fatalf("%d pushes queued (%v), want 1", n, err)
+	}
+}
+
 // TestCrashSafety runs the real binary under gift load, kills it with
 // SIGKILL mid-load, restarts it, and checks with chobi admin reconcile and
 // through the API that no gift was lost or doubled: every gift the clients
