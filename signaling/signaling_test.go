@@ -48,6 +48,9 @@ func newStackOn(t *testing.T, st *store.Store, cfg signaling.Config) *stack {
 	}
 	s := &stack{st: st, media: media, hub: signaling.NewHub(nil)}
 	s.rooms = rooms.NewService(rooms.Params{Store: st, Media: media, Audience: s.hub})
+	fanCtx, stopFanout := context.WithCancel(context.Background())
+	fanDone := make(chan struct{})
+	go func() { defer close(fanDone); s.rooms.RunFanout(fanCtx) }() // followers' "is live" notices
 	s.srv = signaling.New(signaling.Params{
 		Config: cfg, Hub: s.hub, Rooms: s.rooms,
 		// As cmd/chobi passes it without STUN or TURN: a nil slice, which
@@ -65,6 +68,8 @@ func newStackOn(t *testing.T, st *store.Store, cfg signaling.Config) *stack {
 	s.http = httptest.NewServer(s.srv)
 	s.url = "ws" + strings.TrimPrefix(s.http.URL, "http") + "/ws"
 	t.Cleanup(func() {
+		stopFanout()
+		<-fanDone
 		s.srv.Close()
 		s.http.Close()
 		media.Close()
