@@ -195,6 +195,7 @@ func (s *Service) InterruptSession(ctx context.Context, sessionID string) error 
 	if err != nil {
 		return fmt.Errorf("marking session %s interrupted: %w", sessionID, err)
 	}
+	s.lobbyChanged(ctx)
 	s.log.WarnContext(ctx, "session interrupted: its node stopped", "session", sessionID)
 	s.audience.SessionEnded(ctx, protocol.SessionEnded{
 		SessionID: sessionID, Stats: EndStats(ended, s.now()), Reason: protocol.EndReasonInterrupted,

@@ -14,6 +14,7 @@ import (
 
 	"github.com/chobilive/chobi/protocol"
 	"github.com/chobilive/chobi/ratelimit"
+	"github.com/chobilive/chobi/cache"
 	"github.com/chobilive/chobi/sfu"
 	"github.com/chobilive/chobi/textkey"
 	"github.com/chobilive/chobi/validation"
@@ -49,6 +50,7 @@ type Service struct {
 	media    *sfu.Engine // nil: no media (chat and events only)
 	peers    mediaPeers
 	fanout   chan struct{} // kicked when a fan-out is queued here
+	cache    *cache.Cache  // the lobby's list; nil: none
 	now      func() time.Time
 }
 
@@ -66,6 +68,9 @@ type Params struct {
 	Presence Presence
 	// Directory places sessions on the nodes of a cluster; nil: one node.
 	Directory Directory
+	// Cache keeps the lobby's list (ActiveSessions) between the session
+	// changes that bump it; nil reads the store every time.
+	Cache *cache.Cache
 	// ChatLimiter limits chat per user and session (Config.ChatPerUser per
 	// ChatWindow): in Redis on a cluster; nil keeps it in this process.
 	ChatLimiter interface{ Allow(key string) bool }
@@ -106,7 +111,7 @@ func NewService(p Params) *Service {
 	return &Service{
 		store: p.Store, audience: audience, log: log, cfg: cfg, now: now,
 		presence: presence, media: p.Media, dir: p.Directory,
-		chat: chat, fanout: make(chan struct{}, 1),
+		chat: chat, fanout: make(chan struct{}, 1), cache: p.Cache,
 	}
 }
 
@@ -150,6 +155,7 @@ func (s *Service) CreateSession(ctx context.Context, hostID string, p CreatePara
 	if err != nil {
 		return Session{}, err
 	}
+	s.lobbyChanged(ctx)
 	sess.Host = host
 	if err := s.store.SetParticipant(ctx, Participant{SessionID: sess.ID, UserID: hostID, Role: RoleHost}); err != nil {
 		return Session{}, err
@@ -314,6 +320,7 @@ func (s *Service) EndSession(ctx context.Context, userID, sessionID string) (Ses
 	if err != nil {
 		return Session{}, err
 	}
+	s.lobbyChanged(ctx)
 	s.log.InfoContext(ctx, "session ended", "session", sessionID, "duration", ended.Duration(s.now()).Round(time.Second),
 		"peak_viewers", ended.Stats.PeakViewers, "messages", ended.Stats.Messages)
 	s.audience.SessionEnded(ctx, protocol.SessionEnded{SessionID: sessionID, Stats: EndStats(ended, s.now())})
@@ -340,7 +347,9 @@ func EndStats(sess Session, now time.Time) protocol.SessionStats {
 // ActiveSessions lists live public sessions, most viewers first (newest
 // first among equals), with their live viewer counts.
 func (s *Service) ActiveSessions(ctx context.Context, f ActiveFilter, limit int) ([]Session, []int, error) {
-	list, err := s.store.ActiveSessions(ctx, f)
+	list, err := cache.Load(ctx, s.cache, LobbyGroup, f.Type+"|"+f.Category, func() ([]Session, error) {
+		return s.store.ActiveSessions(ctx, f)
+	})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -425,4 +434,16 @@ func matching(list []Session, key string) []Session {
 		}
 	}
 	return out
+}
+
+// LobbyGroup is the cache group of the lobby's lists: a session starting or
+// ending, or a host renaming, bumps it.
+const LobbyGroup = "lobby"
+
+// lobbyChanged invalidates the cached lobby lists (a failure is counted by
+// the cache; the lists then live out their TTL).
+func (s *Service) lobbyChanged(ctx context.Context) {
+	if err := s.cache.Bump(ctx, LobbyGroup); err != nil {
+		s.log.WarnContext(ctx, "invalidating the cached lobby failed", "err", err)
+	}
 }

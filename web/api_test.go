@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/chobilive/chobi/cache"
 	"io"
 	"log/slog"
 	"net"
@@ -53,6 +54,7 @@ type stackOptions struct {
 	activeCheck bool
 	params      func(*api.Params) // changes the API's parameters (limits)
 	tls         bool              // serve over TLS (httptest's certificate; s.srv.Client() trusts it)
+	cache       *cache.Cache      // profiles and the lobby (nil: none), as serve wires it
 }
 
 type stack struct {
@@ -80,12 +82,12 @@ func newStack(t *testing.T, opts stackOptions) *stack {
 	if opts.activeCheck {
 		tokens.RequireActive(st.UserActive)
 	}
-	roomSvc := rooms.NewService(rooms.Params{Store: st, Logger: log})
+	roomSvc := rooms.NewService(rooms.Params{Store: st, Logger: log, Cache: opts.cache})
 	fanCtx, stopFanout := context.WithCancel(context.Background())
 	fanDone := make(chan struct{})
 	go func() { defer close(fanDone); roomSvc.RunFanout(fanCtx) }() // followers' "is live" notices
 	t.Cleanup(func() { stopFanout(); <-fanDone })
-	params := api.Params{Store: st, Rooms: roomSvc, Tokens: tokens, Logger: log, Production: opts.config.Production}
+	params := api.Params{Store: st, Rooms: roomSvc, Tokens: tokens, Logger: log, Production: opts.config.Production, Cache: opts.cache}
 	if opts.params != nil {
 		opts.params(&params)
 	}

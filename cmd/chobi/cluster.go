@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/chobilive/chobi/cache"
 	"log/slog"
 	"net"
 	"os"
@@ -192,6 +193,16 @@ func (c *cluster) start(roomSvc *rooms.Service, hub *signaling.Hub) {
 }
 
 // chatLimiter is the chat limit in Redis, or nil (in memory).
+// cacheStore is where profiles and the lobby's list are cached: Redis on a
+// cluster (a write on one node is seen by the next read on every other),
+// this process's memory on a single node.
+func (c *cluster) cacheStore() cache.Store {
+	if c.rdb == nil {
+		return cache.NewMemory(0)
+	}
+	return chobiredis.NewCache(c.rdb, c.opts)
+}
+
 func (c *cluster) chatLimiter(n int, per time.Duration) interface{ Allow(string) bool } {
 	if c.rdb == nil {
 		return nil

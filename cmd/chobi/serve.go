@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/chobilive/chobi/cache"
 	"log/slog"
 	"net"
 	"net/http"
@@ -126,7 +127,10 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	// service that tells it (through the bus, on a cluster), then the
 	// socket server that runs clients' messages against rooms.
 	hub := signaling.NewHub(log)
+	reads := cache.New(clu.cacheStore(), 0) // profiles and the lobby (cache.go)
+	registerCacheMetrics(reg, reads)
 	roomSvc := rooms.NewService(rooms.Params{
+		Cache: reads,
 		Store: st, Logger: log, Media: media, Audience: clu.audience(hub),
 		Presence: clu.roomsPresence(), Directory: clu.roomsDirectory(),
 		Config: rooms.Config{
@@ -144,7 +148,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	tokens := auth.NewTokens(secret, cfg.JWTExpiresIn)
 	tokens.RequireActive(activeUsers(st)) // deleted accounts' tokens are refused (accounts.go)
 	apiSvc := api.New(api.Params{
-		Store: st, Rooms: roomSvc, Tokens: tokens, Logger: log,
+		Store: st, Rooms: roomSvc, Tokens: tokens, Logger: log, Cache: reads,
 		ICEServers: cfg.ICEServers, ICEServersFor: turnICE, Production: cfg.production(),
 		Economy: econ, Wallets: econ, Limits: clu.apiLimits(),
 		LoginFailures: api.Rate(cfg.Limits.LoginFailures), GuestLogins: api.Rate(cfg.Limits.GuestLogins),

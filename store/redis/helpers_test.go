@@ -22,7 +22,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // testRedis connects to CHOBI_TEST_REDIS_URL under a key prefix of this
 // test's own, whose keys are deleted at the end. Without a configured Redis
 // the test is skipped, or fails when CHOBI_REQUIRE_SERVICES=1.
-func testRedis(t *testing.T) (*goredis.Client, chobiredis.Options) {
+func testRedis(t testing.TB) (*goredis.Client, chobiredis.Options) {
 	t.Helper()
 	raw := testkit.RedisURL(t, "REDIS PRESENCE, DIRECTORY, BUS AND RATE LIMITS")
 	u, err := goredis.ParseURL(raw)
@@ -48,7 +48,7 @@ func testRedis(t *testing.T) (*goredis.Client, chobiredis.Options) {
 	return rdb, o
 }
 
-func keysUnder(t *testing.T, rdb *goredis.Client, prefix string) []string {
+func keysUnder(t testing.TB, rdb *goredis.Client, prefix string) []string {
 	t.Helper()
 	keys, err := rdb.Keys(context.Background(), prefix+"*").Result()
 	if err != nil {

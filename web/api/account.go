@@ -96,6 +96,7 @@ func (a *API) deleteAccount(ctx context.Context, in deleteAccountInput) (deleteA
 	// Its open sockets, on every node, are closed: the tokens they were
 	// opened with are dead now.
 	a.Rooms.SignOut(ctx, u.ID)
+	a.usersChanged(ctx, false, u.ID)
 	out.Deleted, out.UserID = true, u.ID
 	out.Forfeited.Coins, out.Forfeited.Diamonds = d.Forfeited.Coins, d.Forfeited.Diamonds
 	return out, nil

@@ -5,6 +5,7 @@ package api
 import (
 	"context"
 	"errors"
+	"github.com/chobilive/chobi/cache"
 	"log/slog"
 	"net/http"
 	"time"
@@ -61,6 +62,9 @@ type Params struct {
 	// relay's short-lived credentials) to ICEServers; nil adds none.
 	ICEServersFor func(userID string) []ICEServer
 	Wallets       Wallets // nil until the economy is wired: balances read 0
+	// Cache keeps profiles between the writes that bump them; nil reads
+	// the store every time.
+	Cache *cache.Cache
 	// Economy serves gifts.* and wallet.*; nil leaves them out.
 	Economy *economy.Service
 	// Production turns on the guest-login rate limit.

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/chobilive/chobi/cache"
 	"github.com/chobilive/chobi/rooms"
 	"github.com/chobilive/chobi/store"
 	"github.com/chobilive/chobi/web/trpc"
@@ -149,11 +150,41 @@ func (a *API) getProfile(ctx context.Context, in getProfileInput) (profile, erro
 	if in.UserID != nil && *in.UserID != "" {
 		id = *in.UserID
 	}
-	u, err := a.Store.UserByID(ctx, id)
+	u, err := a.cachedUser(ctx, id)
 	if err != nil {
 		return profile{}, err
 	}
 	return a.profileOf(ctx, u, id == me, me)
+}
+
+// profileGroup is a user's cache group: a change to the user's profile or
+// follower counts bumps it.
+func profileGroup(userID string) string { return "user:" + userID }
+
+// cachedUser reads a user for a profile through the cache; the password
+// hash is never cached.
+func (a *API) cachedUser(ctx context.Context, id string) (store.User, error) {
+	return cache.Load(ctx, a.Cache, profileGroup(id), "profile", func() (store.User, error) {
+		u, err := a.Store.UserByID(ctx, id)
+		u.PasswordHash = ""
+		return u, err
+	})
+}
+
+// usersChanged invalidates the users' cached profiles (and, for a rename,
+// the lobby that shows hosts' names), logging a failure: those values then
+// live out their TTL.
+func (a *API) usersChanged(ctx context.Context, lobby bool, ids ...string) {
+	groups := make([]string, 0, len(ids)+1)
+	for _, id := range ids {
+		groups = append(groups, profileGroup(id))
+	}
+	if lobby {
+		groups = append(groups, rooms.LobbyGroup)
+	}
+	if err := a.Cache.Bump(ctx, groups...); err != nil {
+		a.Logger.WarnContext(ctx, "invalidating cached profiles failed", "users", ids, "err", err)
+	}
 }
 
 func (a *API) updateProfile(ctx context.Context, in updateProfileInput) (profile, error) {
@@ -163,6 +194,7 @@ func (a *API) updateProfile(ctx context.Context, in updateProfileInput) (profile
 	if err != nil {
 		return profile{}, err
 	}
+	a.usersChanged(ctx, true, u.ID)
 	return a.profileOf(ctx, u, true, "")
 }
 
@@ -174,6 +206,9 @@ func (a *API) follow(ctx context.Context, in followInput) (followOutput, error) 
 	changed, note, err := a.Store.FollowNotify(ctx, me, in.UserID)
 	if err != nil {
 		return followOutput{}, err
+	}
+	if changed {
+		a.usersChanged(ctx, false, me, in.UserID)
 	}
 	if note != nil {
 		a.Rooms.PushNotification(ctx, in.UserID, rooms.NotificationMessage(
@@ -190,6 +225,9 @@ func (a *API) unfollow(ctx context.Context, in followInput) (followOutput, error
 	changed, err := a.Store.Unfollow(ctx, caller(ctx), in.UserID)
 	if err != nil {
 		return followOutput{}, err
+	}
+	if changed {
+		a.usersChanged(ctx, false, caller(ctx), in.UserID)
 	}
 	return a.followState(ctx, in.UserID, false, changed)
 }
