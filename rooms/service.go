@@ -12,9 +12,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/chobilive/chobi/cache"
 	"github.com/chobilive/chobi/protocol"
 	"github.com/chobilive/chobi/ratelimit"
-	"github.com/chobilive/chobi/cache"
 	"github.com/chobilive/chobi/sfu"
 	"github.com/chobilive/chobi/textkey"
 	"github.com/chobilive/chobi/validation"
