@@ -63,6 +63,11 @@ func (s *Service) InviteCoHost(ctx context.Context, hostID, sessionID, userID st
 	if userID == hostID {
 		return validation.Field("userId", "is the host")
 	}
+	if blocked, err := s.store.Blocked(ctx, hostID, userID); err != nil {
+		return err
+	} else if blocked {
+		return fmt.Errorf("%s cannot be invited: one of you has blocked the other: %w", userID, ErrForbidden)
+	}
 	part, err := s.store.Participant(ctx, sessionID, userID)
 	switch {
 	case errors.Is(err, ErrNotFound):

@@ -18,6 +18,7 @@ type StageFacts struct {
 	Session   Session
 	Sender    *Participant
 	Recipient *Participant
+	Blocked   bool // the sender and the recipient blocked each other, either way
 }
 
 // StageFactsStore is an optional extension of SessionStore that reads the
@@ -48,6 +49,9 @@ func (s *Service) GiftStage(ctx context.Context, sessionID, senderID, recipientI
 			return false, fmt.Errorf("you were removed from this session: %w", ErrForbidden)
 		}
 	}
+	if f.Blocked {
+		return false, fmt.Errorf("gift to %s: one of you has blocked the other: %w", recipientID, ErrForbidden)
+	}
 	if recipientID == sess.HostID {
 		return true, nil
 	}
@@ -64,6 +68,9 @@ func (s *Service) stageFacts(ctx context.Context, sessionID, senderID, recipient
 		return StageFacts{}, err
 	}
 	f := StageFacts{Session: sess}
+	if f.Blocked, err = s.store.Blocked(ctx, senderID, recipientID); err != nil {
+		return StageFacts{}, err
+	}
 	for _, who := range []struct {
 		id  string
 		dst **Participant

@@ -47,6 +47,10 @@ func (s *Service) Enter(ctx context.Context, userID, sessionID string) (Entered,
 	if userID == sess.HostID {
 		role = RoleHost
 		s.adopt(ctx, sessionID)
+	} else if blocked, err := s.store.Blocked(ctx, userID, sess.HostID); err != nil {
+		return Entered{}, err
+	} else if blocked {
+		return Entered{}, fmt.Errorf("you cannot join this session: %w", ErrForbidden)
 	}
 	// Joined here, a session served elsewhere still gets its events (and
 	// wrong_node for media); one whose place cannot be told gets neither,

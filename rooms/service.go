@@ -263,6 +263,13 @@ func (s *Service) JoinSession(ctx context.Context, userID, sessionID string, wan
 	if part.Banned {
 		return JoinResult{}, fmt.Errorf("you were removed from this session: %w", ErrForbidden)
 	}
+	if userID != sess.HostID {
+		if blocked, err := s.store.Blocked(ctx, userID, sess.HostID); err != nil {
+			return JoinResult{}, err
+		} else if blocked {
+			return JoinResult{}, fmt.Errorf("you cannot join this session: %w", ErrForbidden)
+		}
+	}
 	if part.Role == RoleHost || part.Role == RoleCoHost {
 		return JoinResult{Session: sess, Role: part.Role}, nil
 	}

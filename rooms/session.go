@@ -136,6 +136,8 @@ type SessionStore interface {
 	// Messages returns up to limit messages older than the message before
 	// ("" for the newest), oldest first.
 	Messages(ctx context.Context, sessionID string, limit int, before string) ([]Message, error)
+	// Blocked reports whether a and b blocked each other, either way.
+	Blocked(ctx context.Context, a, b string) (bool, error)
 	// QueueFollowerNotice queues a notice for every follower of hostID,
 	// for FanoutBatch to deliver.
 	QueueFollowerNotice(ctx context.Context, hostID string, n Notice) error

@@ -142,7 +142,7 @@ func (s *Store) followList(ctx context.Context, viewerID, userID string, limit i
 		return UserPage{}, err
 	}
 	rows, err := s.query(ctx, `SELECT `+cardColumns+`, f.created_at FROM follows f JOIN users u ON u.id = `+listed+`
-		WHERE `+whose+` = $2 AND u.deleted_at IS NULL AND (f.created_at < $3 OR (f.created_at = $3 AND `+listed+` < $4))
+		WHERE `+whose+` = $2 AND u.deleted_at IS NULL AND NOT `+blockedSQL("$1", "u.id")+` AND (f.created_at < $3 OR (f.created_at = $3 AND `+listed+` < $4))
 		ORDER BY f.created_at DESC, `+listed+` DESC LIMIT $5`, viewerID, userID, at, after, limit+1)
 	if err != nil {
 		return UserPage{}, err
@@ -221,7 +221,7 @@ func (s *Store) SearchUsers(ctx context.Context, viewerID, query string, limit i
 			exclude = ` AND NOT (u.` + other + ` >= $2 AND u.` + other + ` < $3)`
 		}
 		rows, err := s.query(ctx, `SELECT `+cardColumns+`, u.`+col+` FROM users u
-			WHERE u.`+col+` >= $2 AND u.`+col+` < $3 AND (u.`+col+`, u.id) > ($4, $5) AND u.deleted_at IS NULL`+exclude+`
+			WHERE u.`+col+` >= $2 AND u.`+col+` < $3 AND (u.`+col+`, u.id) > ($4, $5) AND u.deleted_at IS NULL AND NOT `+blockedSQL("$1", "u.id")+exclude+`
 			ORDER BY u.`+col+`, u.id LIMIT $6`, viewerID, key, key+maxKey, afterKey, afterID, limit+1)
 		if err != nil {
 			return nil, err

@@ -187,6 +187,13 @@ func (s *Store) FollowNotify(ctx context.Context, followerID, followeeID string)
 		if n == 0 {
 			return notFound("user")
 		}
+		var blocked bool
+		if err := t.queryRow(ctx, `SELECT `+blockedSQL("$1", "$2"), followerID, followeeID).Scan(&blocked); err != nil {
+			return err
+		}
+		if blocked {
+			return ErrBlocked
+		}
 		ts := millis(now())
 		res, err := t.exec(ctx, `INSERT INTO follows (follower_id, followee_id, created_at) VALUES ($1, $2, $3)
 			ON CONFLICT (follower_id, followee_id) DO NOTHING`, followerID, followeeID, ts)

@@ -38,6 +38,12 @@ type Store interface {
 	MarkRead(ctx context.Context, userID string, ids []string, all bool) (int, error)
 	RegisterPushToken(ctx context.Context, p store.PushToken) error
 	UnregisterPushToken(ctx context.Context, userID, token string) (bool, error)
+	Block(ctx context.Context, blockerID, blockedID string) (bool, error)
+	Unblock(ctx context.Context, blockerID, blockedID string) (bool, error)
+	BlockedUsers(ctx context.Context, userID string, limit int) ([]store.UserCard, error)
+	BlockedEitherWay(ctx context.Context, userID string) (map[string]bool, error)
+	LiveSessionsHostedBy(ctx context.Context, userID string) ([]string, error)
+	AddReport(ctx context.Context, r store.Report) (store.Report, error)
 	Followers(ctx context.Context, viewerID, userID string, limit int, cursor string) (store.UserPage, error)
 	Following(ctx context.Context, viewerID, userID string, limit int, cursor string) (store.UserPage, error)
 	SearchUsers(ctx context.Context, viewerID, query string, limit int, cursor string) (store.UserPage, error)
@@ -146,6 +152,7 @@ func (a *API) Register(r *trpc.Router) {
 	a.registerChat(r)
 	a.registerUsers(r)
 	a.registerSocial(r)
+	a.registerSafety(r)
 	a.registerVideos(r)
 	a.registerNotifications(r)
 	a.registerAnalytics(r)
@@ -185,7 +192,7 @@ func MapError(err error) error {
 	switch {
 	case errors.Is(err, rooms.ErrNotFound), errors.Is(err, store.ErrNotFound), errors.Is(err, rooms.ErrEnded):
 		return &trpc.Error{Code: trpc.CodeNotFound, Message: err.Error()}
-	case errors.Is(err, rooms.ErrForbidden):
+	case errors.Is(err, store.ErrBlocked), errors.Is(err, rooms.ErrForbidden):
 		return &trpc.Error{Code: trpc.CodeForbidden, Message: err.Error()}
 	case errors.Is(err, rooms.ErrConflict), errors.Is(err, store.ErrConflict):
 		return &trpc.Error{Code: trpc.CodeConflict, Message: err.Error()}

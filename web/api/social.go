@@ -148,6 +148,9 @@ func (a *API) searchSessions(ctx context.Context, in searchSessionsInput) ([]ses
 	if err != nil {
 		return nil, err
 	}
+	if list, counts, err = a.withoutBlocked(ctx, list, counts); err != nil {
+		return nil, err
+	}
 	ids := make([]string, len(list))
 	for i := range list {
 		ids[i] = list[i].ID

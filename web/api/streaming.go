@@ -161,6 +161,9 @@ func (a *API) getActiveSessions(ctx context.Context, in activeSessionsInput) ([]
 	if err != nil {
 		return nil, err
 	}
+	if list, counts, err = a.withoutBlocked(ctx, list, counts); err != nil {
+		return nil, err
+	}
 	ids := make([]string, len(list))
 	for i := range list {
 		ids[i] = list[i].ID
