@@ -40,6 +40,13 @@ func TestProtocolDocCoversEveryMessageAndProcedure(t *testing.T) {
 	}
 	r := trpc.NewRouter(trpc.Options{})
 	api.New(api.Params{Store: st, Rooms: roomSvc, Economy: econ, Wallets: econ, Logger: quietLogger()}).Register(r)
+	// The client kit's types are generated from api.Describe's registry
+	// (chobi gen ts): it must hold what a wired API serves.
+	described := trpc.NewRouter(trpc.Options{})
+	api.Describe(described)
+	if diff := setDiff(described.Paths(), r.Paths()); diff != "" {
+		t.Errorf("api.Describe's procedures against a wired API's:\n%s", diff)
+	}
 	var extensions []string
 	for _, p := range r.Paths() {
 		if !contract[p] {

@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"runtime/debug"
+	"sort"
 	"time"
 )
 
@@ -58,6 +60,8 @@ type procedure struct {
 	cacheControl string        // sent with successful GET answers; "" sends none
 	timeout      time.Duration // longer than Options.Timeout for a request calling it; 0: that
 	call         func(ctx context.Context, input json.RawMessage) (any, error)
+	input        reflect.Type // the handler's In and Out, for Procedures
+	output       reflect.Type
 }
 
 // Options configure a Router.
@@ -163,7 +167,7 @@ func register[In, Out any](r *Router, path string, k kind, h Handler[In, Out], o
 			return nil, err
 		}
 		return h(ctx, in)
-	}}
+	}, input: reflect.TypeFor[In](), output: reflect.TypeFor[Out]()}
 	for _, o := range opts {
 		o(p)
 	}
@@ -177,6 +181,27 @@ func (r *Router) Paths() []string {
 		paths = append(paths, p)
 	}
 	return paths
+}
+
+// ProcedureInfo describes a registered procedure: its path, kind and the
+// Go types of its input and output, from which the client kit's
+// TypeScript types are generated (cmd/chobi gen ts).
+type ProcedureInfo struct {
+	Path   string
+	Kind   string // "query" or "mutation"
+	Public bool
+	Input  reflect.Type // decoded from the call's JSON input
+	Output reflect.Type // encoded as the call's result
+}
+
+// Procedures describes every registered procedure, sorted by path.
+func (r *Router) Procedures() []ProcedureInfo {
+	out := make([]ProcedureInfo, 0, len(r.procs))
+	for path, p := range r.procs {
+		out = append(out, ProcedureInfo{Path: path, Kind: p.kind.String(), Public: p.public, Input: p.input, Output: p.output})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out
 }
 
 // callResult is one call's outcome before it is rendered for the client.
