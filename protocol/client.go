@@ -42,7 +42,7 @@ type SendMessage struct {
 	ID          string `json:"id,omitempty"`
 	SessionID   string `json:"sessionId"`
 	Message     string `json:"message"`
-	MessageType string `json:"messageType,omitempty"` // default "text"
+	MessageType string `json:"messageType,omitempty" ts:"enum=text|emoji|sticker"` // default "text"
 }
 
 // PublishOffer is the publisher PeerConnection's offer (host and co-hosts).
@@ -78,7 +78,7 @@ const (
 type ICECandidate struct {
 	ID        string     `json:"id,omitempty"`
 	SessionID string     `json:"sessionId"`
-	Target    string     `json:"target"` // TargetPublisher | TargetSubscriber
+	Target    string     `json:"target" ts:"enum=publisher|subscriber"`
 	Candidate *Candidate `json:"candidate"`
 }
 
@@ -95,7 +95,7 @@ type SetQuality struct {
 	ID        string `json:"id,omitempty"`
 	SessionID string `json:"sessionId"`
 	TrackID   string `json:"trackId"`
-	Quality   string `json:"quality"`
+	Quality   string `json:"quality" ts:"enum=low|medium|high|auto"`
 }
 
 // RequestCoHost asks the host to let the user on stage.
@@ -142,16 +142,18 @@ func (InviteCoHost) Type() string      { return TypeInviteCoHost }
 func (RemoveParticipant) Type() string { return TypeRemoveParticipant }
 
 func init() {
-	register[Ping]()
-	register[JoinSession]()
-	register[LeaveSession]()
-	register[SendMessage]()
-	register[PublishOffer]()
-	register[SubscribeAnswer]()
-	register[ICECandidate]()
-	register[SetQuality]()
-	register[RequestCoHost]()
-	register[CoHostResponse]()
-	register[InviteCoHost]()
-	register[RemoveParticipant]()
+	// ice_candidate goes both ways: the server sends its own candidates.
+	byServer[TypeICECandidate] = true
+	registerClient[Ping]()
+	registerClient[JoinSession]()
+	registerClient[LeaveSession]()
+	registerClient[SendMessage]()
+	registerClient[PublishOffer]()
+	registerClient[SubscribeAnswer]()
+	registerClient[ICECandidate]()
+	registerClient[SetQuality]()
+	registerClient[RequestCoHost]()
+	registerClient[CoHostResponse]()
+	registerClient[InviteCoHost]()
+	registerClient[RemoveParticipant]()
 }

@@ -13,6 +13,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"sort"
 )
 
@@ -67,16 +68,59 @@ func Encode(m Message) ([]byte, error) {
 // registry makes an empty message of each type, for Decode.
 var registry = map[string]func() Message{}
 
+// Who sends each type, for Catalog: the server unless registered by
+// registerClient.
+var (
+	byClient = map[string]bool{}
+	byServer = map[string]bool{}
+)
+
+// register adds a message the server sends.
 func register[T any, P interface {
 	*T
 	Message
 }]() {
+	byServer[add[T, P]()] = true
+}
+
+// registerClient adds a message a client sends (client.go).
+func registerClient[T any, P interface {
+	*T
+	Message
+}]() {
+	byClient[add[T, P]()] = true
+}
+
+func add[T any, P interface {
+	*T
+	Message
+}]() string {
 	var zero T
 	typ := P(&zero).Type()
 	if _, dup := registry[typ]; dup {
 		panic("protocol: two messages of type " + typ)
 	}
 	registry[typ] = func() Message { return P(new(T)) }
+	return typ
+}
+
+// Entry describes one message type of the protocol.
+type Entry struct {
+	Type     string
+	ByClient bool         // clients send it
+	ByServer bool         // the server sends it
+	Go       reflect.Type // its struct
+}
+
+// Catalog describes every message type, sorted by type: the client kit's
+// TypeScript types are generated from it (chobi gen ts).
+func Catalog() []Entry {
+	out := make([]Entry, 0, len(registry))
+	for _, typ := range Types() {
+		out = append(out, Entry{Type: typ, ByClient: byClient[typ], ByServer: byServer[typ],
+			Go: reflect.TypeOf(registry[typ]()).Elem()})
+	}
+	return out
 }
 
 // Decode parses a frame into the message its "type" names: a pointer to

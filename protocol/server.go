@@ -70,7 +70,7 @@ type Pong struct {
 // Error is the reply to any message the server cannot act on.
 type Error struct {
 	ID      string `json:"id,omitempty"`
-	Code    string `json:"code"`
+	Code    string `json:"code" ts:"enum=bad_request|unauthorized|forbidden|not_found|conflict|rate_limited|internal|wrong_node|unavailable"`
 	Message string `json:"message"`
 }
 
@@ -78,7 +78,7 @@ type Error struct {
 type Participant struct {
 	UserID      string `json:"userId"`
 	DisplayName string `json:"displayName"`
-	Role        string `json:"role"`
+	Role        string `json:"role" ts:"enum=host|co-host|viewer"`
 }
 
 // ICEServer is an RTCIceServer.
@@ -93,7 +93,7 @@ type ICEServer struct {
 type SessionJoined struct {
 	ID           string        `json:"id,omitempty"`
 	SessionID    string        `json:"sessionId"`
-	Role         string        `json:"role"`
+	Role         string        `json:"role" ts:"enum=host|co-host|viewer"`
 	Participants []Participant `json:"participants"`
 	ViewerCount  int           `json:"viewerCount"`
 	ICEServers   []ICEServer   `json:"iceServers"`
@@ -129,8 +129,8 @@ const (
 type Track struct {
 	TrackID  string   `json:"trackId"`
 	StreamID string   `json:"streamId"`
-	Kind     string   `json:"kind"`   // "audio" | "video"
-	Source   string   `json:"source"` // Source*
+	Kind     string   `json:"kind" ts:"enum=audio|video"`
+	Source   string   `json:"source" ts:"enum=camera|microphone|screen"`
 	Muted    bool     `json:"muted"`
 	Layers   []string `json:"layers"` // the rids offered; empty without simulcast
 }
@@ -139,7 +139,7 @@ type Track struct {
 type StageMember struct {
 	UserID      string  `json:"userId"`
 	DisplayName string  `json:"displayName"`
-	Role        string  `json:"role"`
+	Role        string  `json:"role" ts:"enum=host|co-host|viewer"`
 	Tracks      []Track `json:"tracks"`
 }
 
@@ -166,7 +166,7 @@ type Speakers struct {
 // was closed; join_session again on the socket gets new media.
 type MediaFailed struct {
 	SessionID string `json:"sessionId"`
-	Target    string `json:"target"` // TargetPublisher | TargetSubscriber
+	Target    string `json:"target" ts:"enum=publisher|subscriber"`
 }
 
 // PublishLayers (an extension, dynacast): the publisher should send only
@@ -185,7 +185,7 @@ type ChatMessage struct {
 	UserID      string    `json:"userId"`
 	DisplayName string    `json:"displayName"`
 	Message     string    `json:"message"`
-	Type        string    `json:"type"` // "text" | "emoji" | "sticker"
+	Type        string    `json:"type" ts:"enum=text|emoji|sticker"`
 	CreatedAt   time.Time `json:"createdAt"`
 }
 
@@ -252,7 +252,7 @@ const EndReasonInterrupted = "interrupted"
 type SessionEnded struct {
 	SessionID string       `json:"sessionId"`
 	Stats     SessionStats `json:"stats"`
-	Reason    string       `json:"reason,omitempty"` // EndReasonInterrupted, or none
+	Reason    string       `json:"reason,omitempty" ts:"enum=interrupted"` // EndReasonInterrupted, or none
 }
 
 // NotificationBody is a stored notification. Data is the JSON object its
@@ -277,6 +277,9 @@ func (o JSONObject) MarshalJSON() ([]byte, error) {
 	}
 	return json.RawMessage(o).MarshalJSON()
 }
+
+// TSType is its TypeScript type (clients/ts, internal/tsgen).
+func (JSONObject) TSType() string { return "Record<string, unknown>" }
 
 func (o *JSONObject) UnmarshalJSON(b []byte) error {
 	if string(b) == "null" {
@@ -308,7 +311,7 @@ type CoHostRequest struct {
 // RoleChanged tells a user its new role in a session.
 type RoleChanged struct {
 	SessionID string `json:"sessionId"`
-	Role      string `json:"role"`
+	Role      string `json:"role" ts:"enum=host|co-host|viewer"`
 }
 
 // Removed tells a user it was taken out of a session (Banned: for good).
