@@ -20,6 +20,9 @@ const (
 	RolePending Role = "pending" // asked to be a co-host, not yet accepted
 )
 
+// TSType is a Role's TypeScript type (the client kit: internal/tsgen).
+func (Role) TSType() string { return `"host" | "co-host" | "viewer" | "pending"` }
+
 // Shown is the role as sockets show it: a user whose co-host request is
 // open is still a viewer (PROTOCOL.md's roles are host, co-host and
 // viewer; only streaming.joinSession answers "pending").

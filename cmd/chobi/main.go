@@ -4,6 +4,7 @@
 //	chobi migrate   apply the database migrations and exit
 //	chobi admin     grant-coins, reconcile (see admin.go)
 //	chobi healthcheck  exit 0 if the local server's /readyz answers 200 (healthcheck.go)
+//	chobi gen ts    write the client kit's TypeScript types (gen.go)
 //
 // Configuration comes from the environment (docs/configuration.md).
 package main
@@ -25,12 +26,13 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
 }
 
-const usage = `usage: chobi [serve|migrate|admin|healthcheck|help]
+const usage = `usage: chobi [serve|migrate|admin|healthcheck|gen|help]
 
   serve     run the server (default)
   migrate   apply database migrations and exit
   admin     grant-coins, reconcile ("chobi admin help")
   healthcheck [path]  exit 0 if this host's server answers 200 on path (/readyz)
+  gen ts [-out dir] [-check]  write clients/ts's generated TypeScript types
 
 Configuration is read from the environment; see README.md.
 `
@@ -46,6 +48,9 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	}
 	if cmd == "healthcheck" { // before the configuration: it needs only HTTP_ADDR
 		return healthcheck(args[1:], getenv, stdout, stderr)
+	}
+	if cmd == "gen" { // nor does generating the client kit's types
+		return gen(args[1:], stdout, stderr)
 	}
 	cfg, err := loadConfig(getenv)
 	if err != nil {

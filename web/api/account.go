@@ -24,7 +24,7 @@ const deleteConfirmation = "DELETE"
 
 type deleteAccountInput struct {
 	Password *string `json:"password"`
-	Confirm  string  `json:"confirm"`
+	Confirm  string  `json:"confirm" ts:"enum=DELETE"`
 }
 
 func (in *deleteAccountInput) Validate(f *trpc.Fields) {

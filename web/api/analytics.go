@@ -11,7 +11,7 @@ import (
 
 type streamStatsInput struct {
 	UserID *string `json:"userId"`
-	Period string  `json:"period"`
+	Period string  `json:"period" ts:"optional,enum=day|week|month|year"`
 }
 
 // periodDays is how many UTC days, today included, each period covers.

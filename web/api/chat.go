@@ -11,7 +11,7 @@ import (
 type sendMessageInput struct {
 	SessionID string `json:"sessionId"`
 	Message   string `json:"message"`
-	Type      string `json:"type"`
+	Type      string `json:"type" ts:"optional,enum=text|emoji|sticker"`
 }
 
 type getMessagesInput struct {

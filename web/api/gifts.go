@@ -58,7 +58,7 @@ type giftTransactionOutput struct {
 type leaderboardInput struct {
 	SessionID *string `json:"sessionId"`
 	HostID    *string `json:"hostId"`
-	Period    string  `json:"period"`
+	Period    string  `json:"period" ts:"optional,enum=day|week|month|year|all"`
 	Limit     *int    `json:"limit"`
 }
 

@@ -10,8 +10,8 @@ import (
 )
 
 type getNotificationsInput struct {
-	Type       string `json:"type"`
-	UnreadOnly bool   `json:"unreadOnly"`
+	Type       string `json:"type" ts:"optional,enum=all|follow|gift|comment|stream|system"`
+	UnreadOnly bool   `json:"unreadOnly" ts:"optional"`
 	Limit      *int   `json:"limit"`
 }
 
@@ -28,8 +28,8 @@ func (in *getNotificationsInput) Validate(f *trpc.Fields) {
 }
 
 type markAsReadInput struct {
-	NotificationIDs []string `json:"notificationIds"`
-	MarkAll         bool     `json:"markAll"`
+	NotificationIDs []string `json:"notificationIds" ts:"optional"`
+	MarkAll         bool     `json:"markAll" ts:"optional"`
 }
 
 func (in *markAsReadInput) Validate(f *trpc.Fields) {
@@ -81,8 +81,8 @@ func (a *API) registerNotifications(r *trpc.Router) {
 
 type registerPushTokenInput struct {
 	Token    string `json:"token"`
-	Platform string `json:"platform"`
-	DeviceID string `json:"deviceId"`
+	Platform string `json:"platform" ts:"enum=ios|android"`
+	DeviceID string `json:"deviceId" ts:"optional"`
 }
 
 func (in *registerPushTokenInput) Validate(f *trpc.Fields) {

@@ -11,16 +11,16 @@ import (
 
 type createSessionInput struct {
 	Title       string `json:"title"`
-	Description string `json:"description"`
-	Type        string `json:"type"`
+	Description string `json:"description" ts:"optional"`
+	Type        string `json:"type" ts:"enum=audio|video"`
 	Category    string `json:"category"`
-	IsPrivate   bool   `json:"isPrivate"`
+	IsPrivate   bool   `json:"isPrivate" ts:"optional"`
 }
 
 type joinSessionInput struct {
 	SessionID  string `json:"sessionId"`
-	Role       string `json:"role"`
-	InviteCode string `json:"inviteCode"`
+	Role       string `json:"role" ts:"optional,enum=viewer|co-host"`
+	InviteCode string `json:"inviteCode" ts:"optional"`
 }
 
 func (in *joinSessionInput) Validate(f *trpc.Fields) {
@@ -32,7 +32,7 @@ func (in *joinSessionInput) Validate(f *trpc.Fields) {
 }
 
 type activeSessionsInput struct {
-	Type     string  `json:"type"`
+	Type     string  `json:"type" ts:"optional,enum=video|audio|all"`
 	Category *string `json:"category"`
 	Limit    *int    `json:"limit"`
 }

@@ -10,9 +10,9 @@ import (
 
 type uploadVideoInput struct {
 	Title       string   `json:"title"`
-	Description string   `json:"description"`
+	Description string   `json:"description" ts:"optional"`
 	Category    string   `json:"category"`
-	Tags        []string `json:"tags"`
+	Tags        []string `json:"tags" ts:"optional"`
 	VideoURL    string   `json:"videoUrl"`
 	Duration    float64  `json:"duration"`
 }
@@ -47,7 +47,7 @@ func tagProblem(t string) string {
 
 type getVideosInput struct {
 	Category *string `json:"category"`
-	SortBy   string  `json:"sortBy"`
+	SortBy   string  `json:"sortBy" ts:"optional,enum=recent|popular|trending"`
 	Limit    *int    `json:"limit"`
 	Cursor   *string `json:"cursor"`
 }

@@ -14,7 +14,7 @@ type balanceOutput struct {
 }
 
 type topUpInput struct {
-	Amount         *int64  `json:"amount"`
+	Amount         *int64  `json:"amount" ts:"required"`
 	Receipt        *string `json:"receipt"`
 	IdempotencyKey *string `json:"idempotencyKey"`
 }
@@ -33,7 +33,7 @@ type topUpOutput struct {
 }
 
 type transactionsInput struct {
-	Currency string  `json:"currency"`
+	Currency string  `json:"currency" ts:"optional,enum=all|coins|diamonds"`
 	Limit    *int    `json:"limit"`
 	Cursor   *string `json:"cursor"`
 }
