@@ -1,11 +1,12 @@
 # Chobi Live backend. `make run` serves on :3000 with an embedded SQLite;
-# `make test` runs every test (Go, then the @trpc/client compatibility test).
+# `make test` runs every test (Go, then the @trpc/client compatibility test
+# and the client kit's type check).
 
 GO      ?= go
 BIN     := bin/chobi
 NODE_DIR := tests/trpc-client
 
-.PHONY: run build test test-go test-impaired test-node test-e2e test-deploy lint migrate clean bench
+.PHONY: run build test test-go test-impaired test-node test-ts test-e2e test-deploy lint migrate clean bench
 
 run:
 	$(GO) run ./cmd/chobi serve
@@ -27,7 +28,7 @@ lint:
 	@sc="$$($(GO) env GOPATH)/bin/staticcheck"; [ -x "$$sc" ] && "$$sc" -version | grep -q "$(STATICCHECK_VERSION:v%=%)" || \
 		$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION); "$$sc" ./...
 
-test: lint test-deploy test-go test-node test-e2e
+test: lint test-deploy test-go test-node test-ts test-e2e
 
 # Postgres and Redis tests read CHOBI_TEST_POSTGRES_URL / CHOBI_TEST_REDIS_URL;
 # without them they skip loudly (CHOBI_REQUIRE_SERVICES=1 makes that a failure).
@@ -49,6 +50,14 @@ test-impaired:
 
 test-node: build
 	cd $(NODE_DIR) && { [ -d node_modules ] || npm ci --no-audit --no-fund; } && CHOBI_BIN=$(CURDIR)/$(BIN) node --test
+
+# The client kit (clients/ts): its generated TypeScript types are what the
+# server's Go types give now (chobi gen ts -check), and the pinned tsc
+# (clients/ts/package.json) compiles the seed's and the extensions' calls
+# and fails each wrong one (clients/ts/check).
+test-ts:
+	$(GO) run ./cmd/chobi gen ts -check -out clients/ts
+	cd clients/ts && { [ -d node_modules ] || npm ci --no-audit --no-fund; } && node --test check/
 
 # The demo page (web/demo) in real Chromium (/usr/bin/chromium; CHROMIUM_PATH
 # overrides) driven by playwright-core; screenshots go to tests/e2e/output/.

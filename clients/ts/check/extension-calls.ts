@@ -1,0 +1,43 @@
+// The extensions' calls (docs/protocol.md, "tRPC procedures beyond the
+// contract"): each must type-check against the generated AppRouter.
+import { trpc } from "./client";
+
+export async function extensions(): Promise<void> {
+  const s = await trpc.streaming.getSession.query({ sessionId: "s1" });
+  const ended: Date | undefined = s.endedAt ?? undefined;
+  void ended;
+
+  const f = await trpc.users.follow.mutate({ userId: s.hostId });
+  const following: boolean = f.following;
+  await trpc.users.unfollow.mutate({ userId: s.hostId });
+  void following;
+  const gone = await trpc.users.deleteAccount.mutate({ confirm: "DELETE", password: "secret" });
+  void gone.forfeited.coins;
+
+  const v = await trpc.videos.getVideo.query({ videoId: "v1" });
+  await trpc.videos.recordView.mutate({ videoId: v.id });
+  await trpc.videos.like.mutate({ videoId: v.id });
+  await trpc.videos.unlike.mutate({ videoId: v.id });
+
+  const board = await trpc.gifts.getLeaderboard.query({ sessionId: "s1" });
+  await trpc.gifts.getLeaderboard.query({ hostId: s.hostId, period: "month", limit: 10 });
+  void board.entries[0]?.user.displayName;
+
+  const tx = await trpc.wallet.getTransactions.query({ currency: "coins", limit: 20 });
+  await trpc.wallet.getTransactions.query();
+  await trpc.wallet.getTransactions.query({ cursor: tx.nextCursor ?? undefined });
+  const when: Date = tx.transactions[0].createdAt;
+  void when;
+
+  await trpc.notifications.registerPushToken.mutate({ token: "ExponentPushToken[abc]", platform: "ios", deviceId: "d1" });
+  await trpc.notifications.registerPushToken.mutate({ token: "ExponentPushToken[abc]", platform: "android" });
+  await trpc.notifications.unregisterPushToken.mutate({ token: "ExponentPushToken[abc]" });
+
+  // Inputs the server defaults may be left out.
+  await trpc.streaming.getActiveSessions.query();
+  await trpc.notifications.getNotifications.query();
+  await trpc.videos.getVideos.query({});
+  await trpc.analytics.getStreamStats.query({});
+  await trpc.streaming.joinSession.mutate({ sessionId: "s1" });
+  await trpc.chat.sendMessage.mutate({ sessionId: "s1", message: "hi" });
+}
