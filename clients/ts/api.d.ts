@@ -80,7 +80,7 @@ export interface Message {
   userId: string;
   displayName: string;
   message: string;
-  type: string;
+  type: "text" | "emoji" | "sticker";
   createdAt: Date;
 }
 
@@ -96,7 +96,7 @@ export interface Gift {
 }
 
 export interface Leaderboard {
-  scope: string;
+  scope: "session" | "host";
   sessionId?: string;
   hostId?: string;
   period?: string;
@@ -164,10 +164,10 @@ export interface Session {
   hostId: string;
   title: string;
   description: string;
-  type: string;
+  type: "audio" | "video";
   category: string;
   isPrivate: boolean;
-  status: string;
+  status: "live" | "ended";
   createdAt: Date;
   endedAt?: Date;
   viewerCount: number;
@@ -255,7 +255,7 @@ export interface Transaction {
   id: string;
   operationId: string;
   type: string;
-  currency: string;
+  currency: "coins" | "diamonds";
   amount: number;
   balanceAfter: number;
   createdAt: Date;

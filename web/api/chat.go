@@ -35,7 +35,7 @@ type messageOutput struct {
 	UserID      string    `json:"userId"`
 	DisplayName string    `json:"displayName"`
 	Message     string    `json:"message"`
-	Type        string    `json:"type"`
+	Type        string    `json:"type" ts:"enum=text|emoji|sticker"`
 	CreatedAt   time.Time `json:"createdAt"`
 }
 

@@ -92,7 +92,7 @@ type leaderboardEntry struct {
 }
 
 type leaderboardOutput struct {
-	Scope     string             `json:"scope"` // "session" | "host"
+	Scope     string             `json:"scope" ts:"enum=session|host"`
 	SessionID string             `json:"sessionId,omitempty"`
 	HostID    string             `json:"hostId,omitempty"`
 	Period    string             `json:"period,omitempty"`

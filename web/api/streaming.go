@@ -65,10 +65,10 @@ type sessionOutput struct {
 	HostID      string      `json:"hostId"`
 	Title       string      `json:"title"`
 	Description string      `json:"description"`
-	Type        string      `json:"type"`
+	Type        string      `json:"type" ts:"enum=audio|video"`
 	Category    string      `json:"category"`
 	IsPrivate   bool        `json:"isPrivate"`
-	Status      string      `json:"status"`
+	Status      string      `json:"status" ts:"enum=live|ended"`
 	CreatedAt   time.Time   `json:"createdAt"`
 	EndedAt     *time.Time  `json:"endedAt,omitempty"`
 	ViewerCount int         `json:"viewerCount"`

@@ -61,7 +61,7 @@ type transactionOutput struct {
 	ID           string           `json:"id"`
 	OperationID  string           `json:"operationId"` // the gift's or top-up's id
 	Type         string           `json:"type"`        // topup | grant | gift_sent | gift_received
-	Currency     string           `json:"currency"`
+	Currency     string           `json:"currency" ts:"enum=coins|diamonds"`
 	Amount       int64            `json:"amount"` // negative when it left the wallet
 	BalanceAfter int64            `json:"balanceAfter"`
 	CreatedAt    time.Time        `json:"createdAt"`
