@@ -126,7 +126,7 @@ func (n *node) render(b *strings.Builder, w *Writer, depth int) {
 		if p.Kind == "mutation" {
 			kind = "TRPCMutationProcedure"
 		}
-		w.depth = depth + 1
+		w.depth = depth + 1 // the input's fields indent under input:, inside the procedure's object
 		in := inputType(w, p.Input)
 		out := w.Type(p.Output, Output)
 		w.depth = 0

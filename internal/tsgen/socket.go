@@ -32,7 +32,7 @@ func Socket(msgs []Message) (string, error) {
 				return "", fmt.Errorf("%s: a field named type would hide the message's", m.Type)
 			}
 		}
-		name := w.Declare(m.Go, fmt.Sprintf("type: %q", m.Type))
+		name := w.declareWith(m.Go, fmt.Sprintf("type: %q", m.Type))
 		if m.ByClient {
 			client = append(client, name)
 		}

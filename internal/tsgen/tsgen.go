@@ -17,7 +17,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
-	"sort"
 	"strings"
 	"time"
 )
@@ -68,13 +67,6 @@ func (w *Writer) Declarations() string {
 		b.WriteString("\n")
 	}
 	return b.String()
-}
-
-// Names lists the named interfaces collected so far, sorted.
-func (w *Writer) Names() []string {
-	out := append([]string(nil), w.order...)
-	sort.Strings(out)
-	return out
 }
 
 var (
@@ -168,9 +160,9 @@ func (w *Writer) declare(name string, t reflect.Type, extra string) string {
 	return "export interface " + name + " " + w.inline(t, Output, extra) + "\n"
 }
 
-// Declare declares a named interface for struct t whose first field is
-// extra (such as a message's literal "type"), and returns its name.
-func (w *Writer) Declare(t reflect.Type, extra string) string {
+// declareWith declares a named interface for struct t whose first field
+// is extra (such as a message's literal "type"), and returns its name.
+func (w *Writer) declareWith(t reflect.Type, extra string) string {
 	name := w.nameFor(t)
 	if _, ok := w.names[t]; !ok { // else reached as a field already: redeclared in place
 		w.order = append(w.order, name)
