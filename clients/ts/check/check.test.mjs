@@ -22,6 +22,42 @@ test("the good calls compile and every @ts-expect-error is an error", () => {
   assert.equal(status, 0, `tsc failed:\n${out}`);
 });
 
+// The procedures of AppRouter, by path, read back from api.d.ts (a
+// router's name and its procedures' each on a line of their own).
+function procedurePaths() {
+  const paths = [];
+  const stack = [];
+  for (const line of readFileSync(path.join(here, "..", "api.d.ts"), "utf8").split("\n")) {
+    const m = /^( +)(\w+): (\{|TRPC(Query|Mutation)Procedure<)/.exec(line);
+    if (!m) continue;
+    const depth = m[1].length / 2 - 2; // the record's fields are at 4 spaces
+    if (depth < 0) continue;
+    stack.length = depth;
+    if (m[3] === "{") stack.push(m[2]);
+    else paths.push([...stack, m[2]].join("."));
+  }
+  return paths;
+}
+
+// Every procedure is called at least once by the files that must compile:
+// the seed's (PROTOCOL.md's tables, as web/testdata copies them) in
+// seed-calls.ts, the others in extension-calls.ts.
+test("every procedure has a call that compiles", () => {
+  const code = (file) => readFileSync(path.join(here, file), "utf8").replace(/\/\/.*$/gm, ""); // without comments
+  const seedCalls = code("seed-calls.ts");
+  const extensionCalls = code("extension-calls.ts");
+  const contract = readFileSync(path.join(here, "..", "..", "..", "web", "testdata", "contract-procedures.txt"), "utf8").split(/\s+/).filter(Boolean);
+  const paths = procedurePaths();
+  assert.ok(paths.length >= contract.length, `only ${paths.length} procedures read from api.d.ts`);
+  for (const p of contract) {
+    assert.ok(paths.includes(p), `PROTOCOL.md's ${p} is not in AppRouter`);
+    assert.ok(seedCalls.includes(`trpc.${p}.`), `seed-calls.ts does not call ${p}`);
+  }
+  for (const p of paths.filter((p) => !contract.includes(p))) {
+    assert.ok(extensionCalls.includes(`trpc.${p}.`), `extension-calls.ts does not call ${p}: add a call as a client would make it`);
+  }
+});
+
 // With its @ts-expect-error lines blanked, a wrong file must fail with an
 // error after each of them: so a directive never hides a call that
 // compiles, and an error never comes from the file's other lines.
