@@ -50,17 +50,28 @@ export declare class ChobiSocket {
     url: string;
     token: string;
     WebSocket?: new (url: string) => WebSocketLike;
-    /** After every (re)connect: restore the user's place (LiveSession.join). */
+    /** After every (re)connect (a LiveSession joins again by itself). */
     onOpen?: () => void;
     onStatus?: (state: SocketState, detail?: { code: number }) => void;
     requestTimeoutMs?: number;
+    /** Keepalive: a ping this often (0: none), dropping and reconnecting without a pong in pongWithinMs. */
+    pingEveryMs?: number;
+    pongWithinMs?: number;
   });
   readonly state: SocketState;
   readonly isOpen: boolean;
   connect(): void;
+  /** Connects if need be; resolves once open (rejects with "unauthorized" if the token is refused). */
+  open(): Promise<void>;
   on<T extends ServerMessageType>(type: T, fn: (msg: ServerMessageOf<T>) => void): () => void;
   on(type: "*", fn: (msg: ServerMessage) => void): () => void;
+  /** fn runs after every reconnect (not the first connect); returns the unsubscribe. */
+  onReopen(fn: () => void): () => void;
   send(msg: ClientMessage): boolean;
+  /** Reconnects now (the app saw the network come back). */
+  retryNow(): void;
+  /** Drops the connection as a network failure would; it reconnects. */
+  drop(): void;
   request<T extends keyof Replies & ClientMessageType>(msg: Outgoing<T> & { type: T }, timeoutMs?: number): Promise<Replies[T]>;
   close(): void;
 }
@@ -110,8 +121,8 @@ export declare class LiveSession {
     RTCPeerConnection?: PeerConnectionClass;
     /** A received track; label it with the tracks message (trackId, streamId). */
     onTrack?: (track: MediaStreamTrack, streams: readonly MediaStream[]) => void;
-    /** A PeerConnection failed or the server closed it; the session is joined again. */
-    onMediaFailed?: (target: "publisher" | "subscriber") => void;
+    /** A PeerConnection failed, the server closed it, or the socket reconnected: the session is joined again, with new PeerConnections. */
+    onMediaFailed?: (target: "publisher" | "subscriber" | "socket") => void;
   });
   readonly sessionId: string;
   readonly publisher: Publisher | null;

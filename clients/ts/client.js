@@ -26,16 +26,23 @@ export const SIMULCAST = Object.freeze([
 ]);
 
 const CLOSE_UNAUTHORIZED = 4401;
+const CLOSE_DROPPED = 4000; // ours: a connection that stopped answering
 const CLOSE_RATE_LIMITED = 4429;
 
 /**
  * The /ws socket: JSON messages, request() for those the server answers
  * (matched by id), on(type) for the rest. An unexpected close reconnects
  * with backoff and calls onOpen again, where the owner restores its place
- * (join_session); a 4401 close (bad token) does not reconnect.
+ * (join_session); a 4401 close (bad token) does not reconnect. A ping
+ * every pingEveryMs unanswered within pongWithinMs drops the connection
+ * and reconnects: after a network change a phone's socket can stay "open"
+ * long after its packets stopped arriving.
  */
 export class ChobiSocket {
-  constructor({ url, token, WebSocket: WS = globalThis.WebSocket, onOpen, onStatus, requestTimeoutMs = 10000 }) {
+  constructor({
+    url, token, WebSocket: WS = globalThis.WebSocket, onOpen, onStatus, requestTimeoutMs = 10000,
+    pingEveryMs = 15000, pongWithinMs = 8000,
+  }) {
     if (!WS) throw new Error('ChobiSocket: no WebSocket class: pass one as WebSocket');
     this.url = url;
     this.token = token;
@@ -43,10 +50,16 @@ export class ChobiSocket {
     this.onOpen = onOpen;
     this.onStatus = onStatus;
     this.requestTimeoutMs = requestTimeoutMs;
+    this.pingEveryMs = pingEveryMs;
+    this.pongWithinMs = pongWithinMs;
+    this.pingTimer = null;
     this.ws = null;
     this.seq = 0;
     this.pending = new Map();
     this.handlers = new Map();
+    this.reopenHandlers = new Set();
+    this.waiters = [];
+    this.opened = false;
     this.attempt = 0;
     this.closed = false;
     this.retryTimer = null;
@@ -76,7 +89,12 @@ export class ChobiSocket {
       if (ws !== this.ws) return;
       this.attempt = 0;
       this.setState('open');
+      this.startPing();
+      const reopened = this.opened;
+      this.opened = true;
+      for (const w of this.waiters.splice(0)) w.resolve();
       this.onOpen?.();
+      if (reopened) for (const fn of [...this.reopenHandlers]) fn();
     };
     ws.onmessage = (ev) => {
       if (ws !== this.ws) return;
@@ -87,13 +105,27 @@ export class ChobiSocket {
     ws.onclose = (ev) => {
       if (ws !== this.ws) return;
       this.ws = null;
+      this.stopPing();
       this.failPending('disconnected');
       if (this.closed) { this.setState('closed'); return; }
-      if (ev.code === CLOSE_UNAUTHORIZED) { this.setState('unauthorized'); return; }
+      if (ev.code === CLOSE_UNAUTHORIZED) {
+        this.setState('unauthorized');
+        for (const w of this.waiters.splice(0)) w.reject(new SocketError('unauthorized', 'the token was refused'));
+        return;
+      }
       this.setState('reconnecting', { code: ev.code });
       this.scheduleRetry(ev.code === CLOSE_RATE_LIMITED ? 3000 : 0);
     };
     ws.onerror = () => { /* onclose follows */ };
+  }
+
+  /** Connects if need be; resolves once the socket is open (rejects if its token is refused or it is closed). */
+  open() {
+    if (this.isOpen) return Promise.resolve();
+    if (this.closed) return Promise.reject(new SocketError('disconnected'));
+    const p = new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
+    if (!this.ws && this.state !== 'reconnecting') this.connect();
+    return p;
   }
 
   dispatch(msg) {
@@ -117,6 +149,41 @@ export class ChobiSocket {
     this.retryTimer = setTimeout(() => this.connect(), delay);
   }
 
+  startPing() {
+    this.stopPing();
+    if (!(this.pingEveryMs > 0)) return;
+    this.pingTimer = setInterval(() => {
+      this.request({ type: 'ping' }, this.pongWithinMs).catch((e) => {
+        if (e.code === 'timeout') this.drop();
+      });
+    }, this.pingEveryMs);
+  }
+
+  stopPing() {
+    clearInterval(this.pingTimer);
+    this.pingTimer = null;
+  }
+
+  /** Closes the connection as a network failure would, and reconnects at once (the app saw the network come back). */
+  retryNow() {
+    if (this.closed) return;
+    if (this.ws) this.drop(0);
+    else this.connect();
+  }
+
+  /** Drops the connection as a network failure would: it reconnects. */
+  drop(minDelay) {
+    const ws = this.ws;
+    if (!ws) return;
+    this.ws = null;
+    this.stopPing();
+    this.failPending('disconnected');
+    try { ws.close(CLOSE_DROPPED, 'reconnecting'); } catch { /* closing */ }
+    this.setState('reconnecting', { code: CLOSE_DROPPED });
+    if (minDelay === 0) this.connect();
+    else this.scheduleRetry();
+  }
+
   failPending(code) {
     for (const p of this.pending.values()) {
       clearTimeout(p.timer);
@@ -132,6 +199,12 @@ export class ChobiSocket {
     if (!this.handlers.has(type)) this.handlers.set(type, new Set());
     this.handlers.get(type).add(fn);
     return () => this.handlers.get(type)?.delete(fn);
+  }
+
+  /** Calls fn after every reconnect (not the first connect); returns the unsubscribe. */
+  onReopen(fn) {
+    this.reopenHandlers.add(fn);
+    return () => this.reopenHandlers.delete(fn);
   }
 
   /** Sends a message as it is; false when the socket is not open. */
@@ -159,7 +232,9 @@ export class ChobiSocket {
   close() {
     this.closed = true;
     clearTimeout(this.retryTimer);
+    this.stopPing();
     this.failPending('disconnected');
+    for (const w of this.waiters.splice(0)) w.reject(new SocketError('disconnected'));
     const ws = this.ws;
     this.ws = null;
     if (ws) { try { ws.close(1000, 'bye'); } catch { /* closing */ } }
@@ -333,8 +408,10 @@ export class Subscriber {
  * One live session over a ChobiSocket: join() makes the user present and
  * answers the server's subscribe offers; publish() (host and co-hosts)
  * opens the publisher PeerConnection. Candidates, publish_layers and
- * media_failed (the session is joined again, for new media) are handled
- * here; every other message reaches the socket's on().
+ * media_failed are handled here: after media_failed, a failed
+ * PeerConnection or a reconnected socket, the session is joined again
+ * with new PeerConnections and the same tracks published again. Every
+ * other message reaches the socket's on().
  */
 export class LiveSession {
   constructor({ socket, sessionId, RTCPeerConnection: PC = globalThis.RTCPeerConnection, onTrack, onMediaFailed }) {
@@ -349,6 +426,7 @@ export class LiveSession {
     this.publisher = null;
     this.published = [];
     this.closed = false;
+    this.joined = false;
     const mine = (fn) => (m) => { if (m.sessionId === this.sessionId && !this.closed) fn(m); };
     this.off = [
       socket.on('subscribe_offer', mine((m) => this.ensureSubscriber().handleOffer(m.sdp))),
@@ -360,6 +438,7 @@ export class LiveSession {
       socket.on('media_failed', mine((m) => this.recover(m.target))),
       socket.on('session_ended', mine(() => this.closeMedia())),
       socket.on('removed', mine(() => this.closeMedia())),
+      socket.onReopen(() => { if (this.joined && !this.closed) this.recover('socket'); }),
     ];
   }
 
@@ -367,6 +446,7 @@ export class LiveSession {
   async join() {
     const joined = await this.socket.request({ type: 'join_session', sessionId: this.sessionId });
     this.iceServers = joined.iceServers || [];
+    this.joined = true;
     return joined;
   }
 
@@ -414,8 +494,9 @@ export class LiveSession {
     return this.publisher ? this.publisher.restartIce() : Promise.resolve();
   }
 
-  // media_failed, or a PeerConnection that failed: new PeerConnections
-  // from a new join_session, with the same tracks published again.
+  // media_failed, a PeerConnection that failed or a new socket: new
+  // PeerConnections from a new join_session, with the same tracks
+  // published again.
   async recover(target) {
     if (this.closed || this.recovering) return;
     this.recovering = true;

@@ -2,7 +2,8 @@
 // against the real server binary: a host publishes the fake camera and
 // mic through LiveSession.publish, a viewer receives both through
 // LiveSession.join, labels them from the tracks message, decodes video,
-// and keeps decoding after the host restarts its ICE.
+// keeps decoding after the host restarts its ICE, and gets media again
+// after its socket drops and reconnects.
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -48,10 +49,11 @@ async function kitPage(name) {
       window.received = [];
       window.tracksMessages = [];
       socket.on('tracks', (m) => window.tracksMessages.push(m));
-      const session = new window.kit.LiveSession({ socket, sessionId, onTrack: (t) => window.received.push(t) });
-      const opened = new Promise((res) => { socket.onOpen = res; });
-      socket.connect();
-      await opened;
+      window.mediaFailed = [];
+      const session = new window.kit.LiveSession({
+        socket, sessionId, onTrack: (t) => window.received.push(t), onMediaFailed: (target) => window.mediaFailed.push(target),
+      });
+      await socket.open();
       window.session = session;
       window.socket = socket;
       return session.join();
@@ -125,6 +127,22 @@ test('a host publishes through the kit and a viewer receives, labels and decodes
     { timeout: 20000, message: 'video goes on after the host restarts ICE' });
   const trackCount = await S.viewer.page.evaluate(() => window.received.length);
   assert.equal(trackCount, 2, 'the restart made no new tracks');
+
+  // The viewer's connection stops answering: the socket reconnects, the
+  // session is joined again and new PeerConnections bring the media back.
+  const oldSubscriber = await S.viewer.page.evaluate(() => {
+    window.oldSubscriber = window.session.subscriber;
+    window.socket.drop();
+    return window.socket.state;
+  });
+  assert.equal(oldSubscriber, 'reconnecting');
+  await waitFor(() => S.viewer.page.evaluate(() => window.socket.state === 'open' && window.session.subscriber
+    && window.session.subscriber !== window.oldSubscriber && window.received.length >= 4),
+  { timeout: 20000, message: 'the viewer rejoins and receives the tracks again' });
+  await waitFor(() => S.viewer.page.evaluate(() => window.framesDecoded()).then((n) => n > 10),
+    { timeout: 20000, message: 'the viewer decodes video again after reconnecting' });
+  assert.deepEqual(await S.viewer.page.evaluate(() => window.mediaFailed), ['socket']);
+  assert.equal(await S.viewer.page.evaluate(() => window.oldSubscriber.pc.connectionState), 'closed');
 
   for (const b of [S.host, S.viewer]) assert.deepEqual(b.problems, [], `${b.name}'s page errors`);
 });

@@ -2,7 +2,7 @@
 import { ChobiSocket, LiveSession, SocketError } from "../client.js";
 
 export async function watch(wsUrl: string, token: string, sessionId: string): Promise<void> {
-  const socket = new ChobiSocket({ url: wsUrl, token, onOpen: () => void live.join() });
+  const socket = new ChobiSocket({ url: wsUrl, token });
   const live = new LiveSession({
     socket,
     sessionId,
@@ -11,8 +11,8 @@ export async function watch(wsUrl: string, token: string, sessionId: string): Pr
   });
   socket.on("tracks", (m) => m.participants.forEach((p) => p.tracks.forEach((t) => live.setQuality(t.trackId, "auto"))));
   socket.on("new_message", (m) => console.log(m.message.displayName, m.message.message));
-  socket.connect();
-  const joined = await live.join();
+  await socket.open();
+  const joined = await live.join(); // and again by itself after every reconnect
   const role: "host" | "co-host" | "viewer" = joined.role;
   const pong = await socket.request({ type: "ping" });
   void [role, pong.time];
