@@ -18,6 +18,9 @@ export declare class SocketError extends Error {
   readonly code: SocketErrorCode;
 }
 
+/** Marks the Opus of an answer usedtx=1 (Publisher does it unless dtx: false). */
+export declare function withOpusDTX(sdp: string): string;
+
 export declare const SIMULCAST: ReadonlyArray<{ readonly rid: "q" | "h" | "f"; readonly scaleResolutionDownBy?: number }>;
 
 /** What ChobiSocket needs of a WebSocket class (the browser's, react-native's, the ws package's). */
@@ -91,6 +94,12 @@ export declare class Publisher {
     signal: { offer(sdp: string): Promise<string>; candidate(c: RTCIceCandidateInit | null): void };
     onFailed?: () => void;
     simulcast?: boolean;
+    /** Opus RED first, where RTCRtpSender.getCapabilities lists it (default true). */
+    red?: boolean;
+    /** Opus DTX (default true). */
+    dtx?: boolean;
+    /** Where RTCRtpSender is not a global (react-native-webrtc's). */
+    RTCRtpSender?: { getCapabilities?(kind: string): RTCRtpCapabilities | null };
   });
   readonly pc: RTCPeerConnection;
   publish(tracks: PublishedTrack[]): Promise<void>;
@@ -119,6 +128,7 @@ export declare class LiveSession {
     socket: ChobiSocket;
     sessionId: string;
     RTCPeerConnection?: PeerConnectionClass;
+    RTCRtpSender?: { getCapabilities?(kind: string): RTCRtpCapabilities | null };
     /** A received track; label it with the tracks message (trackId, streamId). */
     onTrack?: (track: MediaStreamTrack, streams: readonly MediaStream[]) => void;
     /** A PeerConnection failed, the server closed it, or the socket reconnected: the session is joined again, with new PeerConnections. */
@@ -128,7 +138,7 @@ export declare class LiveSession {
   readonly publisher: Publisher | null;
   readonly subscriber: Subscriber | null;
   join(): Promise<SessionJoined>;
-  publish(tracks: PublishedTrack[], options?: { simulcast?: boolean }): Promise<void>;
+  publish(tracks: PublishedTrack[], options?: { simulcast?: boolean; red?: boolean; dtx?: boolean }): Promise<void>;
   setQuality(trackId: string, quality: ClientMessageOf<"set_quality">["quality"]): boolean;
   restartIce(): Promise<void>;
   leave(): Promise<void>;

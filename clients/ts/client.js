@@ -287,17 +287,53 @@ class Trickle {
   }
 }
 
+/**
+ * Opus DTX: marks the Opus of the server's answer usedtx=1 (the server
+ * takes DTX), so the sender sends a packet every 400 ms instead of 50 a
+ * second while the mic is silent. A remote description is ours to read.
+ */
+export function withOpusDTX(sdp) {
+  const opus = [...sdp.matchAll(/^a=rtpmap:(\d+) opus\/48000/gim)].map((m) => m[1]);
+  return sdp.split('\r\n').map((line) => {
+    const m = /^a=fmtp:(\d+) (.*)$/.exec(line);
+    return m && opus.includes(m[1]) && !/usedtx=/.test(m[2]) ? `${line};usedtx=1` : line;
+  }).join('\r\n');
+}
+
+// Opus RED (RFC 2198) first: each audio packet also carries the previous
+// frame, so one lost packet costs no sound. The server forwards RED to
+// viewers that take it and the plain Opus inside to the others.
+function preferRED(transceiver, Sender) {
+  const codecs = Sender?.getCapabilities?.('audio')?.codecs;
+  if (!codecs || !transceiver.setCodecPreferences) return;
+  const isRED = (c) => c.mimeType.toLowerCase() === 'audio/red';
+  if (!codecs.some(isRED)) return;
+  try {
+    transceiver.setCodecPreferences([...codecs.filter(isRED), ...codecs.filter((c) => !isRED(c))]);
+  } catch (e) {
+    console.warn('chobi: RED refused, sending plain Opus', e);
+  }
+}
+
 function watchFailure(pc, isClosed, onFailed) {
   pc.addEventListener('connectionstatechange', () => {
     if (pc.connectionState === 'failed' && !isClosed()) onFailed();
   });
 }
 
-/** The publisher PeerConnection: the client offers its tracks, send-only, video with simulcast. */
+/**
+ * The publisher PeerConnection: the client offers its tracks, send-only,
+ * video with simulcast, audio with RED and DTX where the platform has them.
+ */
 export class Publisher {
-  constructor({ RTCPeerConnection: PC, iceServers, signal, onFailed, simulcast = true }) {
+  constructor({
+    RTCPeerConnection: PC, RTCRtpSender: Sender = globalThis.RTCRtpSender, iceServers, signal, onFailed,
+    simulcast = true, red = true, dtx = true,
+  }) {
     this.signal = signal; // offer(sdp) → Promise<answer sdp>; candidate(init | null)
     this.simulcast = simulcast;
+    this.Sender = red ? Sender : null;
+    this.dtx = dtx;
     this.closed = false;
     this.pc = new PC({ iceServers: iceServers || [], bundlePolicy: 'max-bundle' });
     this.trickle = new Trickle(this.pc, signal.candidate);
@@ -317,7 +353,8 @@ export class Publisher {
           console.warn('chobi: simulcast refused, sending one layer', e);
         }
       }
-      this.pc.addTransceiver(track, init);
+      const tr = this.pc.addTransceiver(track, init);
+      if (track.kind === 'audio') preferRED(tr, this.Sender);
     }
     return this.negotiate({});
   }
@@ -337,7 +374,7 @@ export class Publisher {
       this.trickle.localSent();
       const sdp = await answering;
       if (this.closed) return;
-      await this.pc.setRemoteDescription({ type: 'answer', sdp });
+      await this.pc.setRemoteDescription({ type: 'answer', sdp: this.dtx ? withOpusDTX(sdp) : sdp });
       this.trickle.remoteSet();
     });
     return this.chain;
@@ -414,11 +451,15 @@ export class Subscriber {
  * other message reaches the socket's on().
  */
 export class LiveSession {
-  constructor({ socket, sessionId, RTCPeerConnection: PC = globalThis.RTCPeerConnection, onTrack, onMediaFailed }) {
+  constructor({
+    socket, sessionId, RTCPeerConnection: PC = globalThis.RTCPeerConnection, RTCRtpSender: Sender = globalThis.RTCRtpSender,
+    onTrack, onMediaFailed,
+  }) {
     if (!PC) throw new Error('LiveSession: no RTCPeerConnection class: pass one as RTCPeerConnection');
     this.socket = socket;
     this.sessionId = sessionId;
     this.PC = PC;
+    this.Sender = Sender;
     this.onTrack = onTrack;
     this.onMediaFailed = onMediaFailed;
     this.iceServers = [];
@@ -467,12 +508,14 @@ export class LiveSession {
   }
 
   /** Publishes tracks ([{track, stream}]); resolves once the server answered. */
-  publish(tracks, { simulcast = true } = {}) {
+  publish(tracks, options = {}) {
+    this.publishOptions = options;
     if (!this.publisher) {
       this.publisher = new Publisher({
+        ...options,
         RTCPeerConnection: this.PC,
+        RTCRtpSender: this.Sender,
         iceServers: this.iceServers,
-        simulcast,
         signal: {
           offer: (sdp) => this.socket.request({ type: 'publish_offer', sessionId: this.sessionId, sdp }, 15000).then((m) => m.sdp),
           candidate: (c) => this.socket.send({ type: 'ice_candidate', sessionId: this.sessionId, target: 'publisher', candidate: c }),
@@ -505,7 +548,7 @@ export class LiveSession {
       this.closeMedia();
       await this.join();
       const tracks = this.published.splice(0);
-      if (tracks.length) await this.publish(tracks);
+      if (tracks.length) await this.publish(tracks, this.publishOptions);
     } catch (e) {
       console.warn('chobi: rejoining for new media failed', e);
     } finally {

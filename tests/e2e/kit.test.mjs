@@ -112,6 +112,17 @@ test('a host publishes through the kit and a viewer receives, labels and decodes
   await waitFor(() => S.viewer.page.evaluate(() => window.framesDecoded()).then((n) => n > 10),
     { timeout: 20000, message: 'the viewer decodes video' });
 
+  // The host's audio is negotiated as Opus RED first (the kit orders the
+  // codecs), and its Opus takes DTX from the answer (the kit marks it).
+  const audio = await S.host.page.evaluate(() => {
+    const sdp = window.session.publisher.pc.remoteDescription.sdp;
+    const first = /^m=audio \S+ \S+ (\d+)/m.exec(sdp)[1];
+    const codec = new RegExp(`^a=rtpmap:${first} ([^/]+)/`, 'm').exec(sdp)[1];
+    const opus = /^a=rtpmap:(\d+) opus\//m.exec(sdp)[1];
+    return { first: codec.toLowerCase(), opusDTX: new RegExp(`^a=fmtp:${opus} .*usedtx=1`, 'm').test(sdp) };
+  });
+  assert.deepEqual(audio, { first: 'red', opusDTX: true });
+
   // A network change: the host's publisher offers with new ICE credentials.
   const ufrags = await S.host.page.evaluate(async () => {
     const pc = window.session.publisher.pc;
