@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unicode"
 )
 
 // The catalog's directions come from which register function a message
@@ -144,7 +145,8 @@ func packageConstants(t *testing.T) map[string][]string {
 					}
 					v, _ := strconv.Unquote(lit.Value)
 					for _, prefix := range []string{"Role", "Target", "Quality", "Source", "Code", "EndReason"} {
-						if strings.HasPrefix(id.Name, prefix) {
+						// CodeNotFound, not Codec...: the prefix is a whole word.
+						if rest, ok := strings.CutPrefix(id.Name, prefix); ok && rest != "" && unicode.IsUpper(rune(rest[0])) {
 							out[prefix] = append(out[prefix], v)
 						}
 					}
