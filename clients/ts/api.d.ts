@@ -146,6 +146,23 @@ export interface Notification {
   createdAt: Date;
 }
 
+export interface Settings {
+  types: Record<string, ChannelSetting>;
+  quietHours: QuietHours | null;
+  mutedHosts: string[];
+}
+
+export interface ChannelSetting {
+  push: boolean;
+  inApp: boolean;
+}
+
+export interface QuietHours {
+  start: string;
+  end: string;
+  timeZone: string;
+}
+
 export interface MarkAsRead {
   updated: number;
   unreadCount: number;
@@ -214,6 +231,20 @@ export interface Follow {
   following: boolean;
   followers: number;
   changed: boolean;
+}
+
+export interface UserPage {
+  users: UserCard[];
+  nextCursor: string | null;
+}
+
+export interface UserCard {
+  id: string;
+  username: string;
+  displayName: string;
+  avatarUrl: string;
+  followers: number;
+  isFollowing: boolean;
 }
 
 export interface Video {
@@ -385,6 +416,12 @@ export type AppRouter = TRPCBuiltRouter<
         output: Notifications;
         errorShape: ErrorShape;
       }>;
+      getSettings: TRPCQueryProcedure<{
+        meta: object;
+        input: void;
+        output: Settings;
+        errorShape: ErrorShape;
+      }>;
       markAsRead: TRPCMutationProcedure<{
         meta: object;
         input: {
@@ -410,6 +447,25 @@ export type AppRouter = TRPCBuiltRouter<
           token: string;
         };
         output: PushTokenRemoved;
+        errorShape: ErrorShape;
+      }>;
+      updateSettings: TRPCMutationProcedure<{
+        meta: object;
+        input: {
+          types?: Record<string, {
+            push?: boolean;
+            inApp?: boolean;
+          }>;
+          quietHours?: {
+            start: string;
+            end: string;
+            timeZone: string;
+          };
+          clearQuietHours?: boolean;
+          muteHosts?: string[];
+          unmuteHosts?: string[];
+        } | undefined;
+        output: Settings;
         errorShape: ErrorShape;
       }>;
     };
@@ -462,6 +518,17 @@ export type AppRouter = TRPCBuiltRouter<
         output: Join;
         errorShape: ErrorShape;
       }>;
+      search: TRPCQueryProcedure<{
+        meta: object;
+        input: {
+          query: string;
+          type?: "video" | "audio" | "all";
+          category?: string;
+          limit?: number;
+        };
+        output: Session[];
+        errorShape: ErrorShape;
+      }>; // public: no token needed
     };
     users: {
       deleteAccount: TRPCMutationProcedure<{
@@ -481,12 +548,42 @@ export type AppRouter = TRPCBuiltRouter<
         output: Follow;
         errorShape: ErrorShape;
       }>;
+      getFollowers: TRPCQueryProcedure<{
+        meta: object;
+        input: {
+          userId: string;
+          limit?: number;
+          cursor?: string;
+        };
+        output: UserPage;
+        errorShape: ErrorShape;
+      }>;
+      getFollowing: TRPCQueryProcedure<{
+        meta: object;
+        input: {
+          userId: string;
+          limit?: number;
+          cursor?: string;
+        };
+        output: UserPage;
+        errorShape: ErrorShape;
+      }>;
       getProfile: TRPCQueryProcedure<{
         meta: object;
         input: {
           userId?: string;
         } | undefined;
         output: Profile;
+        errorShape: ErrorShape;
+      }>;
+      search: TRPCQueryProcedure<{
+        meta: object;
+        input: {
+          query: string;
+          limit?: number;
+          cursor?: string;
+        };
+        output: UserPage;
         errorShape: ErrorShape;
       }>;
       unfollow: TRPCMutationProcedure<{

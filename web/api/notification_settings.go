@@ -39,9 +39,9 @@ type channelChange struct {
 type updateSettingsInput struct {
 	Types           map[string]channelChange `json:"types"`
 	QuietHours      *quietHours              `json:"quietHours"`
-	ClearQuietHours bool                     `json:"clearQuietHours"`
-	MuteHosts       []string                 `json:"muteHosts"`
-	UnmuteHosts     []string                 `json:"unmuteHosts"`
+	ClearQuietHours bool                     `json:"clearQuietHours" ts:"optional"`
+	MuteHosts       []string                 `json:"muteHosts" ts:"optional"`
+	UnmuteHosts     []string                 `json:"unmuteHosts" ts:"optional"`
 
 	start, end int // QuietHours' times in minutes, once valid
 }

@@ -66,7 +66,7 @@ func (in *searchUsersInput) Validate(f *trpc.Fields) {
 
 type searchSessionsInput struct {
 	Query    string  `json:"query"`
-	Type     string  `json:"type"`
+	Type     string  `json:"type" ts:"optional,enum=video|audio|all"`
 	Category *string `json:"category"`
 	Limit    *int    `json:"limit"`
 }

@@ -33,6 +33,21 @@ export async function extensions(): Promise<void> {
   await trpc.notifications.registerPushToken.mutate({ token: "ExponentPushToken[abc]", platform: "android" });
   await trpc.notifications.unregisterPushToken.mutate({ token: "ExponentPushToken[abc]" });
 
+  const settings = await trpc.notifications.getSettings.query();
+  const pushGifts: boolean | undefined = settings.types["gift"]?.push;
+  void [pushGifts, settings.quietHours?.timeZone, settings.mutedHosts.length];
+  await trpc.notifications.updateSettings.mutate({ types: { gift: { push: false } }, muteHosts: [s.hostId] });
+  await trpc.notifications.updateSettings.mutate({ quietHours: { start: "22:00", end: "07:00", timeZone: "Asia/Riyadh" } });
+  await trpc.notifications.updateSettings.mutate({ clearQuietHours: true });
+
+  const found = await trpc.streaming.search.query({ query: "music", type: "video", limit: 10 });
+  void found[0]?.host.displayName;
+  const followers = await trpc.users.getFollowers.query({ userId: s.hostId, limit: 20 });
+  await trpc.users.getFollowing.query({ userId: s.hostId, cursor: followers.nextCursor ?? undefined });
+  const people = await trpc.users.search.query({ query: "rumi" });
+  const isFollowing: boolean = people.users[0].isFollowing;
+  void isFollowing;
+
   // Inputs the server defaults may be left out.
   await trpc.streaming.getActiveSessions.query();
   await trpc.notifications.getNotifications.query();
