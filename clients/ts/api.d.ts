@@ -131,6 +131,11 @@ export interface GiftTransaction {
   createdAt: Date;
 }
 
+export interface Report {
+  reportId: string;
+  status: "received";
+}
+
 export interface Notifications {
   notifications: Notification[];
   unreadCount: number;
@@ -215,6 +220,12 @@ export interface ICEServer {
   urls: string[];
   username?: string;
   credential?: string;
+}
+
+export interface Block {
+  userId: string;
+  blocked: boolean;
+  changed: boolean;
 }
 
 export interface DeleteAccount {
@@ -405,6 +416,19 @@ export type AppRouter = TRPCBuiltRouter<
         errorShape: ErrorShape;
       }>;
     };
+    moderation: {
+      report: TRPCMutationProcedure<{
+        meta: object;
+        input: {
+          targetType: "user" | "session" | "message" | "video";
+          targetId: string;
+          reason: "spam" | "harassment" | "hate" | "violence" | "sexual" | "minor_safety" | "self_harm" | "scam" | "other";
+          details?: string;
+        };
+        output: Report;
+        errorShape: ErrorShape;
+      }>;
+    };
     notifications: {
       getNotifications: TRPCQueryProcedure<{
         meta: object;
@@ -531,6 +555,14 @@ export type AppRouter = TRPCBuiltRouter<
       }>; // public: no token needed
     };
     users: {
+      block: TRPCMutationProcedure<{
+        meta: object;
+        input: {
+          userId: string;
+        };
+        output: Block;
+        errorShape: ErrorShape;
+      }>;
       deleteAccount: TRPCMutationProcedure<{
         meta: object;
         input: {
@@ -546,6 +578,14 @@ export type AppRouter = TRPCBuiltRouter<
           userId: string;
         };
         output: Follow;
+        errorShape: ErrorShape;
+      }>;
+      getBlocked: TRPCQueryProcedure<{
+        meta: object;
+        input: {
+          limit?: number;
+        } | undefined;
+        output: UserPage;
         errorShape: ErrorShape;
       }>;
       getFollowers: TRPCQueryProcedure<{
@@ -584,6 +624,14 @@ export type AppRouter = TRPCBuiltRouter<
           cursor?: string;
         };
         output: UserPage;
+        errorShape: ErrorShape;
+      }>;
+      unblock: TRPCMutationProcedure<{
+        meta: object;
+        input: {
+          userId: string;
+        };
+        output: Block;
         errorShape: ErrorShape;
       }>;
       unfollow: TRPCMutationProcedure<{

@@ -48,6 +48,17 @@ export async function extensions(): Promise<void> {
   const isFollowing: boolean = people.users[0].isFollowing;
   void isFollowing;
 
+  const b = await trpc.users.block.mutate({ userId: s.hostId });
+  const blockedNow: boolean = b.blocked && b.changed;
+  void blockedNow;
+  await trpc.users.unblock.mutate({ userId: s.hostId });
+  const blocked = await trpc.users.getBlocked.query({ limit: 50 });
+  await trpc.users.getBlocked.query();
+  void blocked.users.length;
+  const r = await trpc.moderation.report.mutate({ targetType: "message", targetId: "m1", reason: "harassment", details: "..." });
+  const received: "received" = r.status;
+  void [received, r.reportId];
+
   // Inputs the server defaults may be left out.
   await trpc.streaming.getActiveSessions.query();
   await trpc.notifications.getNotifications.query();
