@@ -96,18 +96,5 @@ func (s *Store) BlockedUsers(ctx context.Context, userID string, limit int) ([]U
 
 // LiveSessionsHostedBy lists the ids of the live sessions userID hosts.
 func (s *Store) LiveSessionsHostedBy(ctx context.Context, userID string) ([]string, error) {
-	rows, err := s.query(ctx, `SELECT id FROM live_sessions WHERE host_id = $1 AND status = 'live'`, userID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		out = append(out, id)
-	}
-	return out, rows.Err()
+	return s.ids(ctx, `SELECT id FROM live_sessions WHERE host_id = $1 AND status = 'live'`, userID)
 }

@@ -99,7 +99,12 @@ func (s *Store) InterruptSession(ctx context.Context, id string, endedAt time.Ti
 
 // LiveSessionIDs implements rooms.SessionStore.
 func (s *Store) LiveSessionIDs(ctx context.Context) ([]string, error) {
-	rows, err := s.query(ctx, `SELECT id FROM live_sessions WHERE status = 'live' ORDER BY created_at`)
+	return s.ids(ctx, `SELECT id FROM live_sessions WHERE status = 'live' ORDER BY created_at`)
+}
+
+// ids runs a query of one text column and returns its values.
+func (s *Store) ids(ctx context.Context, query string, args ...any) ([]string, error) {
+	rows, err := s.query(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}

@@ -138,27 +138,8 @@ func (a *API) searchUsers(ctx context.Context, in searchUsersInput) (userPageOut
 // the most watched first, shaped as streaming.getActiveSessions lists them.
 func (a *API) searchSessions(ctx context.Context, in searchSessionsInput) ([]sessionOutput, error) {
 	f := rooms.ActiveFilter{Query: in.Query}
-	if in.Type != "all" {
-		f.Type = in.Type
-	}
 	if in.Category != nil {
 		f.Category = *in.Category
 	}
-	list, counts, err := a.Rooms.ActiveSessions(ctx, f, *in.Limit)
-	if err != nil {
-		return nil, err
-	}
-	if list, counts, err = a.withoutBlocked(ctx, list, counts); err != nil {
-		return nil, err
-	}
-	ids := make([]string, len(list))
-	for i := range list {
-		ids[i] = list[i].ID
-	}
-	urls := a.Rooms.LocateAll(ctx, ids)
-	out := make([]sessionOutput, len(list))
-	for i := range list {
-		out[i] = a.sessionWith(ctx, list[i], counts[i], urls[i])
-	}
-	return out, nil
+	return a.lobby(ctx, f, in.Type, *in.Limit)
 }

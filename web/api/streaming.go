@@ -151,13 +151,19 @@ func (a *API) joinSession(ctx context.Context, in joinSessionInput) (joinOutput,
 
 func (a *API) getActiveSessions(ctx context.Context, in activeSessionsInput) ([]sessionOutput, error) {
 	f := rooms.ActiveFilter{}
-	if in.Type != "all" {
-		f.Type = in.Type
-	}
 	if in.Category != nil {
 		f.Category = *in.Category
 	}
-	list, counts, err := a.Rooms.ActiveSessions(ctx, f, *in.Limit)
+	return a.lobby(ctx, f, in.Type, *in.Limit)
+}
+
+// lobby lists live public sessions as the caller may see them (those of a
+// host either has blocked left out), the most watched first.
+func (a *API) lobby(ctx context.Context, f rooms.ActiveFilter, typ string, limit int) ([]sessionOutput, error) {
+	if typ != "all" {
+		f.Type = typ
+	}
+	list, counts, err := a.Rooms.ActiveSessions(ctx, f, limit)
 	if err != nil {
 		return nil, err
 	}
