@@ -68,6 +68,11 @@ func (s *Service) InviteCoHost(ctx context.Context, hostID, sessionID, userID st
 	} else if blocked {
 		return fmt.Errorf("%s cannot be invited: one of you has blocked the other: %w", userID, ErrForbidden)
 	}
+	if ok, err := s.store.Allows(ctx, userID, hostID, "invites"); err != nil {
+		return err
+	} else if !ok {
+		return fmt.Errorf("%s takes no stage invitations from you: %w", userID, ErrForbidden)
+	}
 	part, err := s.store.Participant(ctx, sessionID, userID)
 	switch {
 	case errors.Is(err, ErrNotFound):

@@ -19,6 +19,9 @@ type StageFacts struct {
 	Sender    *Participant
 	Recipient *Participant
 	Blocked   bool // the sender and the recipient blocked each other, either way
+	// RecipientAllows: the recipient's privacy settings take gifts from
+	// the sender.
+	RecipientAllows bool
 }
 
 // StageFactsStore is an optional extension of SessionStore that reads the
@@ -52,6 +55,9 @@ func (s *Service) GiftStage(ctx context.Context, sessionID, senderID, recipientI
 	if f.Blocked {
 		return false, fmt.Errorf("gift to %s: one of you has blocked the other: %w", recipientID, ErrForbidden)
 	}
+	if !f.RecipientAllows {
+		return false, fmt.Errorf("gift to %s: their privacy settings take no gifts from you: %w", recipientID, ErrForbidden)
+	}
 	if recipientID == sess.HostID {
 		return true, nil
 	}
@@ -69,6 +75,9 @@ func (s *Service) stageFacts(ctx context.Context, sessionID, senderID, recipient
 	}
 	f := StageFacts{Session: sess}
 	if f.Blocked, err = s.store.Blocked(ctx, senderID, recipientID); err != nil {
+		return StageFacts{}, err
+	}
+	if f.RecipientAllows, err = s.store.Allows(ctx, recipientID, senderID, "gifts"); err != nil {
 		return StageFacts{}, err
 	}
 	for _, who := range []struct {

@@ -141,6 +141,9 @@ type SessionStore interface {
 	Messages(ctx context.Context, sessionID string, limit int, before string) ([]Message, error)
 	// Blocked reports whether a and b blocked each other, either way.
 	Blocked(ctx context.Context, a, b string) (bool, error)
+	// Allows reports whether userID's privacy settings let actorID act
+	// toward them: "gifts" or "invites" (on stage).
+	Allows(ctx context.Context, userID, actorID, what string) (bool, error)
 	// QueueFollowerNotice queues a notice for every follower of hostID,
 	// for FanoutBatch to deliver.
 	QueueFollowerNotice(ctx context.Context, hostID string, n Notice) error

@@ -178,6 +178,7 @@ func (s *Store) deleteAccountOnce(ctx context.Context, userID string) (AccountDe
 			{nil, `DELETE FROM push_tokens WHERE user_id = $1`, []any{userID}},
 			{nil, `DELETE FROM notification_muted_hosts WHERE user_id = $1 OR host_id = $1`, []any{userID}},
 			{nil, `DELETE FROM blocks WHERE blocker_id = $1 OR blocked_id = $1`, []any{userID}},
+			{nil, `DELETE FROM privacy_settings WHERE user_id = $1`, []any{userID}},
 			{nil, `DELETE FROM reports WHERE reporter_id = $1`, []any{userID}},
 			{nil, `DELETE FROM notification_settings WHERE user_id = $1`, []any{userID}},
 			{nil, `UPDATE gift_sends SET message = '' WHERE sender_id = $1 AND message <> ''`, []any{userID}},

@@ -213,13 +213,13 @@ func (s *Store) StageFacts(ctx context.Context, sessionID, senderID, recipientID
 	var senderRole, recipientRole sql.NullString
 	var senderBanned, recipientBanned sql.NullBool
 	err := s.queryRow(ctx, `SELECT s.id, s.host_id, s.status, s.is_private, s.created_at, sp.role, sp.banned, rp.role, rp.banned,
-			`+blockedSQL("$2", "$3")+`
+			`+blockedSQL("$2", "$3")+`, `+allowsSQL("gifts_from", "$3", "$2")+`
 		FROM live_sessions s
 		LEFT JOIN session_participants sp ON sp.session_id = s.id AND sp.user_id = $2
 		LEFT JOIN session_participants rp ON rp.session_id = s.id AND rp.user_id = $3
 		WHERE s.id = $1`, sessionID, senderID, recipientID).
 		Scan(&f.Session.ID, &f.Session.HostID, &f.Session.Status, &f.Session.IsPrivate, &created,
-			&senderRole, &senderBanned, &recipientRole, &recipientBanned, &f.Blocked)
+			&senderRole, &senderBanned, &recipientRole, &recipientBanned, &f.Blocked, &f.RecipientAllows)
 	if errors.Is(err, sql.ErrNoRows) {
 		return rooms.StageFacts{}, notFound("session")
 	}

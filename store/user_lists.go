@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -141,6 +142,15 @@ func (s *Store) followList(ctx context.Context, viewerID, userID string, limit i
 	if _, err := s.UserByID(ctx, userID); err != nil {
 		return UserPage{}, err
 	}
+	if viewerID != userID {
+		p, err := s.Privacy(ctx, userID)
+		if err != nil {
+			return UserPage{}, err
+		}
+		if p.HideFollowLists {
+			return UserPage{}, fmt.Errorf("%s's follow lists: %w", userID, ErrNotAllowed)
+		}
+	}
 	rows, err := s.query(ctx, `SELECT `+cardColumns+`, f.created_at FROM follows f JOIN users u ON u.id = `+listed+`
 		WHERE `+whose+` = $2 AND u.deleted_at IS NULL AND NOT `+blockedSQL("$1", "u.id")+` AND (f.created_at < $3 OR (f.created_at = $3 AND `+listed+` < $4))
 		ORDER BY f.created_at DESC, `+listed+` DESC LIMIT $5`, viewerID, userID, at, after, limit+1)
@@ -222,6 +232,7 @@ func (s *Store) SearchUsers(ctx context.Context, viewerID, query string, limit i
 		}
 		rows, err := s.query(ctx, `SELECT `+cardColumns+`, u.`+col+` FROM users u
 			WHERE u.`+col+` >= $2 AND u.`+col+` < $3 AND (u.`+col+`, u.id) > ($4, $5) AND u.deleted_at IS NULL AND NOT `+blockedSQL("$1", "u.id")+exclude+`
+			AND (u.id = $1 OR NOT EXISTS (SELECT 1 FROM privacy_settings p WHERE p.user_id = u.id AND p.hide_from_search))
 			ORDER BY u.`+col+`, u.id LIMIT $6`, viewerID, key, key+maxKey, afterKey, afterID, limit+1)
 		if err != nil {
 			return nil, err

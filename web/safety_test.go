@@ -89,3 +89,35 @@ func TestBlockAndReportOverTheAPI(t *testing.T) {
 	wantError(t, s.mutate(t, "", "moderation.report", map[string]any{"targetType": "user", "targetId": troll.id, "reason": "spam"}),
 		"UNAUTHORIZED", http.StatusUnauthorized, "moderation.report")
 }
+
+// TestPrivacySettingsOverTheAPI: hidden from search and with hidden lists,
+// a user is still found by and shown to themself; refusals change nothing.
+func TestPrivacySettingsOverTheAPI(t *testing.T) {
+	s := newStack(t, stackOptions{})
+	shy, other := s.guest(t, "Shy Person"), s.guest(t, "Other")
+	ok[map[string]any](t, s.mutate(t, other.token, "users.follow", map[string]any{"userId": shy.id}))
+
+	def := ok[map[string]any](t, s.query(t, shy.token, "users.getPrivacySettings", nil))
+	if def["hideFromSearch"] != false || def["hideFollowLists"] != false || def["giftsFrom"] != "everyone" || def["invitesFrom"] != "everyone" {
+		t.Fatalf("defaults: %v", def)
+	}
+	for _, bad := range []map[string]any{{"giftsFrom": "friends"}, {"invitesFrom": ""}, {"hideFromSearch": "yes"}} {
+		wantError(t, s.mutate(t, shy.token, "users.updatePrivacySettings", bad), "BAD_REQUEST", http.StatusBadRequest, "users.updatePrivacySettings")
+	}
+	set := ok[map[string]any](t, s.mutate(t, shy.token, "users.updatePrivacySettings", map[string]any{
+		"hideFromSearch": true, "hideFollowLists": true, "giftsFrom": "following"}))
+	if set["hideFromSearch"] != true || set["hideFollowLists"] != true || set["giftsFrom"] != "following" || set["invitesFrom"] != "everyone" {
+		t.Fatalf("after the update: %v", set)
+	}
+	if found := ok[userPageOut](t, s.query(t, other.token, "users.search", map[string]any{"query": "shy"})); len(found.Users) != 0 {
+		t.Fatalf("found though hidden: %+v", found.Users)
+	}
+	if found := ok[userPageOut](t, s.query(t, shy.token, "users.search", map[string]any{"query": "shy"})); len(found.Users) != 1 {
+		t.Fatalf("not found by themself: %+v", found.Users)
+	}
+	wantError(t, s.query(t, other.token, "users.getFollowers", map[string]any{"userId": shy.id}), "FORBIDDEN", http.StatusForbidden, "users.getFollowers")
+	wantError(t, s.query(t, other.token, "users.getFollowing", map[string]any{"userId": shy.id}), "FORBIDDEN", http.StatusForbidden, "users.getFollowing")
+	if own := ok[userPageOut](t, s.query(t, shy.token, "users.getFollowers", map[string]any{"userId": shy.id})); len(own.Users) != 1 {
+		t.Fatalf("own followers: %+v", own.Users)
+	}
+}

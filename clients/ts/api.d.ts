@@ -258,6 +258,13 @@ export interface UserCard {
   isFollowing: boolean;
 }
 
+export interface Privacy {
+  hideFromSearch: boolean;
+  hideFollowLists: boolean;
+  giftsFrom: "everyone" | "following" | "nobody";
+  invitesFrom: "everyone" | "following" | "nobody";
+}
+
 export interface Video {
   id: string;
   ownerId: string;
@@ -608,6 +615,12 @@ export type AppRouter = TRPCBuiltRouter<
         output: UserPage;
         errorShape: ErrorShape;
       }>;
+      getPrivacySettings: TRPCQueryProcedure<{
+        meta: object;
+        input: void;
+        output: Privacy;
+        errorShape: ErrorShape;
+      }>;
       getProfile: TRPCQueryProcedure<{
         meta: object;
         input: {
@@ -640,6 +653,17 @@ export type AppRouter = TRPCBuiltRouter<
           userId: string;
         };
         output: Follow;
+        errorShape: ErrorShape;
+      }>;
+      updatePrivacySettings: TRPCMutationProcedure<{
+        meta: object;
+        input: {
+          hideFromSearch?: boolean;
+          hideFollowLists?: boolean;
+          giftsFrom?: "everyone" | "following" | "nobody";
+          invitesFrom?: "everyone" | "following" | "nobody";
+        } | undefined;
+        output: Privacy;
         errorShape: ErrorShape;
       }>;
       updateProfile: TRPCMutationProcedure<{

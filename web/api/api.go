@@ -38,6 +38,8 @@ type Store interface {
 	MarkRead(ctx context.Context, userID string, ids []string, all bool) (int, error)
 	RegisterPushToken(ctx context.Context, p store.PushToken) error
 	UnregisterPushToken(ctx context.Context, userID, token string) (bool, error)
+	Privacy(ctx context.Context, userID string) (store.PrivacySettings, error)
+	UpdatePrivacy(ctx context.Context, userID string, u store.PrivacyUpdate) (store.PrivacySettings, error)
 	Block(ctx context.Context, blockerID, blockedID string) (bool, error)
 	Unblock(ctx context.Context, blockerID, blockedID string) (bool, error)
 	BlockedUsers(ctx context.Context, userID string, limit int) ([]store.UserCard, error)
@@ -153,6 +155,7 @@ func (a *API) Register(r *trpc.Router) {
 	a.registerUsers(r)
 	a.registerSocial(r)
 	a.registerSafety(r)
+	a.registerPrivacy(r)
 	a.registerVideos(r)
 	a.registerNotifications(r)
 	a.registerAnalytics(r)

@@ -59,6 +59,11 @@ export async function extensions(): Promise<void> {
   const received: "received" = r.status;
   void [received, r.reportId];
 
+  const privacy = await trpc.users.getPrivacySettings.query();
+  const gifts: "everyone" | "following" | "nobody" = privacy.giftsFrom;
+  void gifts;
+  await trpc.users.updatePrivacySettings.mutate({ hideFromSearch: true, giftsFrom: "following" });
+
   // Inputs the server defaults may be left out.
   await trpc.streaming.getActiveSessions.query();
   await trpc.notifications.getNotifications.query();
