@@ -31,7 +31,9 @@ func (s *Service) canRead(ctx context.Context, sess Session, userID string) erro
 }
 
 // SendMessage stores a chat message from userID and sends it to everyone
-// present. The text is kept exactly as written (1–500 characters).
+// present. The text is kept as written (1–500 characters) but for the
+// operator's filter: its "mask" words become asterisks, and a "refuse"
+// word refuses the message.
 func (s *Service) SendMessage(ctx context.Context, userID, sessionID, text, msgType string) (Message, error) {
 	var v validation.Fields
 	if sessionID == "" {
@@ -54,6 +56,11 @@ func (s *Service) SendMessage(ctx context.Context, userID, sessionID, text, msgT
 	if err := s.canRead(ctx, sess, userID); err != nil {
 		return Message{}, err
 	}
+	mask, refuse := s.matchers(ctx)
+	if refuse.Contains(text) {
+		return Message{}, validation.Field("message", "holds a word that is not allowed here")
+	}
+	text, _ = mask.Mask(text)
 	if !s.chat.Allow(sessionID + "\x00" + userID) {
 		return Message{}, fmt.Errorf("at most %d messages per %s: %w", s.cfg.ChatPerUser, s.cfg.ChatWindow, ErrRateLimited)
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/chobilive/chobi/rooms"
 	"github.com/chobilive/chobi/store"
+	"github.com/chobilive/chobi/validation"
 )
 
 // Gifts and stage invitations honour the recipient's privacy settings and
@@ -57,3 +58,29 @@ func TestGiftsAndInvitesHonourPrivacyAndBlocks(t *testing.T) {
 }
 
 func isForbidden(err error) bool { return errors.Is(err, rooms.ErrForbidden) }
+
+// The operator's filter masks its words and refuses messages holding a
+// "refuse" one, Arabic variants and case alike; a refused message is not
+// stored.
+func TestChatFilter(t *testing.T) {
+	r := newRig(t, rooms.Config{})
+	host := r.user("Host")
+	sess := r.live(host, false)
+	for _, w := range []struct{ word, action string }{{"كلمة", rooms.FilterMask}, {"BUY FOLLOWERS", rooms.FilterRefuse}} {
+		if err := r.st.AddFilterWord(r.ctx, w.word, w.action); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m, err := r.svc.SendMessage(r.ctx, host, sess.ID, "هذه كَلِمَة", "text")
+	if err != nil || m.Message != "هذه *******" {
+		t.Fatalf("masked: %q, %v", m.Message, err)
+	}
+	var fe *validation.Error
+	if _, err := r.svc.SendMessage(r.ctx, host, sess.ID, "cheap: buy   followers now", "text"); !errors.As(err, &fe) {
+		t.Fatalf("a refused word: %v", err)
+	}
+	msgs, err := r.st.Messages(r.ctx, sess.ID, 10, "")
+	if err != nil || len(msgs) != 1 || msgs[0].Message != "هذه *******" {
+		t.Fatalf("stored: %+v (%v)", msgs, err)
+	}
+}

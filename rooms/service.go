@@ -51,6 +51,7 @@ type Service struct {
 	peers    mediaPeers
 	fanout   chan struct{} // kicked when a fan-out is queued here
 	cache    *cache.Cache  // the lobby's list; nil: none
+	filter   chatFilter
 	now      func() time.Time
 }
 

@@ -139,6 +139,8 @@ type SessionStore interface {
 	// Messages returns up to limit messages older than the message before
 	// ("" for the newest), oldest first.
 	Messages(ctx context.Context, sessionID string, limit int, before string) ([]Message, error)
+	// FilterWords lists the operator's chat filter.
+	FilterWords(ctx context.Context) ([]FilterWord, error)
 	// Blocked reports whether a and b blocked each other, either way.
 	Blocked(ctx context.Context, a, b string) (bool, error)
 	// Allows reports whether userID's privacy settings let actorID act

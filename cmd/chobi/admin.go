@@ -25,6 +25,10 @@ const adminUsage = `usage: chobi admin <command> [flags]
   notify      --user <id or username> --title text --body text
               send a user a system notification (in the app and pushed to their
               phones, as their settings allow)
+  filter add --word text [--refuse] | filter remove --word text | filter list
+              the chat filter: words and phrases masked with asterisks (or, with
+              --refuse, messages holding them refused), matched without tashkeel,
+              Arabic letter variants and case; every node applies a change within 10 s
 `
 
 // newEconomy builds the economy on the store, with rooms answering who is
@@ -101,6 +105,11 @@ func runAdmin(ctx context.Context, cfg config, log *slog.Logger, args []string, 
 			}
 			fmt.Fprintf(stdout, "notified %s (%s)\n", u.Username, u.ID)
 			return nil
+		}
+	case "filter":
+		var ok bool
+		if run, ok = filterCommand(args[1:], stdout, stderr); !ok {
+			return 2
 		}
 	default:
 		fmt.Fprintf(stderr, "chobi admin: unknown command %q\n\n%s", args[0], adminUsage)
@@ -189,4 +198,65 @@ func reconcile(ctx context.Context, econ *economy.Service, stdout io.Writer) err
 		fmt.Fprintf(stdout, "  [%s] %s\n", p.Check, strings.TrimSpace(p.Detail))
 	}
 	return errReconcileFailed
+}
+
+// filterCommand parses "chobi admin filter ..."; false on bad usage (said
+// on stderr).
+func filterCommand(args []string, stdout, stderr io.Writer) (func(context.Context, *economy.Service, *store.Store) error, bool) {
+	if len(args) == 0 {
+		fmt.Fprintf(stderr, "chobi admin filter: add, remove or list\n\n%s", adminUsage)
+		return nil, false
+	}
+	fs := flag.NewFlagSet("filter "+args[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	word := fs.String("word", "", "the word or phrase")
+	refuse := fs.Bool("refuse", false, "refuse messages holding it (default: mask it)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return nil, false
+	}
+	switch {
+	case fs.NArg() > 0, args[0] == "list" && (*word != "" || *refuse), args[0] != "list" && *word == "":
+		fmt.Fprintf(stderr, "chobi admin filter %s: bad arguments\n\n%s", args[0], adminUsage)
+		return nil, false
+	}
+	switch args[0] {
+	case "add":
+		action := rooms.FilterMask
+		if *refuse {
+			action = rooms.FilterRefuse
+		}
+		return func(ctx context.Context, _ *economy.Service, st *store.Store) error {
+			if err := st.AddFilterWord(ctx, *word, action); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "filter: %q will be %sed\n", *word, strings.TrimSuffix(action, "e"))
+			return nil
+		}, true
+	case "remove":
+		return func(ctx context.Context, _ *economy.Service, st *store.Store) error {
+			removed, err := st.RemoveFilterWord(ctx, *word)
+			if err != nil {
+				return err
+			}
+			if !removed {
+				return fmt.Errorf("%q is not in the filter", *word)
+			}
+			fmt.Fprintf(stdout, "filter: %q removed\n", *word)
+			return nil
+		}, true
+	case "list":
+		return func(ctx context.Context, _ *economy.Service, st *store.Store) error {
+			words, err := st.FilterWords(ctx)
+			if err != nil {
+				return err
+			}
+			for _, w := range words {
+				fmt.Fprintf(stdout, "%s\t%s\n", w.Action, w.Word)
+			}
+			fmt.Fprintf(stdout, "%d words\n", len(words))
+			return nil
+		}, true
+	}
+	fmt.Fprintf(stderr, "chobi admin filter: unknown %q: add, remove or list\n\n%s", args[0], adminUsage)
+	return nil, false
 }

@@ -171,6 +171,39 @@ func TestAdminNotify(t *testing.T) {
 	}
 }
 
+// TestAdminFilter manages the chat filter from the command line.
+func TestAdminFilter(t *testing.T) {
+	e := env{"CHOBI_DATA_DIR": t.TempDir(), "LOG_LEVEL": "error"}
+	admin := func(args ...string) (int, string) {
+		var stdout, stderr bytes.Buffer
+		code := run(append([]string{"admin", "filter"}, args...), e.getenv, &stdout, &stderr)
+		return code, stdout.String() + stderr.String()
+	}
+	for _, bad := range [][]string{{}, {"add"}, {"list", "--word", "x"}, {"purge"}, {"add", "--word", "x", "extra"}} {
+		if code, out := admin(bad...); code != 2 {
+			t.Fatalf("filter %v: exit %d\n%s", bad, code, out)
+		}
+	}
+	if code, out := admin("add", "--word", "   "); code != 1 || !strings.Contains(out, "empty") {
+		t.Fatalf("add a blank word: exit %d\n%s", code, out)
+	}
+	if code, out := admin("add", "--word", "كلمة"); code != 0 || !strings.Contains(out, "masked") {
+		t.Fatalf("add: exit %d\n%s", code, out)
+	}
+	if code, out := admin("add", "--word", "Spam Link", "--refuse"); code != 0 || !strings.Contains(out, "refused") {
+		t.Fatalf("add --refuse: exit %d\n%s", code, out)
+	}
+	if code, out := admin("list"); code != 0 || !strings.Contains(out, "mask\tكلمة") || !strings.Contains(out, "refuse\tSpam Link") || !strings.Contains(out, "2 words") {
+		t.Fatalf("list: exit %d\n%s", code, out)
+	}
+	if code, out := admin("remove", "--word", "كَلِمَه"); code != 0 { // a variant names the same word
+		t.Fatalf("remove: exit %d\n%s", code, out)
+	}
+	if code, out := admin("remove", "--word", "كلمة"); code != 1 || !strings.Contains(out, "not in the filter") {
+		t.Fatalf("remove again: exit %d\n%s", code, out)
+	}
+}
+
 // TestCrashSafety runs the real binary under gift load, kills it with
 // SIGKILL mid-load, restarts it, and checks with chobi admin reconcile and
 // through the API that no gift was lost or doubled: every gift the clients
