@@ -181,6 +181,7 @@ func (s *Store) deleteAccountOnce(ctx context.Context, userID string) (AccountDe
 			{nil, `DELETE FROM privacy_settings WHERE user_id = $1`, []any{userID}},
 			{nil, `DELETE FROM reports WHERE reporter_id = $1`, []any{userID}},
 			{nil, `DELETE FROM notification_settings WHERE user_id = $1`, []any{userID}},
+			{nil, `DELETE FROM stream_keys WHERE user_id = $1`, []any{userID}},
 			{nil, `UPDATE gift_sends SET message = '' WHERE sender_id = $1 AND message <> ''`, []any{userID}},
 			{nil, `UPDATE live_sessions SET title = '', description = '', invite_code = '' WHERE host_id = $1`, []any{userID}},
 			{nil, `UPDATE users SET username = $2, username_key = $3, display_name = $4, bio = '', avatar_url = '',

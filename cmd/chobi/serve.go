@@ -24,6 +24,7 @@ import (
 	"github.com/chobilive/chobi/web"
 	"github.com/chobilive/chobi/web/api"
 	"github.com/chobilive/chobi/web/auth"
+	"github.com/chobilive/chobi/web/streamkey"
 )
 
 func openStore(ctx context.Context, cfg config, log *slog.Logger) (*store.Store, error) {
@@ -147,10 +148,12 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	defer startReconcile(ctx, cfg.Reconcile, econ, log, reg)() // RECONCILE_INTERVAL (reconcile.go)
 	tokens := auth.NewTokens(secret, cfg.JWTExpiresIn)
 	tokens.RequireActive(activeUsers(st)) // deleted accounts' tokens are refused (accounts.go)
+	keys := streamkey.New(secret)         // WHIP stream keys (streaming.getStreamKey)
 	apiSvc := api.New(api.Params{
 		Store: st, Rooms: roomSvc, Tokens: tokens, Logger: log, Cache: reads,
 		ICEServers: cfg.ICEServers, ICEServersFor: turnICE, Production: cfg.production(),
 		Economy: econ, Wallets: econ, Limits: clu.apiLimits(),
+		StreamKeys: keys, StreamKeyStore: st,
 		LoginFailures: api.Rate(cfg.Limits.LoginFailures), GuestLogins: api.Rate(cfg.Limits.GuestLogins),
 		AccountLoginFailures: api.Rate(cfg.Limits.AccountLogins), AddressLoginFailures: api.Rate(cfg.Limits.AddressLogins),
 	})

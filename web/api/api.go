@@ -16,6 +16,7 @@ import (
 	"github.com/chobilive/chobi/rooms"
 	"github.com/chobilive/chobi/store"
 	"github.com/chobilive/chobi/web/auth"
+	"github.com/chobilive/chobi/web/streamkey"
 	"github.com/chobilive/chobi/web/trpc"
 )
 
@@ -73,6 +74,10 @@ type Params struct {
 	// Cache keeps profiles between the writes that bump them; nil reads
 	// the store every time.
 	Cache *cache.Cache
+	// StreamKeys and StreamKeyStore serve streaming.getStreamKey,
+	// resetStreamKey and setStreamDefaults (WHIP's keys); nil leaves them out.
+	StreamKeys     *streamkey.Keys
+	StreamKeyStore StreamKeyStore
 	// Economy serves gifts.* and wallet.*; nil leaves them out.
 	Economy *economy.Service
 	// Production turns on the guest-login rate limit.
@@ -159,6 +164,9 @@ func (a *API) Register(r *trpc.Router) {
 	a.registerVideos(r)
 	a.registerNotifications(r)
 	a.registerAnalytics(r)
+	if a.StreamKeys != nil && a.StreamKeyStore != nil {
+		a.registerStreamKeys(r)
+	}
 	if a.Economy != nil {
 		a.registerGifts(r)
 		a.registerWallet(r)
