@@ -150,29 +150,42 @@ func fmtpValue(line, key string) string {
 // the interceptors, and to pass keyframe requests upstream).
 func (d *DownTrack) start(sender *webrtc.RTPSender) {
 	d.sender = sender
-	d.peer.wg.Add(1)
+	d.peer.readRTCP(sender, func() *DownTrack { return d })
+}
+
+// readRTCP reads a sender's RTCP until its connection closes, handing it
+// to the down-track that current returns (nil: none now).
+func (p *Peer) readRTCP(sender *webrtc.RTPSender, current func() *DownTrack) {
+	p.wg.Add(1)
 	go func() {
-		defer d.peer.wg.Done()
+		defer p.wg.Done()
 		for {
 			pkts, _, err := sender.ReadRTCP()
 			if err != nil {
 				return
 			}
-			for _, p := range pkts {
-				switch p := p.(type) {
-				case *rtcp.TransportLayerNack:
-					d.resendLost(p)
-				case *rtcp.ReceiverEstimatedMaximumBitrate:
-					d.peer.noteREMB(p.Bitrate) // remb.go
-				case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-					d.mu.Lock()
-					layer := d.target
-					d.mu.Unlock()
-					d.src.requestKeyframe(layer)
-				}
+			if d := current(); d != nil {
+				d.handleRTCP(pkts)
 			}
 		}
 	}()
+}
+
+// handleRTCP acts on a subscriber's feedback for this track.
+func (d *DownTrack) handleRTCP(pkts []rtcp.Packet) {
+	for _, p := range pkts {
+		switch p := p.(type) {
+		case *rtcp.TransportLayerNack:
+			d.resendLost(p)
+		case *rtcp.ReceiverEstimatedMaximumBitrate:
+			d.peer.noteREMB(p.Bitrate) // remb.go
+		case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+			d.mu.Lock()
+			layer := d.target
+			d.mu.Unlock()
+			d.src.requestKeyframe(layer)
+		}
+	}
 }
 
 // retarget chooses the layer to follow: the highest arriving layer that
@@ -349,6 +362,24 @@ func (d *DownTrack) prefer(layer int) {
 	d.preferred = layer
 	d.mu.Unlock()
 	d.retarget()
+}
+
+// continueFrom makes a new down-track go on where prev (closed, of the
+// same section) stopped: its first packet continues prev's sequence
+// numbers, timestamps and VP8 picture ids, as a layer switch does.
+func (d *DownTrack) continueFrom(prev *DownTrack) {
+	prev.mu.Lock()
+	lastSeq, lastTS, lastAt, started, vp8 := prev.lastSeq, prev.lastTS, prev.lastAt, prev.started, prev.vp8
+	prev.mu.Unlock()
+	if !started {
+		return
+	}
+	d.mu.Lock()
+	d.lastSeq, d.lastTS, d.lastAt, d.started, d.resync = lastSeq, lastTS, lastAt, true, true
+	if d.mime == prev.mime {
+		d.vp8 = vp8
+	}
+	d.mu.Unlock()
 }
 
 func (d *DownTrack) close() {

@@ -9,4 +9,6 @@ var (
 	ErrNotNegotiating = errors.New("sfu: no offer is waiting for an answer")
 	ErrNoPublisher    = errors.New("sfu: this peer has not published")
 	ErrPeerExists     = errors.New("sfu: peer already in the room")
+	ErrNoSubscriber   = errors.New("sfu: this peer receives nothing (it only publishes)")
+	ErrNothingToWatch = errors.New("sfu: nothing is published yet")
 )

@@ -38,7 +38,16 @@ type Peer struct {
 	room *Room
 	sig  Signaler
 	log  *slog.Logger
-	sub  *webrtc.PeerConnection
+	kind peerKind
+	sub  *webrtc.PeerConnection // nil for an ingest peer
+
+	// slots are a viewer peer's senders (one per m= section of its offer
+	// that has one), each with the down-track it carries now (a closed
+	// one: free since its source went). Guarded by mu.
+	slots map[*webrtc.RTPSender]*DownTrack
+	// answered is set once a viewer peer's answer is out: from then on a
+	// new source can only take a free slot (no renegotiation in WHEP).
+	answered bool
 
 	pubMu sync.Mutex // serialises publisher negotiation
 	pub   *webrtc.PeerConnection
@@ -82,6 +91,9 @@ func newPeer(r *Room, id string, sig Signaler, sub *webrtc.PeerConnection, est c
 		downTracks: map[string]*DownTrack{},
 		opened:     map[Target]bool{}, waiting: map[Target][]*webrtc.ICECandidateInit{},
 	}
+	if sub == nil {
+		return p // an ingest peer: it publishes only
+	}
 	sub.OnICECandidate(func(c *webrtc.ICECandidate) { p.localCandidate(TargetSubscriber, c) })
 	sub.OnConnectionStateChange(func(s webrtc.PeerConnectionState) { p.stateChanged(TargetSubscriber, s) })
 	sub.OnICEConnectionStateChange(func(s webrtc.ICEConnectionState) {
@@ -107,7 +119,9 @@ func (p *Peer) stateChanged(target Target, s webrtc.PeerConnectionState) {
 	// told, so that it can join again for a new one. A closed publisher
 	// connection only ends its tracks; the next publish_offer starts anew.
 	subscriberClosed := target == TargetSubscriber && s == webrtc.PeerConnectionStateClosed && !p.isClosed()
-	if s == webrtc.PeerConnectionStateFailed || subscriberClosed {
+	// An ingest peer is its publisher connection: closed, it is gone.
+	ingestClosed := p.kind == ingestPeer && s == webrtc.PeerConnectionStateClosed && !p.isClosed()
+	if s == webrtc.PeerConnectionStateFailed || subscriberClosed || ingestClosed {
 		p.log.Info("peer connection failed or closed by the client: removing the peer", "pc", target, "state", s.String())
 		// Not from this callback's goroutine: closing waits for it.
 		p.room.engine.spawn(func() {
@@ -186,7 +200,7 @@ func (p *Peer) Publish(offer string, reply func(answer string)) error {
 	}
 	err := p.room.engine.tryOffer(offer)
 	if err == nil {
-		err = answerOffer(pub, offer)
+		err = answerOffer(pub, offer, p.kind != socketPeer)
 		if err != nil {
 			p.rollBack(pub)
 		}
@@ -244,7 +258,7 @@ func (p *Peer) publishAnew(offer string, reply func(answer string)) error {
 	p.candMu.Lock()
 	p.nextPub, p.nextCands = pc, nil
 	p.candMu.Unlock()
-	if err := answerOffer(pc, offer); err != nil {
+	if err := answerOffer(pc, offer, p.kind != socketPeer); err != nil {
 		p.room.engine.stats.negotiationFailures.Add(1)
 		p.candMu.Lock()
 		p.nextPub, p.nextCands = nil, nil
@@ -283,16 +297,33 @@ func (p *Peer) publishAnew(offer string, reply func(answer string)) error {
 	return nil
 }
 
-// answerOffer applies a publisher offer to pc and answers it.
-func answerOffer(pc *webrtc.PeerConnection, offer string) error {
+// answerOffer applies a publisher offer to pc and answers it. With full,
+// it returns once the answer holds every server candidate (WHIP and WHEP
+// have no server-to-client trickle).
+func answerOffer(pc *webrtc.PeerConnection, offer string, full bool) error {
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
 		return err
 	}
+	return answerRemote(pc, full)
+}
+
+// answerRemote answers the remote offer pc holds (see answerOffer).
+func answerRemote(pc *webrtc.PeerConnection, full bool) error {
 	answer, err := pc.CreateAnswer(nil)
 	if err != nil {
 		return err
 	}
-	return pc.SetLocalDescription(answer)
+	var gathered <-chan struct{}
+	if full {
+		gathered = webrtc.GatheringCompletePromise(pc)
+	}
+	if err := pc.SetLocalDescription(answer); err != nil {
+		return err
+	}
+	if full {
+		<-gathered // host candidates on the ICE mux, and srflx/relay if configured: a bounded wait
+	}
+	return nil
 }
 
 // rollBack undoes an offer pion refused on the publisher connection,
@@ -424,6 +455,9 @@ func (p *Peer) AddCandidate(target Target, c *webrtc.ICECandidateInit) error {
 		return nil
 	}
 	pc := p.sub
+	if target == TargetSubscriber && pc == nil {
+		return ErrNoSubscriber
+	}
 	if target == TargetPublisher {
 		p.mu.Lock()
 		pc = p.pub
@@ -454,6 +488,9 @@ func (p *Peer) AddCandidate(target Target, c *webrtc.ICECandidateInit) error {
 // Together the server would check with the client's old credentials for
 // good, each side discarding the other's checks, and never connect.
 func (p *Peer) negotiate() {
+	if p.kind != socketPeer {
+		return // an ingest peer subscribes to nothing; a viewer's client made the only offer
+	}
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -512,6 +549,13 @@ func (p *Peer) subscriberStarted() {
 
 // subscribe gives the peer a down-track of src.
 func (p *Peer) subscribe(src *Source) {
+	switch p.kind {
+	case ingestPeer:
+		return
+	case viewerPeer:
+		p.subscribeSlot(src) // endpoint.go
+		return
+	}
 	p.mu.Lock()
 	if p.closed || p.downTracks[src.key] != nil {
 		p.mu.Unlock()
@@ -552,6 +596,10 @@ func (p *Peer) unsubscribe(src *Source) {
 	if closed {
 		return
 	}
+	if p.kind == viewerPeer {
+		p.freeSlot(dt) // endpoint.go
+		return
+	}
 	if err := p.sub.RemoveTrack(dt.sender); err != nil && !errors.Is(err, webrtc.ErrConnectionClosed) {
 		p.log.Debug("removing a down-track", "err", err)
 	}
@@ -578,7 +626,9 @@ func (p *Peer) close() {
 	if pub != nil {
 		pub.Close()
 	}
-	p.sub.Close()
+	if p.sub != nil {
+		p.sub.Close()
+	}
 	p.wg.Wait()
 }
 
