@@ -280,3 +280,22 @@ func (p *Peer) AddRemoteCandidate(c *webrtc.ICECandidateInit) error {
 	}
 	return p.AddCandidate(TargetPublisher, c)
 }
+
+// Leave takes the peer out of its room (if it is still there).
+func (p *Peer) Leave() { p.room.removePeerIf(p) }
+
+// InRoom reports whether the peer is still its room's peer of its id.
+func (p *Peer) InRoom() bool { return p.room.Peer(p.id) == p }
+
+// CheckOffer reports whether an offer could be answered here (it parses,
+// has a usable audio or video section, and pion takes it), without
+// touching any peer: WHIP checks it before it starts a session for it.
+func (e *Engine) CheckOffer(offer string) error {
+	if err := checkOffer(offer, e.codecs); err != nil {
+		return err
+	}
+	if err := e.tryOffer(offer); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadSDP, err)
+	}
+	return nil
+}

@@ -12,7 +12,7 @@ import (
 // the answer; failures are counted.
 type nullSignaler struct{ failed chan Target }
 
-func (nullSignaler) SubscriberOffer(string)                    {}
+func (nullSignaler) SubscriberOffer(string)                     {}
 func (nullSignaler) Candidate(Target, *webrtc.ICECandidateInit) {}
 func (s nullSignaler) Failed(t Target) {
 	if s.failed != nil {
