@@ -10,4 +10,7 @@ var (
 	ErrConflict    = errors.New("conflict")
 	ErrRateLimited = errors.New("rate limited")
 	ErrEnded       = errors.New("session has ended")
+	// ErrUnauthenticated: the action needs a signed-in user (a WHEP
+	// viewer of a session that does not admit anonymous ones).
+	ErrUnauthenticated = errors.New("unauthenticated")
 )

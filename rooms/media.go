@@ -164,6 +164,7 @@ func (s *Service) DetachMedia(sessionID, peerID string) {
 	}
 	s.peers.remove(sessionID, peerID)
 	s.media.Room(sessionID).RemovePeer(peerID)
+	s.endpointDetached(sessionID, peerID) // a removed user's WHIP or WHEP resource
 }
 
 func (s *Service) peer(sessionID, peerID string) (*sfu.Peer, error) {
@@ -229,6 +230,7 @@ func (s *Service) closeMedia(sessionID string) {
 	}
 	s.peers.drop(sessionID)
 	s.media.CloseRoom(sessionID)
+	s.endpointsEnded(sessionID)
 }
 
 // detachUser closes every media peer a user has in a session (removal).

@@ -52,7 +52,9 @@ type Service struct {
 	fanout   chan struct{} // kicked when a fan-out is queued here
 	cache    *cache.Cache  // the lobby's list; nil: none
 	filter   chatFilter
-	now      func() time.Time
+	// endpoints are the WHIP publishers and WHEP viewers (endpoints.go).
+	endpoints endpoints
+	now       func() time.Time
 }
 
 // Params wire a Service.
