@@ -47,6 +47,8 @@ type config struct {
 	ICEServers      []api.ICEServer
 	RTC             sfu.Config
 	RTCDisabled     bool
+	WHEPAnonymous   bool // WHEP_ANONYMOUS: WHEP viewers without a token may watch public sessions
+	WHIPPosts       int  // WHIP_POSTS_PER_MINUTE: new WHIP/WHEP sessions per client address per minute
 	LogLevel        slog.Level
 	LogFormat       string
 	HostShare       float64         // a gift's share credited to its recipient as diamonds
@@ -214,6 +216,12 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	if c.RTCDisabled, err = strconv.ParseBool(get("RTC_DISABLED", "false")); err != nil {
 		bad("RTC_DISABLED must be true or false")
+	}
+	if c.WHEPAnonymous, err = strconv.ParseBool(get("WHEP_ANONYMOUS", "false")); err != nil {
+		bad("WHEP_ANONYMOUS must be true or false")
+	}
+	if c.WHIPPosts, err = strconv.Atoi(get("WHIP_POSTS_PER_MINUTE", "30")); err != nil || c.WHIPPosts < 1 {
+		bad("WHIP_POSTS_PER_MINUTE must be a whole number of at least 1")
 	}
 	if stun := get("STUN_URLS", ""); stun != "" {
 		c.ICEServers = append(c.ICEServers, api.ICEServer{URLs: splitList(stun)})

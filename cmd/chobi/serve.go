@@ -25,6 +25,7 @@ import (
 	"github.com/chobilive/chobi/web/api"
 	"github.com/chobilive/chobi/web/auth"
 	"github.com/chobilive/chobi/web/streamkey"
+	"github.com/chobilive/chobi/web/whip"
 )
 
 func openStore(ctx context.Context, cfg config, log *slog.Logger) (*store.Store, error) {
@@ -177,6 +178,19 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "chobi_ws_connections", Help: "Open WebSocket connections.",
 	}, func() float64 { return float64(sockets.Connections()) }))
+	ingest := whip.New(whip.Params{ // WHIP ingest and WHEP playback (web/whip)
+		Rooms: roomSvc, Store: st, Tokens: tokens, Logger: log,
+		ICEServers: func(userID string) []api.ICEServer {
+			if turnICE == nil || userID == "" {
+				return cfg.ICEServers
+			}
+			return append(append([]api.ICEServer{}, cfg.ICEServers...), turnICE(userID)...)
+		},
+		AnonymousViewers: cfg.WHEPAnonymous, Posts: cfg.WHIPPosts,
+		ClientAddr: func(r *http.Request) string { return cfg.TrustedProxies.ClientAddr(r) },
+	})
+	routes := ingest.Routes()
+	routes["GET /ws"] = sockets
 	srv := web.New(web.Params{
 		Config: web.Config{
 			Production: cfg.production(), CORSOrigins: cfg.CORSOrigins, PublicWSURL: cfg.PublicWSURL,
@@ -185,7 +199,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 			MaxBatchCalls: cfg.Limits.TRPCMaxBatch, MaxResponseBytes: cfg.Limits.TRPCMaxAnswer, Timeout: cfg.APITimeout,
 		},
 		API: apiSvc, Logger: log, Registry: reg,
-		Routes: map[string]http.Handler{"GET /ws": sockets},
+		Routes: routes,
 		// Ready is "can take new clients": not draining, and the database
 		// answers. Redis is not part of it: without Redis this node still
 		// serves its own sessions (media never needs Redis), and failing
