@@ -19,6 +19,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pion/sdp/v3"
+
 	"github.com/chobilive/chobi/protocol"
 	"github.com/chobilive/chobi/ratelimit"
 	"github.com/chobilive/chobi/rooms"
@@ -155,7 +157,15 @@ func readOffer(r *http.Request) (string, error) {
 	if mt := mediaType(r); mt != typeSDP {
 		return "", newProblem(http.StatusUnsupportedMediaType, "the offer must be sent as %s, not %q", typeSDP, mt).with("Accept-Post", typeSDP)
 	}
-	return readBody(r, maxSDP)
+	offer, err := readBody(r, maxSDP)
+	if err != nil {
+		return "", err
+	}
+	var d sdp.SessionDescription
+	if err := d.UnmarshalString(offer); err != nil {
+		return "", newProblem(http.StatusBadRequest, "the offer is not SDP: %v", err)
+	}
+	return offer, nil
 }
 
 func mediaType(r *http.Request) string {
