@@ -43,8 +43,14 @@ type stack struct {
 
 func newStack(t *testing.T, p whip.Params) *stack {
 	t.Helper()
+	return newStackOn(t, p, "127.0.0.1")
+}
+
+// newStackOn is newStack with the SFU's ICE on udpHost.
+func newStackOn(t *testing.T, p whip.Params, udpHost string) *stack {
+	t.Helper()
 	st := kitstack.SQLite(t)
-	media, err := sfu.NewEngine(sfu.Config{UDPHost: "127.0.0.1", IncludeLoopback: true})
+	media, err := sfu.NewEngine(sfu.Config{UDPHost: udpHost, IncludeLoopback: true})
 	if err != nil {
 		t.Fatal(err)
 	}
