@@ -12,6 +12,7 @@ import (
 	"github.com/chobilive/chobi/protocol"
 	"github.com/chobilive/chobi/rooms"
 	"github.com/chobilive/chobi/web/api"
+	"github.com/chobilive/chobi/web/streamkey"
 	"github.com/chobilive/chobi/web/trpc"
 )
 
@@ -39,7 +40,8 @@ func TestProtocolDocCoversEveryMessageAndProcedure(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := trpc.NewRouter(trpc.Options{})
-	api.New(api.Params{Store: st, Rooms: roomSvc, Economy: econ, Wallets: econ, Logger: quietLogger()}).Register(r)
+	api.New(api.Params{Store: st, Rooms: roomSvc, Economy: econ, Wallets: econ, Logger: quietLogger(),
+		StreamKeys: streamkey.New(testSecret), StreamKeyStore: st}).Register(r)
 	// The client kit's types are generated from api.Describe's registry
 	// (chobi gen ts): it must hold what a wired API serves.
 	described := trpc.NewRouter(trpc.Options{})
