@@ -208,6 +208,15 @@ export interface SessionStats {
   coinsEarned: number;
 }
 
+export interface StreamKey {
+  streamKey: string;
+  whipUrl: string;
+  title: string;
+  type: string;
+  category: string;
+  createdAt: Date;
+}
+
 export interface Join {
   sessionId: string;
   role: "host" | "co-host" | "viewer" | "pending";
@@ -539,6 +548,12 @@ export type AppRouter = TRPCBuiltRouter<
         output: Session;
         errorShape: ErrorShape;
       }>;
+      getStreamKey: TRPCQueryProcedure<{
+        meta: object;
+        input: void;
+        output: StreamKey;
+        errorShape: ErrorShape;
+      }>;
       joinSession: TRPCMutationProcedure<{
         meta: object;
         input: {
@@ -547,6 +562,12 @@ export type AppRouter = TRPCBuiltRouter<
           inviteCode?: string;
         };
         output: Join;
+        errorShape: ErrorShape;
+      }>;
+      resetStreamKey: TRPCMutationProcedure<{
+        meta: object;
+        input: void;
+        output: StreamKey;
         errorShape: ErrorShape;
       }>;
       search: TRPCQueryProcedure<{
@@ -560,6 +581,16 @@ export type AppRouter = TRPCBuiltRouter<
         output: Session[];
         errorShape: ErrorShape;
       }>; // public: no token needed
+      setStreamDefaults: TRPCMutationProcedure<{
+        meta: object;
+        input: {
+          title: string;
+          type?: "video" | "audio";
+          category: string;
+        };
+        output: StreamKey;
+        errorShape: ErrorShape;
+      }>;
     };
     users: {
       block: TRPCMutationProcedure<{

@@ -77,7 +77,7 @@ func (a *API) newStreamKey(ctx context.Context) (streamKeyOutput, error) {
 
 type streamDefaultsInput struct {
 	Title    string `json:"title"`
-	Type     string `json:"type"`
+	Type     string `json:"type" ts:"optional,enum=video|audio"`
 	Category string `json:"category"`
 }
 

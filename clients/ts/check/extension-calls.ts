@@ -64,6 +64,13 @@ export async function extensions(): Promise<void> {
   void gifts;
   await trpc.users.updatePrivacySettings.mutate({ hideFromSearch: true, giftsFrom: "following" });
 
+  const key = await trpc.streaming.getStreamKey.query();
+  const whip: string = key.whipUrl;
+  void whip;
+  await trpc.streaming.resetStreamKey.mutate();
+  await trpc.streaming.setStreamDefaults.mutate({ title: "Live from OBS", category: "music" });
+  await trpc.streaming.setStreamDefaults.mutate({ title: "Talk", type: "audio", category: "talk" });
+
   // Inputs the server defaults may be left out.
   await trpc.streaming.getActiveSessions.query();
   await trpc.notifications.getNotifications.query();
