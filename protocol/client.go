@@ -16,6 +16,7 @@ const (
 	TypeCoHostResponse    = "cohost_response"
 	TypeInviteCoHost      = "invite_cohost"
 	TypeRemoveParticipant = "remove_participant"
+	TypeRestartICE        = "restart_ice"
 )
 
 // Ping asks for a pong.
@@ -128,6 +129,15 @@ type RemoveParticipant struct {
 	Ban       bool   `json:"ban,omitempty"`
 }
 
+// RestartICE asks the server to restart ICE on the socket's subscriber
+// connection (a network change: Wi-Fi to cellular): a subscribe_offer with
+// new ICE credentials follows, on the same tracks. The publisher
+// connection is the client's to restart (an offer with iceRestart).
+type RestartICE struct {
+	ID        string `json:"id,omitempty"`
+	SessionID string `json:"sessionId"`
+}
+
 func (Ping) Type() string              { return TypePing }
 func (JoinSession) Type() string       { return TypeJoinSession }
 func (LeaveSession) Type() string      { return TypeLeaveSession }
@@ -140,6 +150,7 @@ func (RequestCoHost) Type() string     { return TypeRequestCoHost }
 func (CoHostResponse) Type() string    { return TypeCoHostResponse }
 func (InviteCoHost) Type() string      { return TypeInviteCoHost }
 func (RemoveParticipant) Type() string { return TypeRemoveParticipant }
+func (RestartICE) Type() string        { return TypeRestartICE }
 
 func init() {
 	// ice_candidate goes both ways: the server sends its own candidates.
@@ -156,4 +167,5 @@ func init() {
 	registerClient[CoHostResponse]()
 	registerClient[InviteCoHost]()
 	registerClient[RemoveParticipant]()
+	registerClient[RestartICE]()
 }

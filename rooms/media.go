@@ -294,6 +294,15 @@ func (s *Service) broadcastTracks(sessionID string) {
 	s.audience.Send(context.Background(), Event{SessionID: sessionID, Message: s.tracks(sessionID)})
 }
 
+// RestartICE restarts ICE on a socket's subscriber connection.
+func (s *Service) RestartICE(ctx context.Context, sessionID, peerID string) error {
+	p, err := s.peer(sessionID, peerID)
+	if err != nil {
+		return err
+	}
+	return p.RestartICE()
+}
+
 // SetQuality sets the simulcast layer a socket receives of a track:
 // "low", "medium", "high", or "auto" for the best available.
 func (s *Service) SetQuality(ctx context.Context, sessionID, peerID, trackID, quality string) error {

@@ -11,4 +11,5 @@ var (
 	ErrPeerExists     = errors.New("sfu: peer already in the room")
 	ErrNoSubscriber   = errors.New("sfu: this peer receives nothing (it only publishes)")
 	ErrNothingToWatch = errors.New("sfu: nothing is published yet")
+	ErrNotNegotiated  = errors.New("sfu: the subscriber connection has not been offered yet: nothing to restart")
 )

@@ -56,6 +56,7 @@ type Peer struct {
 	downTracks  map[string]*DownTrack // by source key
 	negotiating bool                  // an offer awaits its answer
 	pending     bool                  // another offer is needed after it
+	restart     bool                  // the next offer restarts ICE
 	offered     bool                  // the subscriber PC has been offered once
 	closed      bool
 	// subStarted is set once the subscriber PC's ICE transport has
@@ -506,9 +507,13 @@ func (p *Peer) negotiate() {
 		return
 	}
 	p.negotiating, p.offered = true, true
+	var opts *webrtc.OfferOptions
+	if p.restart {
+		opts, p.restart = &webrtc.OfferOptions{ICERestart: true}, false
+	}
 	p.mu.Unlock()
 
-	offer, err := p.sub.CreateOffer(nil)
+	offer, err := p.sub.CreateOffer(opts)
 	if err == nil {
 		err = p.sub.SetLocalDescription(offer)
 	}
@@ -524,6 +529,21 @@ func (p *Peer) negotiate() {
 	}
 	p.sig.SubscriberOffer(p.sub.LocalDescription().SDP)
 	p.open(TargetSubscriber)
+}
+
+// RestartICE makes the subscriber connection's next offer an ICE restart
+// (new credentials, the same tracks) and sends it as soon as no other
+// offer is waiting for its answer. ErrNotNegotiated before the first offer.
+func (p *Peer) RestartICE() error {
+	p.mu.Lock()
+	if p.kind != socketPeer || !p.offered {
+		p.mu.Unlock()
+		return ErrNotNegotiated
+	}
+	p.restart = true
+	p.mu.Unlock()
+	p.negotiate()
+	return nil
 }
 
 // subscriberStarted records that the subscriber PC's ICE transport has

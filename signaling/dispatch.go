@@ -42,6 +42,7 @@ var handlers = map[string]handler{
 	protocol.TypeSubscribeAnswer:   on(handleSubscribeAnswer),
 	protocol.TypeICECandidate:      on(handleICECandidate),
 	protocol.TypeSetQuality:        on(handleSetQuality),
+	protocol.TypeRestartICE:        on(handleRestartICE),
 	protocol.TypeRequestCoHost:     on(handleRequestCoHost),
 	protocol.TypeCoHostResponse:    on(handleCoHostResponse),
 	protocol.TypeInviteCoHost:      on(handleInviteCoHost),
@@ -155,7 +156,7 @@ func (s *Server) errorCode(err error) (code, msg string) {
 		return protocol.CodeConflict, err.Error()
 	case errors.Is(err, sfu.ErrBadSDP):
 		return protocol.CodeBadRequest, err.Error()
-	case errors.Is(err, sfu.ErrNotNegotiating), errors.Is(err, sfu.ErrNoPublisher):
+	case errors.Is(err, sfu.ErrNotNegotiating), errors.Is(err, sfu.ErrNoPublisher), errors.Is(err, sfu.ErrNotNegotiated):
 		return protocol.CodeConflict, err.Error()
 	case errors.Is(err, sfu.ErrClosed), errors.Is(err, rooms.ErrNoMedia):
 		return protocol.CodeNotFound, err.Error()

@@ -59,6 +59,13 @@ func handleSetQuality(ctx context.Context, c *conn, _ string, m protocol.SetQual
 	return c.srv.p.Rooms.SetQuality(ctx, m.SessionID, c.id, m.TrackID, m.Quality)
 }
 
+func handleRestartICE(ctx context.Context, c *conn, _ string, m protocol.RestartICE) error {
+	if err := joined(c, m.SessionID); err != nil {
+		return err
+	}
+	return c.srv.p.Rooms.RestartICE(ctx, m.SessionID, c.id)
+}
+
 func handleRequestCoHost(ctx context.Context, c *conn, _ string, m protocol.RequestCoHost) error {
 	if err := checkSessionID(m.SessionID); err != nil {
 		return err

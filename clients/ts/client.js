@@ -532,8 +532,11 @@ export class LiveSession {
     return this.socket.send({ type: 'set_quality', sessionId: this.sessionId, trackId, quality });
   }
 
-  /** Restarts the publisher's ICE (a network change). */
+  /** Restarts ICE after a network change: the server's subscriber
+   * connection (restart_ice: a new subscribe_offer follows) and the
+   * publisher's (an offer with iceRestart). */
   restartIce() {
+    if (this.subscriber) this.socket.send({ type: 'restart_ice', sessionId: this.sessionId });
     return this.publisher ? this.publisher.restartIce() : Promise.resolve();
   }
 

@@ -178,6 +178,12 @@ export interface RequestCoHost {
   sessionId: string;
 }
 
+export interface RestartICE {
+  type: "restart_ice";
+  id?: string;
+  sessionId: string;
+}
+
 export interface RoleChanged {
   type: "role_changed";
   sessionId: string;
@@ -316,6 +322,7 @@ export type ClientMessage =
   | PublishOffer
   | RemoveParticipant
   | RequestCoHost
+  | RestartICE
   | SendMessage
   | SetQuality
   | SubscribeAnswer;

@@ -139,6 +139,23 @@ test('a host publishes through the kit and a viewer receives, labels and decodes
   const trackCount = await S.viewer.page.evaluate(() => window.received.length);
   assert.equal(trackCount, 2, 'the restart made no new tracks');
 
+  // The viewer's network changes: restart_ice brings a subscribe_offer with
+  // new server credentials, answered on the same connection and tracks.
+  const subUfrags = await S.viewer.page.evaluate(async () => {
+    const pc = window.session.subscriber.pc;
+    const ufrag = () => /a=ice-ufrag:(\S+)/.exec(pc.remoteDescription.sdp)[1];
+    const before = ufrag();
+    await window.session.restartIce();
+    const deadline = Date.now() + 10000;
+    while (ufrag() === before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    return { before, after: ufrag(), state: pc.signalingState };
+  });
+  assert.notEqual(subUfrags.after, subUfrags.before, "the server's subscriber offer restarted ICE");
+  const decodedAgain = await S.viewer.page.evaluate(() => window.framesDecoded());
+  await waitFor(() => S.viewer.page.evaluate(() => window.framesDecoded()).then((n) => n > decodedAgain + 10),
+    { timeout: 20000, message: "video goes on after the viewer's ICE restart" });
+  assert.equal(await S.viewer.page.evaluate(() => window.received.length), 2, "the viewer's restart made no new tracks");
+
   // The viewer's connection stops answering: the socket reconnects, the
   // session is joined again and new PeerConnections bring the media back.
   const oldSubscriber = await S.viewer.page.evaluate(() => {
