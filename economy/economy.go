@@ -72,9 +72,10 @@ type Payment struct {
 // Config tunes the economy.
 type Config struct {
 	// HostShare is the part of a gift's price credited to its recipient as
-	// diamonds, 0 < HostShare ≤ 1 (0 takes DefaultHostShare). The credit is
-	// rounded down (in the platform's favour) to whole diamonds, at a
-	// precision of one part per million.
+	// diamonds, 0 < HostShare ≤ 1 (0 takes DefaultHostShare), at a precision
+	// of one part per million. Fractions of a diamond are carried over to
+	// the recipient's next gift (CreditShare), so a recipient's diamonds
+	// are ⌊Σ price × share⌋ over every gift received.
 	HostShare float64
 	// Production refuses top-ups without a PaymentVerifier; development
 	// credits them at once.
@@ -226,11 +227,36 @@ func mulInt64(a, b int64) (int64, bool) {
 	return int64(lo), true
 }
 
-// hostShare is ⌊total × ppm / 10⁶⌋, computed in 128 bits so it cannot overflow.
-func hostShare(total, ppm int64) int64 {
+// ShareScale is the unit of shares and carries: millionths (of a gift's
+// price, of a diamond).
+const ShareScale = ppmScale
+
+// SplitShare is total × ppm millionths of a diamond as whole diamonds and
+// the rest (0 ≤ rest < 10⁶), computed in 128 bits so it cannot overflow
+// (total ≥ 0, 0 ≤ ppm ≤ 10⁶).
+func SplitShare(total, ppm int64) (whole, rest int64) {
 	hi, lo := bits.Mul64(uint64(total), uint64(ppm))
-	q, _ := bits.Div64(hi, lo, ppmScale) // hi < 10⁶ since total < 2⁶³ and ppm ≤ 10⁶
-	return int64(q)
+	q, r := bits.Div64(hi, lo, ppmScale) // hi < 10⁶ since total < 2⁶³ and ppm ≤ 10⁶
+	return int64(q), int64(r)
+}
+
+// CreditShare is the host share of a gift of total coins at ppm, given the
+// recipient's carry (the millionths of a diamond its earlier gifts earned
+// beyond whole diamonds, 0 ≤ carry < 10⁶): the whole diamonds to credit and
+// the carry after. Applied gift after gift, the diamonds credited add up to
+// ⌊Σ total × ppm / 10⁶⌋ and the carry is the rest: fifty 1-coin roses at
+// 0.5 credit 25 diamonds whether sent one by one or as one send of 50. A
+// gift credits ⌊total × ppm / 10⁶⌋ or one more.
+func CreditShare(carry, total, ppm int64) (diamonds, newCarry int64) {
+	whole, rest := SplitShare(total, ppm)
+	sum := carry + rest
+	return whole + sum/ppmScale, sum % ppmScale
+}
+
+// hostShare is ⌊total × ppm / 10⁶⌋: a gift's share with nothing carried.
+func hostShare(total, ppm int64) int64 {
+	whole, _ := SplitShare(total, ppm)
+	return whole
 }
 
 // requestHash fingerprints a request's fields for idempotency: the same key

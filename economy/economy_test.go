@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"math"
+	"math/big"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -24,13 +26,16 @@ type fakeLedger struct {
 	credit []Credit
 	byKey  map[string]GiftReceipt
 	hashes map[string]string
+	carry  map[string]int64 // per recipient
 }
 
 func (f *fakeLedger) GiftCatalog(context.Context) ([]Gift, error) { return f.gifts, nil }
 
 func (f *fakeLedger) SendGift(_ context.Context, g GiftTransfer) (GiftReceipt, error) {
 	f.sent = append(f.sent, g)
-	rc := GiftReceipt{ID: "g1", GiftID: g.GiftID, Quantity: g.Quantity, TotalCost: g.TotalCost, Diamonds: g.HostShare}
+	var d int64
+	d, f.carry[g.RecipientID] = CreditShare(f.carry[g.RecipientID], g.TotalCost, g.HostSharePPM)
+	rc := GiftReceipt{ID: "g1", GiftID: g.GiftID, Quantity: g.Quantity, TotalCost: g.TotalCost, Diamonds: d}
 	if g.IdempotencyKey != "" {
 		f.byKey[g.IdempotencyKey], f.hashes[g.IdempotencyKey] = rc, g.RequestHash
 	}
@@ -65,7 +70,7 @@ func newTestService(t *testing.T, cfg Config, verifier PaymentVerifier) (*Servic
 			{ID: "gift_palace", NameEN: "Palace", Price: 5000, Active: true},
 			{ID: "gift_old", NameEN: "Old", Price: 3, Active: false},
 		},
-		byKey: map[string]GiftReceipt{}, hashes: map[string]string{},
+		byKey: map[string]GiftReceipt{}, hashes: map[string]string{}, carry: map[string]int64{},
 	}
 	s, err := New(Params{Ledger: l, Stage: fakeStage{true}, Verifier: verifier, Config: cfg})
 	if err != nil {
@@ -90,6 +95,48 @@ func TestHostShareRounding(t *testing.T) {
 	} {
 		if got := hostShare(c.total, c.ppm); got != c.want {
 			t.Errorf("hostShare(%d, %d) = %d, want %d", c.total, c.ppm, got, c.want)
+		}
+	}
+}
+
+// TestCreditShare: the carried fraction makes a recipient's diamonds
+// ⌊Σ total × share⌋ whatever the split: fifty 1-coin roses at 0.5 one by
+// one credit 25, as one send of 50 does; random gifts at random shares add
+// up exactly, each crediting its own share rounded down or one more.
+func TestCreditShare(t *testing.T) {
+	var carry, sum int64
+	for i := range 50 {
+		d, c := CreditShare(carry, 1, 500_000)
+		if want := int64(i % 2); d != want {
+			t.Fatalf("rose %d credited %d, want %d", i+1, d, want)
+		}
+		sum, carry = sum+d, c
+	}
+	if d, c := CreditShare(0, 50, 500_000); sum != 25 || carry != 0 || d != 25 || c != 0 {
+		t.Fatalf("fifty roses one by one: %d (carry %d); at once: %d (carry %d)", sum, carry, d, c)
+	}
+	if d, c := CreditShare(999_999, math.MaxInt64, 1_000_000); d != math.MaxInt64 || c != 999_999 {
+		t.Fatalf("the largest gift at share 1 with a carry: %d, %d", d, c)
+	}
+
+	rng := rand.New(rand.NewPCG(1, 2))
+	micro := new(big.Int) // Σ total × ppm, exactly
+	carry, sum = 0, 0
+	for range 10_000 {
+		total := 1 + rng.Int64N(999*5000)
+		ppm := 1 + rng.Int64N(1_000_000)
+		d, c := CreditShare(carry, total, ppm)
+		if floor := hostShare(total, ppm); d != floor && d != floor+1 {
+			t.Fatalf("a gift of %d at %d credited %d, its own share being %d", total, ppm, d, floor)
+		}
+		if c < 0 || c >= 1_000_000 {
+			t.Fatalf("carry %d", c)
+		}
+		sum, carry = sum+d, c
+		micro.Add(micro, new(big.Int).Mul(big.NewInt(total), big.NewInt(ppm)))
+		q, r := new(big.Int).QuoRem(micro, big.NewInt(1_000_000), new(big.Int))
+		if q.Int64() != sum || r.Int64() != carry {
+			t.Fatalf("after %s millionths: %d diamonds and carry %d, want %s and %s", micro, sum, carry, q, r)
 		}
 	}
 }
@@ -174,28 +221,35 @@ func TestSendGiftRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	g := l.sent[0]
-	if g.TotalCost != 15000 || g.HostShare != 7500 || g.Revenue != 7500 || g.UnitPrice != 5000 || g.HostSharePPM != 500_000 ||
+	if g.TotalCost != 15000 || g.UnitPrice != 5000 || g.HostSharePPM != 500_000 || rc.Diamonds != 7500 ||
 		rc.GiftName != "Palace" || !strings.Contains(g.Notice.Body, "{sender} sent you Palace × 3") {
-		t.Fatalf("gift transfer %+v", g)
+		t.Fatalf("gift transfer %+v, receipt %+v", g, rc)
+	}
+	if _, ok := g.Notice.Data["diamonds"]; ok {
+		t.Fatalf("the notice's diamonds are the ledger's to fill in: %+v", g.Notice.Data)
 	}
 	// The transfers: the price to revenue, the share on to payouts and as diamonds to the recipient.
+	ts := GiftTransfers("a", "h", 15000, 7500)
 	want := []Transfer{
 		{KindGift, Coins, UserWallet("a", Coins), Platform(Revenue, Coins), 15000},
 		{KindGiftShare, Coins, Platform(Revenue, Coins), Platform(Payouts, Coins), 7500},
 		{KindGiftCredit, Diamonds, Platform(Issuance, Diamonds), UserWallet("h", Diamonds), 7500},
 	}
-	if len(g.Transfers) != len(want) {
-		t.Fatalf("transfers %+v", g.Transfers)
+	if len(ts) != len(want) {
+		t.Fatalf("transfers %+v", ts)
 	}
 	for i := range want {
-		if g.Transfers[i] != want[i] {
-			t.Fatalf("transfer %d = %+v, want %+v", i, g.Transfers[i], want[i])
+		if ts[i] != want[i] {
+			t.Fatalf("transfer %d = %+v, want %+v", i, ts[i], want[i])
 		}
+	}
+	if ts := GiftTransfers("a", "h", 1, 0); len(ts) != 1 || ts[0].Kind != KindGift {
+		t.Fatalf("a gift crediting nothing: %+v", ts)
 	}
 	// Per currency the transfers sum to zero over the accounts they touch.
 	for _, c := range Currencies {
 		net := map[Account]int64{}
-		for _, tr := range g.Transfers {
+		for _, tr := range ts {
 			if tr.Currency == c {
 				net[tr.From] -= tr.Amount
 				net[tr.To] += tr.Amount

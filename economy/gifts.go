@@ -20,7 +20,8 @@ type GiftRequest struct {
 }
 
 // SendGift sends a gift: the sender pays Quantity × price in coins and the
-// recipient gets the host share of it in diamonds, all in one transaction
+// recipient gets the host share of it in diamonds (with the fraction its
+// earlier gifts carried: CreditShare), all in one transaction
 // with the gift record, the session's figures and the recipient's
 // notification. Every refusal (bad input, unknown gift, ended session, not
 // enough coins, a reused key) changes nothing. Once committed, the gift is
@@ -74,7 +75,6 @@ func (s *Service) SendGift(ctx context.Context, req GiftRequest) (GiftReceipt, e
 	if !ok || total > MaxBalance {
 		return GiftReceipt{}, validation.FieldCause("quantity", fmt.Errorf("the total price is too large: %w", ErrBalanceLimit))
 	}
-	share := hostShare(total, s.sharePPM)
 
 	onStage, err := s.stage.GiftStage(ctx, req.SessionID, req.SenderID, req.RecipientID)
 	if err != nil {
@@ -86,16 +86,14 @@ func (s *Service) SendGift(ctx context.Context, req GiftRequest) (GiftReceipt, e
 
 	g := GiftTransfer{
 		SenderID: req.SenderID, SessionID: req.SessionID, RecipientID: req.RecipientID, GiftID: gift.ID,
-		Quantity: req.Quantity, UnitPrice: gift.Price, TotalCost: total, HostShare: share, Revenue: total - share,
-		HostSharePPM: s.sharePPM, Message: req.Message,
-		Transfers:      GiftTransfers(req.SenderID, req.RecipientID, total, share),
+		Quantity: req.Quantity, UnitPrice: gift.Price, TotalCost: total, HostSharePPM: s.sharePPM, Message: req.Message,
 		IdempotencyKey: req.IdempotencyKey, RequestHash: hash,
 		Notice: Notice{
 			Title: "New gift",
 			Body:  "{sender} sent you " + giftLabel(gift, req.Quantity),
 			Data: map[string]any{
 				"sessionId": req.SessionID, "giftId": gift.ID, "senderId": req.SenderID,
-				"quantity": req.Quantity, "totalCost": total, "diamonds": share,
+				"quantity": req.Quantity, "totalCost": total, // the ledger adds "diamonds"
 			},
 		},
 	}
@@ -106,7 +104,7 @@ func (s *Service) SendGift(ctx context.Context, req GiftRequest) (GiftReceipt, e
 	rc.GiftName, rc.Animation = gift.NameEN, gift.Animation
 	if !rc.Replayed {
 		s.log.DebugContext(ctx, "gift sent", "gift", rc.ID, "session", req.SessionID, "sender", req.SenderID,
-			"recipient", req.RecipientID, "item", gift.ID, "quantity", req.Quantity, "coins", total, "diamonds", share)
+			"recipient", req.RecipientID, "item", gift.ID, "quantity", req.Quantity, "coins", total, "diamonds", rc.Diamonds)
 		if s.announcer != nil {
 			// Committed: it goes out whatever happens to the request now.
 			s.announcer.GiftCommitted(context.WithoutCancel(ctx), rc)
@@ -115,10 +113,11 @@ func (s *Service) SendGift(ctx context.Context, req GiftRequest) (GiftReceipt, e
 	return rc, nil
 }
 
-// GiftTransfers are the transfers of one gift: the sender pays the total to
-// the platform's revenue; the host share moves from revenue to payouts (so
-// revenue keeps the remainder) and is minted as diamonds for the recipient.
-// A share of zero (a 1-coin gift at 50 %) makes no share transfers.
+// GiftTransfers are the transfers of one gift that credits share diamonds:
+// the sender pays the total to the platform's revenue; the host share moves
+// from revenue to payouts (so revenue keeps the remainder) and is minted as
+// diamonds for the recipient. A share of zero (a first 1-coin rose at 50 %,
+// whose half diamond is carried) makes no share transfers.
 func GiftTransfers(senderID, recipientID string, total, share int64) []Transfer {
 	ts := []Transfer{{Kind: KindGift, Currency: Coins, From: UserWallet(senderID, Coins), To: Platform(Revenue, Coins), Amount: total}}
 	if share > 0 {

@@ -86,9 +86,11 @@ type Ledger interface {
 	Credit(ctx context.Context, c Credit) (CreditReceipt, error)
 	// CreditByKey finds the top-up or grant made with an idempotency key.
 	CreditByKey(ctx context.Context, userID string, kind TransferKind, key string) (rc CreditReceipt, requestHash string, found bool, err error)
-	// SendGift commits a gift: the transfers, the gift record, the session's
-	// gift figures (ErrSessionEnded if the session is no longer live) and
-	// the recipient's notification. Idempotency keys work as in Credit.
+	// SendGift commits a gift: the host share with the recipient's carry
+	// (GiftTransfer), the transfers, the gift record, the session's gift
+	// figures (ErrSessionEnded if the session is no longer live) and the
+	// recipient's notification. The receipt's Diamonds is what it credited.
+	// Idempotency keys work as in Credit.
 	SendGift(ctx context.Context, g GiftTransfer) (GiftReceipt, error)
 	// GiftByKey finds the gift sent with an idempotency key.
 	GiftByKey(ctx context.Context, senderID, key string) (rc GiftReceipt, requestHash string, found bool, err error)
@@ -119,7 +121,8 @@ type Balance struct {
 
 // Notice is the recipient's notification of a gift. The ledger replaces
 // "{sender}" in Title and Body with the sender's display name, and adds the
-// gift's id to Data as "transactionId".
+// gift's id to Data as "transactionId" and the diamonds it credited as
+// "diamonds" (known only in the gift's transaction: see GiftTransfer).
 type Notice struct {
 	Title string
 	Body  string
@@ -127,16 +130,25 @@ type Notice struct {
 }
 
 // GiftTransfer is a validated, priced gift for the ledger to commit.
+//
+// The diamonds it credits depend on what the recipient received before, so
+// the ledger works them out inside the gift's transaction, on the
+// recipient's diamond wallet, which the transaction locks anyway: the
+// wallet keeps a carry, the fraction of a diamond (in millionths, 0 ≤ carry
+// < 10⁶) that earlier gifts earned beyond whole diamonds, and the gift
+// credits CreditShare(carry, TotalCost, HostSharePPM), leaving the new carry
+// in the wallet. So a recipient's diamonds from gifts are always
+// ⌊Σ TotalCost × share⌋ over every gift received, however the gifts were
+// split. The ledger's transfers are then GiftTransfers(SenderID,
+// RecipientID, TotalCost, diamonds), and the platform's revenue keeps
+// TotalCost − diamonds.
 type GiftTransfer struct {
 	SenderID, SessionID, RecipientID, GiftID string
 	Quantity                                 int64
 	UnitPrice                                int64
 	TotalCost                                int64 // coins debited: Quantity × UnitPrice
-	HostShare                                int64 // diamonds credited: ⌊TotalCost × HostSharePPM / 10⁶⌋
-	Revenue                                  int64 // TotalCost − HostShare
-	HostSharePPM                             int64
+	HostSharePPM                             int64 // the recipient's share, in millionths of TotalCost
 	Message                                  string
-	Transfers                                []Transfer
 	Notice                                   Notice
 	IdempotencyKey                           string // "" when none was sent
 	RequestHash                              string

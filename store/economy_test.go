@@ -112,7 +112,7 @@ func (e econ) state(tb testing.TB) string {
 	tb.Helper()
 	var b strings.Builder
 	for _, q := range []string{
-		`SELECT id || '=' || CAST(balance AS TEXT) FROM ledger_accounts ORDER BY id`,
+		`SELECT id || '=' || CAST(balance AS TEXT) || '/' || CAST(share_carry AS TEXT) FROM ledger_accounts ORDER BY id`,
 		`SELECT id FROM ledger_transfers ORDER BY id`,
 		`SELECT id FROM gift_sends ORDER BY id`,
 		`SELECT id FROM coin_credits ORDER BY id`,
@@ -381,8 +381,7 @@ func TestGiftRefusalsChangeNothing(t *testing.T) {
 		// A session ending between the checks and the commit: the store's
 		// transaction refuses it (the session row is updated only while live).
 		rc, err := s.SendGift(ctx, economy.GiftTransfer{SenderID: fan.ID, SessionID: ended.ID, RecipientID: other.ID, GiftID: "gift_rose",
-			Quantity: 1, UnitPrice: 1, TotalCost: 1, HostSharePPM: 500000, Revenue: 1,
-			Transfers: economy.GiftTransfers(fan.ID, other.ID, 1, 0), Notice: economy.Notice{Title: "t", Body: "b"}})
+			Quantity: 1, UnitPrice: 1, TotalCost: 1, HostSharePPM: 500000, Notice: economy.Notice{Title: "t", Body: "b"}})
 		if !errors.Is(err, economy.ErrSessionEnded) {
 			t.Fatalf("store SendGift to an ended session: %+v, %v", rc, err)
 		}

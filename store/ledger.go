@@ -48,6 +48,11 @@ func accountID(a economy.Account, stripe int) string {
 
 func walletID(userID string, c economy.Currency) string { return "user:" + userID + ":" + string(c) }
 
+// KindShareAdjust credited each recipient, once, the diamonds that the
+// gifts sent before exact earnings had rounded away (migration
+// 0005_share_carry.sql, under a share_adjustments record).
+const KindShareAdjust economy.TransferKind = "share_adjust"
+
 // errKeyTaken ends a transaction whose idempotency key another request
 // holds; the caller then returns that request's result.
 var errKeyTaken = errors.New("idempotency key taken")
@@ -259,6 +264,8 @@ func (s *Store) History(ctx context.Context, userID string, q economy.HistoryQue
 			e.Kind = "gift_sent"
 		case economy.KindGiftCredit:
 			e.Kind = "gift_received"
+		case KindShareAdjust:
+			e.Kind = "share_adjustment"
 		default:
 			e.Kind = kind
 		}

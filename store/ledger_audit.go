@@ -30,7 +30,8 @@ var auditChecks = []auditCheck{
 	{"account-shape", `SELECT id, kind, currency, COALESCE(user_id, '(platform)'), balance FROM ledger_accounts
 		WHERE currency NOT IN ('coins', 'diamonds')
 		OR NOT ((kind = 'wallet' AND user_id IS NOT NULL AND balance >= 0 AND id = 'user:' || user_id || ':' || currency)
-			OR (kind IN ('issuance', 'revenue', 'payouts', 'forfeited') AND user_id IS NULL AND id LIKE 'platform:%'))`},
+			OR (kind IN ('issuance', 'revenue', 'payouts', 'forfeited') AND user_id IS NULL AND id LIKE 'platform:%'))
+		OR share_carry < 0 OR share_carry >= 1000000 OR (share_carry <> 0 AND NOT (kind = 'wallet' AND currency = 'diamonds'))`},
 	{"wallet-owner", `SELECT a.id, a.user_id FROM ledger_accounts a LEFT JOIN users u ON u.id = a.user_id
 		WHERE a.user_id IS NOT NULL AND u.id IS NULL`},
 	{"transfer-shape", `SELECT t.id, t.kind, t.currency, t.debit_account, t.credit_account, t.amount
@@ -45,14 +46,32 @@ var auditChecks = []auditCheck{
 			OR (t.kind = 'gift' AND t.currency = 'coins' AND d.kind = 'wallet' AND c.kind = 'revenue')
 			OR (t.kind = 'gift_share' AND t.currency = 'coins' AND d.kind = 'revenue' AND c.kind = 'payouts')
 			OR (t.kind = 'gift_credit' AND t.currency = 'diamonds' AND d.kind = 'issuance' AND c.kind = 'wallet')
-			OR (t.kind = 'forfeit' AND d.kind = 'wallet' AND c.kind = 'forfeited'))`},
+			OR (t.kind = 'forfeit' AND d.kind = 'wallet' AND c.kind = 'forfeited')
+			OR (t.kind = 'share_adjust' AND t.currency = 'coins' AND d.kind = 'revenue' AND c.kind = 'payouts')
+			OR (t.kind = 'share_adjust' AND t.currency = 'diamonds' AND d.kind = 'issuance' AND c.kind IN ('wallet', 'forfeited')))`},
 	{"transfer-operation", `SELECT t.id, t.kind, t.operation_id FROM ledger_transfers t
 		LEFT JOIN coin_credits cc ON cc.id = t.operation_id
 		LEFT JOIN gift_sends g ON g.id = t.operation_id
 		LEFT JOIN account_closures ac ON ac.id = t.operation_id
+		LEFT JOIN share_adjustments sa ON sa.id = t.operation_id
 		WHERE (t.kind IN ('topup', 'grant') AND (cc.id IS NULL OR cc.kind <> t.kind))
 		OR (t.kind IN ('gift', 'gift_share', 'gift_credit') AND g.id IS NULL)
-		OR (t.kind = 'forfeit' AND (ac.id IS NULL OR t.user_id <> ac.user_id))`},
+		OR (t.kind = 'forfeit' AND (ac.id IS NULL OR t.user_id <> ac.user_id))
+		OR (t.kind = 'share_adjust' AND sa.id IS NULL)`},
+	// A share adjustment (migration 0005) moved its diamonds once in each
+	// currency: the coins to payouts, the diamonds to its user's wallet, or
+	// to 'forfeited' when the account had been deleted.
+	{"share-adjustment-transfers", `SELECT sa.id, sa.user_id, sa.diamonds, COALESCE(x.n, 0), COALESCE(x.coins, 0), COALESCE(x.diamonds, 0), COALESCE(x.to_d, '')
+		FROM share_adjustments sa
+		LEFT JOIN account_closures ac ON ac.user_id = sa.user_id
+		LEFT JOIN (SELECT operation_id, COUNT(*) AS n,
+				CAST(SUM(CASE WHEN currency = 'coins' THEN amount ELSE 0 END) AS BIGINT) AS coins,
+				CAST(SUM(CASE WHEN currency = 'diamonds' THEN amount ELSE 0 END) AS BIGINT) AS diamonds,
+				MIN(CASE WHEN currency = 'diamonds' THEN credit_account END) AS to_d
+			FROM ledger_transfers WHERE kind = 'share_adjust' GROUP BY operation_id) x ON x.operation_id = sa.id
+		WHERE COALESCE(x.n, 0) <> 2 OR x.coins <> sa.diamonds OR x.diamonds <> sa.diamonds
+		OR (ac.id IS NULL AND x.to_d <> 'user:' || sa.user_id || ':diamonds')
+		OR (ac.id IS NOT NULL AND x.to_d NOT LIKE 'platform:diamonds:forfeited:%')`},
 	// A deleted account's closure moved exactly what its wallets held: one
 	// forfeit per currency it had, from its own wallets, leaving them empty.
 	{"closure-transfers", `SELECT ac.id, ac.user_id, ac.coins, ac.diamonds, COALESCE(x.coins, 0), COALESCE(x.diamonds, 0), COALESCE(x.n, 0)
@@ -74,7 +93,7 @@ var auditChecks = []auditCheck{
 	{"gift-arithmetic", `SELECT id, quantity, unit_price, total_cost, diamonds, revenue, host_share_ppm FROM gift_sends
 		WHERE quantity < 1 OR quantity > 999 OR unit_price <= 0 OR total_cost <> quantity * unit_price
 		OR host_share_ppm < 1 OR host_share_ppm > 1000000
-		OR diamonds <> total_cost * host_share_ppm / 1000000 OR revenue <> total_cost - diamonds
+		OR diamonds - total_cost * host_share_ppm / 1000000 NOT IN (0, 1) OR revenue <> total_cost - diamonds
 		OR sender_id = recipient_id OR sender_coins < 0`},
 	{"gift-transfers", `SELECT g.id, g.total_cost, g.diamonds, COALESCE(x.n_gift, 0), COALESCE(x.a_gift, 0), COALESCE(x.n_share, 0),
 			COALESCE(x.a_share, 0), COALESCE(x.n_credit, 0), COALESCE(x.a_credit, 0)
@@ -93,6 +112,23 @@ var auditChecks = []auditCheck{
 		OR x.n_share <> (CASE WHEN g.diamonds > 0 THEN 1 ELSE 0 END) OR x.a_share <> g.diamonds
 		OR x.n_credit <> (CASE WHEN g.diamonds > 0 THEN 1 ELSE 0 END) OR x.a_credit <> g.diamonds
 		OR (g.diamonds > 0 AND COALESCE(x.to_credit, '') <> 'user:' || g.recipient_id || ':diamonds')`},
+	// Exact earnings: the diamonds a recipient was credited for gifts (and
+	// by share adjustments) are ⌊Σ total_cost × share⌋ over every gift
+	// received, and the wallet carries the rest, in millionths. Σ is taken
+	// as whole diamonds plus millionths, so no sum can overflow.
+	{"share-carry", `SELECT w.id, COALESCE(g.q, 0), COALESCE(g.r, 0), COALESCE(g.d, 0), COALESCE(sa.diamonds, 0), w.share_carry
+		FROM ledger_accounts w
+		LEFT JOIN (SELECT recipient_id, CAST(SUM((total_cost * host_share_ppm) / 1000000) AS BIGINT) AS q,
+				CAST(SUM((total_cost * host_share_ppm) % 1000000) AS BIGINT) AS r, CAST(SUM(diamonds) AS BIGINT) AS d
+			FROM gift_sends GROUP BY recipient_id) g ON g.recipient_id = w.user_id
+		LEFT JOIN share_adjustments sa ON sa.user_id = w.user_id
+		WHERE w.kind = 'wallet' AND w.currency = 'diamonds'
+		AND (COALESCE(g.d, 0) + COALESCE(sa.diamonds, 0) <> COALESCE(g.q, 0) + COALESCE(g.r, 0) / 1000000
+			OR w.share_carry <> COALESCE(g.r, 0) % 1000000)
+		UNION ALL
+		SELECT 'user:' || g.recipient_id || ':diamonds', -1, -1, -1, -1, -1 FROM gift_sends g
+		WHERE NOT EXISTS (SELECT 1 FROM ledger_accounts w WHERE w.id = 'user:' || g.recipient_id || ':diamonds')
+		GROUP BY g.recipient_id`},
 	{"gift-references", `SELECT g.id, g.gift_id, g.session_id, g.sender_id, g.recipient_id FROM gift_sends g
 		LEFT JOIN gifts c ON c.id = g.gift_id
 		LEFT JOIN live_sessions s ON s.id = g.session_id

@@ -265,12 +265,11 @@ func TestDeleteAccount(t *testing.T) {
 // economy's own checks (the stage check would refuse a deleted recipient
 // first): the store's guard is what is tested.
 func directGift(senderID, sessionID, recipientID string) economy.GiftTransfer {
-	const price, share = 10, 5
+	const price = 10
 	return economy.GiftTransfer{
 		SenderID: senderID, SessionID: sessionID, RecipientID: recipientID, GiftID: "gift_rose",
-		Quantity: 1, UnitPrice: price, TotalCost: price, HostShare: share, Revenue: price - share, HostSharePPM: 500_000,
-		Transfers: economy.GiftTransfers(senderID, recipientID, price, share),
-		Notice:    economy.Notice{Title: "New gift", Body: "{sender} sent you a rose"},
+		Quantity: 1, UnitPrice: price, TotalCost: price, HostSharePPM: 500_000,
+		Notice: economy.Notice{Title: "New gift", Body: "{sender} sent you a rose"},
 	}
 }
 

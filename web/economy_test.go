@@ -350,6 +350,48 @@ func TestEconomyAPI(t *testing.T) {
 	s.reconciled(t)
 }
 
+// TestFiftyRosesOverTheAPI: fifty 1-coin roses at 0.5 through
+// gifts.sendGift credit 25 diamonds, sent one by one (each answer saying
+// what it credited: 0, 1, 0, ...) or all at once (issue 14).
+func TestFiftyRosesOverTheAPI(t *testing.T) {
+	s := newEcoStack(t)
+	one, many, fan := s.guest(t, "One"), s.guest(t, "Many"), s.guest(t, "Fan")
+	ok[topUpOut](t, s.mutate(t, fan.token, "wallet.topUp", map[string]any{"amount": 100}))
+	sessOne, sessMany := s.createSession(t, one, "One by one", false), s.createSession(t, many, "At once", false)
+	for i := range 50 {
+		tx := ok[giftTxOut](t, s.mutate(t, fan.token, "gifts.sendGift", map[string]any{"sessionId": sessOne.ID, "giftId": "gift_rose", "recipientId": one.id}))
+		if tx.Diamonds != int64(i%2) {
+			t.Fatalf("rose %d answered %d diamonds", i+1, tx.Diamonds)
+		}
+	}
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.mutate(t, fan.token, "gifts.sendGift", map[string]any{"sessionId": sessMany.ID, "giftId": "gift_rose", "recipientId": many.id})
+		}()
+	}
+	wg.Wait()
+	for _, u := range []user{one, many} {
+		if b := ok[balanceOut](t, s.query(t, u.token, "wallet.getBalance", nil)); b != (balanceOut{Diamonds: 25}) {
+			t.Fatalf("fifty roses left %+v", b)
+		}
+		var sum int64
+		for _, n := range s.notifications(t, u).Notifications {
+			d, _ := n.Data["diamonds"].(float64)
+			sum += int64(d)
+		}
+		if sum != 25 {
+			t.Fatalf("the gift notifications add up to %d diamonds", sum)
+		}
+	}
+	if b := ok[balanceOut](t, s.query(t, fan.token, "wallet.getBalance", nil)); b != (balanceOut{}) {
+		t.Fatalf("the fan holds %+v of 100 coins", b)
+	}
+	s.reconciled(t)
+}
+
 // TestEconomyBadInput sends every kind of bad input over HTTP: each is a
 // clear error, and nothing in the ledger changes.
 func TestEconomyBadInput(t *testing.T) {

@@ -120,6 +120,16 @@ func TestAdminGrantAndReconcile(t *testing.T) {
 				!strings.Contains(out, "[zero-sum] coins") {
 				t.Fatalf("reconcile of a corrupt ledger: exit %d\n%s", code, out)
 			}
+			// A fraction of a diamond carried that no gift earned: exact
+			// earnings are checked too.
+			if _, err := st.DB().Exec(strings.ReplaceAll(`INSERT INTO ledger_accounts (id, user_id, kind, currency, balance, share_carry, created_at)
+				VALUES ('user:ID:diamonds', 'ID', 'wallet', 'diamonds', 0, 1, 0)`, "ID", u.ID)); err != nil {
+				t.Fatal(err)
+			}
+			code, out = admin("reconcile")
+			if code != 1 || !strings.Contains(out, "[share-carry] user:"+u.ID+":diamonds 0 0 0 0 1") {
+				t.Fatalf("reconcile of a carry no gift earned: exit %d\n%s", code, out)
+			}
 		})
 	}
 }

@@ -60,7 +60,7 @@ type transactionGift struct {
 type transactionOutput struct {
 	ID           string           `json:"id"`
 	OperationID  string           `json:"operationId"` // the gift's or top-up's id
-	Type         string           `json:"type"`        // topup | grant | gift_sent | gift_received
+	Type         string           `json:"type"`        // topup | grant | gift_sent | gift_received | share_adjustment
 	Currency     string           `json:"currency" ts:"enum=coins|diamonds"`
 	Amount       int64            `json:"amount"` // negative when it left the wallet
 	BalanceAfter int64            `json:"balanceAfter"`
