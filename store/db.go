@@ -37,6 +37,11 @@ const (
 type Store struct {
 	db      *sql.DB
 	dialect Dialect
+	stmts   struct { // SQLite's prepared ledger statements (prepared)
+		mu     sync.Mutex
+		m      map[string]*sql.Stmt
+		closed bool
+	}
 }
 
 // Config says which database to open.
@@ -130,7 +135,18 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 }
 
 // Close releases the connections.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	s.stmts.mu.Lock()
+	stmts := s.stmts.m
+	s.stmts.m, s.stmts.closed = nil, true
+	s.stmts.mu.Unlock()
+	for _, ps := range stmts {
+		if ps != nil {
+			ps.Close()
+		}
+	}
+	return s.db.Close()
+}
 
 // Dialect tells which engine this store runs on.
 func (s *Store) Dialect() Dialect { return s.dialect }

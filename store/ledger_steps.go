@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -59,6 +60,11 @@ func (s *Store) runSteps(ctx context.Context, build func(stripe int) ([]step, er
 			if steps, err = build(rand.IntN(stripes)); err != nil {
 				return err
 			}
+			// Prepared before the transaction takes a connection: preparing
+			// needs one of the pool's, and all of them might be waiting here.
+			for _, st := range steps {
+				s.prepare(ctx, st.sql)
+			}
 			err = s.inTx(ctx, func(t tx) error { return runSequential(ctx, t, steps) })
 		}
 		if err == nil || !isRetryable(err) || ctx.Err() != nil {
@@ -103,7 +109,14 @@ var connStripes struct {
 func runSequential(ctx context.Context, t tx, steps []step) error {
 	for _, st := range steps {
 		var err error
-		if st.scan != nil {
+		if ps := t.s.prepared(st.sql); ps != nil {
+			ps = t.StmtContext(ctx, ps)
+			if st.scan != nil {
+				err = ps.QueryRowContext(ctx, st.args...).Scan(st.scan...)
+			} else {
+				_, err = ps.ExecContext(ctx, st.args...)
+			}
+		} else if st.scan != nil {
 			err = t.queryRow(ctx, st.sql, st.args...).Scan(st.scan...)
 		} else {
 			_, err = t.exec(ctx, st.sql, st.args...)
@@ -113,6 +126,56 @@ func runSequential(ctx context.Context, t tx, steps []step) error {
 		}
 	}
 	return nil
+}
+
+// maxPrepared bounds the statements a SQLite store keeps prepared: the
+// ledger's steps are a few dozen texts (multi-row upserts vary only in
+// their number of rows).
+const maxPrepared = 128
+
+// prepare prepares a ledger step's statement once for the store's pool
+// (database/sql prepares it again on each connection it meets, once) on
+// SQLite, which otherwise spends most of a gift's time parsing its SQL. It
+// must not be called inside a transaction: it takes a connection of the
+// pool. Nothing is prepared on Postgres (the pipeline's statements are
+// prepared by pgx), past maxPrepared, or when preparing fails (the
+// statement then runs unprepared and reports the error itself).
+func (s *Store) prepare(ctx context.Context, query string) {
+	if s.dialect != SQLite {
+		return
+	}
+	s.stmts.mu.Lock()
+	_, known := s.stmts.m[query] // nil while another call prepares it
+	if known || len(s.stmts.m) >= maxPrepared || s.stmts.closed {
+		s.stmts.mu.Unlock()
+		return
+	}
+	if s.stmts.m == nil {
+		s.stmts.m = map[string]*sql.Stmt{}
+	}
+	s.stmts.m[query] = nil
+	s.stmts.mu.Unlock()
+
+	// Not under the lock: preparing waits for a connection (and closing a
+	// statement for the connections it was prepared on).
+	ps, err := s.db.PrepareContext(ctx, s.q(query))
+	s.stmts.mu.Lock()
+	defer s.stmts.mu.Unlock()
+	switch {
+	case err != nil:
+		delete(s.stmts.m, query) // tried again next time
+	case s.stmts.closed:
+		go ps.Close()
+	default:
+		s.stmts.m[query] = ps
+	}
+}
+
+// prepared is the statement prepare made for query, or nil.
+func (s *Store) prepared(query string) *sql.Stmt {
+	s.stmts.mu.Lock()
+	defer s.stmts.mu.Unlock()
+	return s.stmts.m[query]
 }
 
 // pipeline runs the steps on Postgres as one batch: BEGIN, the steps,
