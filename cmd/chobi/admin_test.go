@@ -339,8 +339,9 @@ func crashTest(t *testing.T, bin string, base env) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := int64(bal["diamonds"].(float64)); d != int64(len(attempted))*2 {
-		t.Fatalf("the host holds %d diamonds after %d gifts", d, len(attempted))
+	// Exact earnings: ⌊gifts × 5 coins × 0.5⌋, however the kill split them.
+	if d := int64(bal["diamonds"].(float64)); d != int64(len(attempted))*price/2 {
+		t.Fatalf("the host holds %d diamonds after %d gifts, want %d", d, len(attempted), int64(len(attempted))*price/2)
 	}
 	srv.stop(t)
 	reconcileOK(t, bin, e, len(attempted))
