@@ -83,6 +83,9 @@ type Config struct {
 	// CatalogTTL is how long the gift catalog is served from memory
 	// (default 30 s).
 	CatalogTTL time.Duration
+	// Products is the catalog of coins sold as store products (nil takes
+	// DefaultProducts).
+	Products Products
 }
 
 // Params wire a Service.
@@ -92,8 +95,12 @@ type Params struct {
 	// Announcer is told of committed gifts; nil tells nobody.
 	Announcer Announcer
 	Verifier  PaymentVerifier // nil: development credits top-ups at once, production refuses them
-	Config    Config
-	Logger    *slog.Logger
+	// Stores verify store purchases (VerifyPurchase), by platform
+	// (PlatformApple, PlatformGoogle); a platform without one refuses
+	// them with ErrStoreUnavailable.
+	Stores map[string]StoreVerifier
+	Config Config
+	Logger *slog.Logger
 }
 
 // Service is the economy. Safe for concurrent use.
@@ -102,6 +109,7 @@ type Service struct {
 	stage     Stage
 	announcer Announcer
 	verifier  PaymentVerifier
+	stores    map[string]StoreVerifier
 	cfg       Config
 	sharePPM  int64
 	log       *slog.Logger
@@ -150,12 +158,26 @@ func New(p Params) (*Service, error) {
 	if cfg.CatalogTTL <= 0 {
 		cfg.CatalogTTL = 30 * time.Second
 	}
+	if cfg.Products == nil {
+		if cfg.Products, err = ParseProducts(DefaultProducts); err != nil {
+			return nil, err
+		}
+	}
+	stores := map[string]StoreVerifier{}
+	for platform, v := range p.Stores {
+		if platform != PlatformApple && platform != PlatformGoogle {
+			return nil, fmt.Errorf("economy: no store platform %q", platform)
+		}
+		if v != nil {
+			stores[platform] = v
+		}
+	}
 	log := p.Logger
 	if log == nil {
 		log = slog.Default()
 	}
 	return &Service{
-		ledger: p.Ledger, stage: p.Stage, announcer: p.Announcer, verifier: p.Verifier, cfg: cfg, sharePPM: ppm, log: log,
+		ledger: p.Ledger, stage: p.Stage, announcer: p.Announcer, verifier: p.Verifier, stores: stores, cfg: cfg, sharePPM: ppm, log: log,
 		now: time.Now,
 	}, nil
 }

@@ -28,10 +28,19 @@ var (
 	ErrBalanceLimit = errors.New("the balance would exceed its maximum")
 	// ErrTopUpUnavailable: production without a payment verifier takes no
 	// top-ups (nothing is credited unverified).
-	ErrTopUpUnavailable = errors.New("top-ups need a verified payment and no payment provider is configured")
+	ErrTopUpUnavailable = errors.New("top-ups need a verified payment: in production coins are bought as store products (wallet.verifyPurchase)")
+	// ErrUnknownProduct: the product id is not in the catalog.
+	ErrUnknownProduct = errors.New("unknown product")
+	// ErrStoreUnavailable: purchases of this platform are not configured.
+	ErrStoreUnavailable = errors.New("purchases from this store are not configured on this server")
+	// ErrStoreUnreachable: the store could not confirm the purchase now
+	// (its API failed or timed out); nothing was credited and the same
+	// request may be sent again.
+	ErrStoreUnreachable = errors.New("the store could not be reached to confirm the purchase: try again")
 	// ErrPaymentRejected: the payment verifier did not accept the receipt.
 	ErrPaymentRejected = errors.New("the payment receipt was not accepted")
-	// ErrReceiptUsed: a verified payment was already credited.
+	// ErrReceiptUsed: a verified payment was already credited (to another
+	// account, for a store purchase).
 	ErrReceiptUsed = errors.New("this payment receipt was already credited")
 	// ErrBadCursor: a history cursor this ledger did not make.
 	ErrBadCursor = errors.New("cursor is not valid")

@@ -84,6 +84,8 @@ type Ledger interface {
 	// receipt (Replayed); with another hash, ErrIdempotencyConflict. A
 	// PaymentRef already credited is ErrReceiptUsed.
 	Credit(ctx context.Context, c Credit) (CreditReceipt, error)
+	// CreditByPayment finds the top-up that credited a payment reference.
+	CreditByPayment(ctx context.Context, paymentRef string) (rc CreditReceipt, found bool, err error)
 	// CreditByKey finds the top-up or grant made with an idempotency key.
 	CreditByKey(ctx context.Context, userID string, kind TransferKind, key string) (rc CreditReceipt, requestHash string, found bool, err error)
 	// SendGift commits a gift: the host share with the recipient's carry

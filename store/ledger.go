@@ -204,6 +204,26 @@ func replayed[R any](rc R, hash string, found bool, err error, wantHash string) 
 	return rc, nil
 }
 
+// CreditByPayment implements economy.Ledger.
+func (s *Store) CreditByPayment(ctx context.Context, paymentRef string) (economy.CreditReceipt, bool, error) {
+	if paymentRef == "" {
+		return economy.CreditReceipt{}, false, nil
+	}
+	var rc economy.CreditReceipt
+	var k string
+	var at int64
+	err := s.queryRow(ctx, `SELECT id, user_id, kind, amount, coins_after, created_at FROM coin_credits WHERE payment_ref = $1`, paymentRef).
+		Scan(&rc.ID, &rc.UserID, &k, &rc.Amount, &rc.Coins, &at)
+	if errors.Is(err, sql.ErrNoRows) {
+		return economy.CreditReceipt{}, false, nil
+	}
+	if err != nil {
+		return economy.CreditReceipt{}, false, err
+	}
+	rc.Kind, rc.CreatedAt = economy.TransferKind(k), fromMillis(at)
+	return rc, true, nil
+}
+
 // CreditByKey implements economy.Ledger.
 func (s *Store) CreditByKey(ctx context.Context, userID string, kind economy.TransferKind, key string) (economy.CreditReceipt, string, bool, error) {
 	opID, hash, found, err := s.lookupKey(ctx, userID, string(kind), key)

@@ -37,6 +37,11 @@ type ecoStack struct {
 func newEcoStack(t *testing.T) *ecoStack { return newEcoStackWith(t, economy.Config{HostShare: 0.5}) }
 
 func newEcoStackWith(t *testing.T, cfg economy.Config) *ecoStack {
+	return newEcoStackStores(t, cfg, nil)
+}
+
+// newEcoStackStores is the stack with store purchases verified by stores.
+func newEcoStackStores(t *testing.T, cfg economy.Config, stores map[string]economy.StoreVerifier) *ecoStack {
 	t.Helper()
 	st := kitstack.SQLite(t)
 	s := &ecoStack{}
@@ -48,7 +53,7 @@ func newEcoStackWith(t *testing.T, cfg economy.Config) *ecoStack {
 		s.mu.Unlock()
 	})})
 	econ, err := economy.New(economy.Params{
-		Ledger: st, Stage: roomSvc, Announcer: api.GiftNews{Rooms: roomSvc}, Logger: log, Config: cfg,
+		Ledger: st, Stage: roomSvc, Announcer: api.GiftNews{Rooms: roomSvc}, Logger: log, Config: cfg, Stores: stores,
 	})
 	if err != nil {
 		t.Fatal(err)

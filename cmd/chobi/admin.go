@@ -32,12 +32,18 @@ const adminUsage = `usage: chobi admin <command> [flags]
 `
 
 // newEconomy builds the economy on the store, with rooms answering who is
-// on a session's stage. No payment verifier is configured yet, so
-// production refuses top-ups (nothing is credited unverified).
+// on a session's stage and the configured stores verifying purchases.
+// wallet.topUp has no payment verifier, so production refuses it: there,
+// coins come in only as verified store purchases (nothing is credited
+// unverified).
 func newEconomy(cfg config, st *store.Store, stage economy.Stage, news economy.Announcer, log *slog.Logger) (*economy.Service, error) {
+	stores, err := storeVerifiers(cfg)
+	if err != nil {
+		return nil, err
+	}
 	return economy.New(economy.Params{
-		Ledger: st, Stage: stage, Announcer: news, Logger: log,
-		Config: economy.Config{HostShare: cfg.HostShare, Production: cfg.production()},
+		Ledger: st, Stage: stage, Announcer: news, Logger: log, Stores: stores,
+		Config: economy.Config{HostShare: cfg.HostShare, Production: cfg.production(), Products: cfg.Purchases.Products},
 	})
 }
 

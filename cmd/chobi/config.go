@@ -58,6 +58,7 @@ type config struct {
 	Limits          limitsConfig    // PROTOCOL.md §3's limits (limits.go)
 	Cluster         clusterConfig   // node id, leases, draining (cluster.go)
 	Push            pushConfig      // the push sender and Expo (push.go)
+	Purchases       purchasesConfig // store products and their verification (purchases.go)
 }
 
 // dbTimeouts bound the waits on Postgres (store.Config).
@@ -254,6 +255,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 		errs = append(errs, err)
 	}
 	if c.Push, err = loadPushConfig(getenv); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Purchases, err = loadPurchasesConfig(getenv); err != nil {
 		errs = append(errs, err)
 	}
 	return c, errors.Join(errs...)

@@ -146,6 +146,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	logPurchases(cfg, log)
 	defer startReconcile(ctx, cfg.Reconcile, econ, log, reg)() // RECONCILE_INTERVAL (reconcile.go)
 	tokens := auth.NewTokens(secret, cfg.JWTExpiresIn)
 	tokens.RequireActive(activeUsers(st)) // deleted accounts' tokens are refused (accounts.go)

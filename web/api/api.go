@@ -216,8 +216,11 @@ func MapError(err error) error {
 	case errors.Is(err, economy.ErrUnknownGift), errors.Is(err, economy.ErrGiftUnavailable),
 		errors.Is(err, economy.ErrSessionEnded), errors.Is(err, economy.ErrUnknownUser):
 		return &trpc.Error{Code: trpc.CodeNotFound, Message: err.Error()}
+	case errors.Is(err, economy.ErrStoreUnreachable):
+		return &trpc.Error{Code: trpc.CodeServiceUnavailable, Message: err.Error(),
+			Header: map[string]string{"Retry-After": RetryAfterUnavailable}}
 	case errors.Is(err, economy.ErrInsufficientFunds), errors.Is(err, economy.ErrBalanceLimit),
-		errors.Is(err, economy.ErrTopUpUnavailable):
+		errors.Is(err, economy.ErrTopUpUnavailable), errors.Is(err, economy.ErrStoreUnavailable):
 		return &trpc.Error{Code: trpc.CodePreconditionFailed, Message: err.Error()}
 	case errors.Is(err, economy.ErrIdempotencyConflict), errors.Is(err, economy.ErrReceiptUsed):
 		return &trpc.Error{Code: trpc.CodeConflict, Message: err.Error()}

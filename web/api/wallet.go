@@ -32,6 +32,37 @@ type topUpOutput struct {
 	CreatedAt     time.Time `json:"createdAt"`
 }
 
+type verifyPurchaseInput struct {
+	Platform              string  `json:"platform"`
+	ProductID             string  `json:"productId"`
+	SignedTransactionInfo *string `json:"signedTransactionInfo"` // apple
+	PurchaseToken         *string `json:"purchaseToken"`         // google
+}
+
+func (in *verifyPurchaseInput) Validate(f *trpc.Fields) {
+	if in.Platform == "" {
+		f.Add("platform", "is required")
+	} else {
+		checkEnum(f, "platform", in.Platform, economy.PlatformApple, economy.PlatformGoogle)
+	}
+}
+
+type verifyPurchaseOutput struct {
+	TransactionID      string    `json:"transactionId"` // the credit's, as wallet.topUp's
+	Platform           string    `json:"platform"`
+	ProductID          string    `json:"productId"`
+	StoreTransactionID string    `json:"storeTransactionId"`
+	Amount             int64     `json:"amount"` // coins credited
+	Coins              int64     `json:"coins"`  // the balance right after the credit
+	AlreadyCredited    bool      `json:"alreadyCredited"`
+	CreatedAt          time.Time `json:"createdAt"`
+}
+
+type productOutput struct {
+	ProductID string `json:"productId"`
+	Coins     int64  `json:"coins"`
+}
+
 type transactionsInput struct {
 	Currency string  `json:"currency" ts:"optional,enum=all|coins|diamonds"`
 	Limit    *int    `json:"limit"`
@@ -77,6 +108,36 @@ func (a *API) registerWallet(r *trpc.Router) {
 	trpc.Query(r, "wallet.getBalance", a.getBalance)
 	trpc.Mutation(r, "wallet.topUp", a.topUp)
 	trpc.Query(r, "wallet.getTransactions", a.getTransactions)
+	trpc.Mutation(r, "wallet.verifyPurchase", a.verifyPurchase)
+	trpc.Query(r, "wallet.getProducts", a.getProducts, trpc.Public(), trpc.CacheControl("public, max-age=60"))
+}
+
+// verifyPurchase credits a store purchase once it is verified, once per
+// store transaction (economy.Service.VerifyPurchase).
+func (a *API) verifyPurchase(ctx context.Context, in verifyPurchaseInput) (verifyPurchaseOutput, error) {
+	req := economy.PurchaseRequest{UserID: caller(ctx), Platform: in.Platform, ProductID: in.ProductID}
+	if in.SignedTransactionInfo != nil {
+		req.SignedTransaction = *in.SignedTransactionInfo
+	}
+	if in.PurchaseToken != nil {
+		req.PurchaseToken = *in.PurchaseToken
+	}
+	rc, err := a.Economy.VerifyPurchase(ctx, req)
+	if err != nil {
+		return verifyPurchaseOutput{}, err
+	}
+	return verifyPurchaseOutput{TransactionID: rc.ID, Platform: rc.Platform, ProductID: rc.ProductID, StoreTransactionID: rc.StoreTransactionID,
+		Amount: rc.Amount, Coins: rc.Coins, AlreadyCredited: rc.Replayed, CreatedAt: rc.CreatedAt}, nil
+}
+
+// getProducts lists the coins sold as store products, fewest first.
+func (a *API) getProducts(_ context.Context, _ struct{}) ([]productOutput, error) {
+	ps := a.Economy.Products()
+	out := make([]productOutput, len(ps))
+	for i, p := range ps {
+		out[i] = productOutput{ProductID: p.ID, Coins: p.Coins}
+	}
+	return out, nil
 }
 
 func (a *API) getBalance(ctx context.Context, _ struct{}) (balanceOutput, error) {
