@@ -304,6 +304,11 @@ export interface Balance {
   diamonds: number;
 }
 
+export interface Product {
+  productId: string;
+  coins: number;
+}
+
 export interface Transactions {
   transactions: Transaction[];
   nextCursor: string | null;
@@ -331,6 +336,17 @@ export interface TopUp {
   transactionId: string;
   amount: number;
   coins: number;
+  createdAt: Date;
+}
+
+export interface VerifyPurchase {
+  transactionId: string;
+  platform: string;
+  productId: string;
+  storeTransactionId: string;
+  amount: number;
+  coins: number;
+  alreadyCredited: boolean;
   createdAt: Date;
 }
 
@@ -774,6 +790,12 @@ export type AppRouter = TRPCBuiltRouter<
         output: Balance;
         errorShape: ErrorShape;
       }>;
+      getProducts: TRPCQueryProcedure<{
+        meta: object;
+        input: void;
+        output: Product[];
+        errorShape: ErrorShape;
+      }>; // public: no token needed
       getTransactions: TRPCQueryProcedure<{
         meta: object;
         input: {
@@ -792,6 +814,17 @@ export type AppRouter = TRPCBuiltRouter<
           idempotencyKey?: string;
         };
         output: TopUp;
+        errorShape: ErrorShape;
+      }>;
+      verifyPurchase: TRPCMutationProcedure<{
+        meta: object;
+        input: {
+          platform: "apple" | "google";
+          productId: string;
+          signedTransactionInfo?: string;
+          purchaseToken?: string;
+        };
+        output: VerifyPurchase;
         errorShape: ErrorShape;
       }>;
     };

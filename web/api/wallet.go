@@ -33,7 +33,7 @@ type topUpOutput struct {
 }
 
 type verifyPurchaseInput struct {
-	Platform              string  `json:"platform"`
+	Platform              string  `json:"platform" ts:"enum=apple|google"`
 	ProductID             string  `json:"productId"`
 	SignedTransactionInfo *string `json:"signedTransactionInfo"` // apple
 	PurchaseToken         *string `json:"purchaseToken"`         // google

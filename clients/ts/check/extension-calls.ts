@@ -71,6 +71,12 @@ export async function extensions(): Promise<void> {
   await trpc.streaming.setStreamDefaults.mutate({ title: "Live from OBS", category: "music" });
   await trpc.streaming.setStreamDefaults.mutate({ title: "Talk", type: "audio", category: "talk" });
 
+  const products = await trpc.wallet.getProducts.query();
+  void products;
+  const bought = await trpc.wallet.verifyPurchase.mutate({ platform: "apple", productId: "coins_100", signedTransactionInfo: "eyJ..." });
+  const credited: number = bought.amount;
+  void [credited, bought.alreadyCredited];
+
   // Inputs the server defaults may be left out.
   await trpc.streaming.getActiveSessions.query();
   await trpc.notifications.getNotifications.query();
