@@ -114,7 +114,10 @@ func TestIngestAndViewer(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the viewer receives audio and video", func() bool { return rec.count("video") > 10 && rec.count("audio") > 10 })
-	if n := len(pub.downTracks); n != 0 {
+	pub.mu.Lock()
+	n := len(pub.downTracks)
+	pub.mu.Unlock()
+	if n != 0 {
 		t.Fatalf("the ingest peer has %d down-tracks, want none", n)
 	}
 
