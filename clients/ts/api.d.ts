@@ -246,6 +246,147 @@ export interface DeleteAccount {
   };
 }
 
+export interface Export {
+  userId: string;
+  exportedAt: Date;
+  profile: Profile | null;
+  notificationSettings: Settings | null;
+  pushTokens: ExportPushTokens | null;
+  followers: {
+    items: ExportedFollow[];
+    nextCursor: string | null;
+  } | null;
+  following: {
+    items: ExportedFollow[];
+    nextCursor: string | null;
+  } | null;
+  chatMessages: {
+    items: ExportedMessage[];
+    nextCursor: string | null;
+  } | null;
+  giftsSent: {
+    items: ExportedGift[];
+    nextCursor: string | null;
+  } | null;
+  giftsReceived: {
+    items: ExportedGift[];
+    nextCursor: string | null;
+  } | null;
+  transactions: {
+    items: ExportedTransfer[];
+    nextCursor: string | null;
+  } | null;
+  videos: {
+    items: ExportedVideo[];
+    nextCursor: string | null;
+  } | null;
+  notifications: {
+    items: ExportedNotification[];
+    nextCursor: string | null;
+  } | null;
+  blocks: {
+    items: ExportedBlock[];
+    nextCursor: string | null;
+  } | null;
+  reports: {
+    items: ExportedReport[];
+    nextCursor: string | null;
+  } | null;
+}
+
+export interface ExportPushTokens {
+  items: ExportPushToken[];
+  truncated: boolean;
+}
+
+export interface ExportPushToken {
+  token: string;
+  platform: string;
+  deviceId: string;
+}
+
+export interface ExportedFollow {
+  user: ExportedUser;
+  followedAt: Date;
+}
+
+export interface ExportedUser {
+  id: string;
+  username: string;
+  displayName: string;
+}
+
+export interface ExportedMessage {
+  id: string;
+  sessionId: string;
+  message: string;
+  type: string;
+  createdAt: Date;
+}
+
+export interface ExportedGift {
+  id: string;
+  sessionId: string;
+  giftId: string;
+  counterparty: ExportedUser;
+  quantity: number;
+  totalCost: number | null;
+  coinsAfter: number | null;
+  diamonds: number;
+  message: string;
+  createdAt: Date;
+}
+
+export interface ExportedTransfer {
+  id: string;
+  operationId: string;
+  kind: string;
+  currency: string;
+  amount: number;
+  balanceAfter: number | null;
+  createdAt: Date;
+}
+
+export interface ExportedVideo {
+  id: string;
+  title: string;
+  description: string;
+  category: string;
+  tags: string[];
+  videoUrl: string;
+  duration: number;
+  views: number;
+  likes: number;
+  createdAt: Date;
+}
+
+export interface ExportedNotification {
+  id: string;
+  type: string;
+  title: string;
+  body: string;
+  data: Record<string, unknown>;
+  isRead: boolean;
+  inApp: boolean;
+  createdAt: Date;
+}
+
+export interface ExportedBlock {
+  user: ExportedUser;
+  blockedAt: Date;
+}
+
+export interface ExportedReport {
+  id: string;
+  targetType: string;
+  targetId: string;
+  reason: string;
+  details: string;
+  status: string;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
 export interface Follow {
   userId: string;
   following: boolean;
@@ -624,6 +765,16 @@ export type AppRouter = TRPCBuiltRouter<
           confirm: "DELETE";
         };
         output: DeleteAccount;
+        errorShape: ErrorShape;
+      }>;
+      exportData: TRPCQueryProcedure<{
+        meta: object;
+        input: {
+          section?: "followers" | "following" | "chatMessages" | "giftsSent" | "giftsReceived" | "transactions" | "videos" | "notifications" | "blocks" | "reports";
+          cursor?: string;
+          limit?: number;
+        } | undefined;
+        output: Export;
         errorShape: ErrorShape;
       }>;
       follow: TRPCMutationProcedure<{

@@ -142,6 +142,7 @@ func (a *API) registerUsers(r *trpc.Router) {
 	trpc.Mutation(r, "users.follow", a.follow)
 	trpc.Mutation(r, "users.unfollow", a.unfollow)
 	a.registerAccount(r) // users.deleteAccount (account.go)
+	a.registerExport(r)  // users.exportData (export.go)
 }
 
 func (a *API) getProfile(ctx context.Context, in getProfileInput) (profile, error) {

@@ -76,6 +76,15 @@ export async function extensions(): Promise<void> {
   const bought = await trpc.wallet.verifyPurchase.mutate({ platform: "apple", productId: "coins_100", signedTransactionInfo: "eyJ..." });
   const credited: number = bought.amount;
   void [credited, bought.alreadyCredited];
+  const archive = await trpc.users.exportData.query();
+  let chatCursor = archive.chatMessages?.nextCursor ?? null;
+  while (chatCursor !== null) {
+    const more = await trpc.users.exportData.query({ section: "chatMessages", cursor: chatCursor, limit: 100 });
+    chatCursor = more.chatMessages?.nextCursor ?? null;
+  }
+  const masked: string | undefined = archive.pushTokens?.items[0]?.token;
+  const paid: number | null = archive.giftsReceived?.items[0]?.totalCost ?? null;
+  void [masked, paid, archive.profile?.coins];
 
   // Inputs the server defaults may be left out.
   await trpc.streaming.getActiveSessions.query();
