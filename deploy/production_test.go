@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
@@ -63,12 +64,13 @@ func TestProductionBehindTLSProxy(t *testing.T) {
 	rand.Read(secret)
 	httpPort := freePort(t)
 	fill := map[string]string{
-		"DATABASE_URL": dbURL,
-		"JWT_SECRET":   hex.EncodeToString(secret),
-		"REDIS_HOST":   ru.Hostname(),
-		"REDIS_PORT":   ru.Port(),
-		"REDIS_DB":     strings.TrimPrefix(ru.Path, "/"),
-		"HTTP_ADDR":    fmt.Sprintf("127.0.0.1:%d", httpPort),
+		"DATABASE_URL":         dbURL,
+		"JWT_SECRET":           hex.EncodeToString(secret),
+		"DATA_ENCRYPTION_KEYS": "k1:" + base64.StdEncoding.EncodeToString(secret),
+		"REDIS_HOST":           ru.Hostname(),
+		"REDIS_PORT":           ru.Port(),
+		"REDIS_DB":             strings.TrimPrefix(ru.Path, "/"),
+		"HTTP_ADDR":            fmt.Sprintf("127.0.0.1:%d", httpPort),
 		// Ports of their own: a server on this machine may hold 50000.
 		"RTC_UDP_PORT":   "0",
 		"RTC_TCP_PORT":   "-1",

@@ -335,6 +335,7 @@ func TestComposeConfig(t *testing.T) {
 	dir := t.TempDir()
 	env := envFile(t, "docker/env.example")
 	env["JWT_SECRET"], env["POSTGRES_PASSWORD"], env["PUBLIC_IP"] = strings.Repeat("s", 64), "pw", "203.0.113.10"
+	env["DATA_ENCRYPTION_KEYS"] = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
 	var filled strings.Builder
 	for _, line := range strings.Split(string(must(os.ReadFile("docker/env.example"))), "\n") {
 		if k, _, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(line, "#") {

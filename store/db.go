@@ -20,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/chobilive/chobi/fieldcrypt"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib" // also registers the "pgx" database/sql driver
 	_ "modernc.org/sqlite"           // the "sqlite" database/sql driver
@@ -42,6 +43,7 @@ type Store struct {
 		m      map[string]*sql.Stmt
 		closed bool
 	}
+	keys *fieldcrypt.Keyring // seals the fields kept encrypted at rest; nil: none can be written or read
 }
 
 // Config says which database to open.
@@ -63,6 +65,9 @@ type Config struct {
 	// cancelled context closes the connection, but Postgres notices only
 	// when it next writes to it). Migrate runs without it.
 	StatementTimeout time.Duration
+	// Keys seal the fields kept encrypted at rest (push tokens). Without
+	// them those fields can be neither written nor read (ErrNoKeys).
+	Keys *fieldcrypt.Keyring
 }
 
 // The defaults of Config.ConnectTimeout and Config.StatementTimeout.
@@ -131,6 +136,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		s.db.Close()
 		return nil, fmt.Errorf("store: %s does not answer: %w", s.dialect, err)
 	}
+	s.keys = cfg.Keys
 	return s, nil
 }
 

@@ -29,6 +29,9 @@ const adminUsage = `usage: chobi admin <command> [flags]
               the chat filter: words and phrases masked with asterisks (or, with
               --refuse, messages holding them refused), matched without tashkeel,
               Arabic letter variants and case; every node applies a change within 10 s
+  rotate-keys seal every push token again under the current key of
+              DATA_ENCRYPTION_KEYS (the first); run it after putting a new key
+              first, before dropping the old one from the list
 `
 
 // newEconomy builds the economy on the store, with rooms answering who is
@@ -84,6 +87,18 @@ func runAdmin(ctx context.Context, cfg config, log *slog.Logger, args []string, 
 		run = func(ctx context.Context, econ *economy.Service, st *store.Store) error {
 			return reconcile(ctx, econ, stdout)
 		}
+	case "rotate-keys":
+		if len(args) > 1 {
+			fmt.Fprintf(stderr, "chobi admin rotate-keys takes no arguments\n\n%s", adminUsage)
+			return 2
+		}
+		run = func(ctx context.Context, _ *economy.Service, st *store.Store) error {
+			n, err := st.SealPushTokens(ctx, true)
+			if err == nil {
+				fmt.Fprintf(stdout, "re-sealed %d rows under the current key\n", n)
+			}
+			return err
+		}
 	case "notify":
 		fs := flag.NewFlagSet("notify", flag.ContinueOnError)
 		fs.SetOutput(stderr)
@@ -130,6 +145,11 @@ func runAdmin(ctx context.Context, cfg config, log *slog.Logger, args []string, 
 	defer st.Close()
 	if _, err := st.Migrate(ctx); err != nil {
 		log.Error("chobi admin failed", "command", args[0], "err", err)
+		return 1
+	}
+	if err := checkSealed(ctx, st, log); err != nil {
+		log.Error("chobi admin failed", "command", args[0], "err", err)
+		fmt.Fprintf(stderr, "chobi admin %s: %v\n", args[0], err)
 		return 1
 	}
 	econ, err := newEconomy(cfg, st, rooms.NewService(rooms.Params{Store: st, Logger: log}), nil, log)

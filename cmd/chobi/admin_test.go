@@ -137,7 +137,8 @@ func TestAdminGrantAndReconcile(t *testing.T) {
 // TestAdminNotify sends a system notification from the command line: it is
 // in the user's list, and queued for their phone.
 func TestAdminNotify(t *testing.T) {
-	e := env{"CHOBI_DATA_DIR": t.TempDir(), "LOG_LEVEL": "error"}
+	// The keys the test's own store seals the phone's token with.
+	e := env{"CHOBI_DATA_DIR": t.TempDir(), "LOG_LEVEL": "error", "DATA_ENCRYPTION_KEYS": kitstack.TestKeys}
 	admin := func(args ...string) (int, string) {
 		var stdout, stderr bytes.Buffer
 		code := run(append([]string{"admin", "notify"}, args...), e.getenv, &stdout, &stderr)

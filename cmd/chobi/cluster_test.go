@@ -524,7 +524,7 @@ func TestClusterConfig(t *testing.T) {
 	if other.Cluster.NodeID == c.Cluster.NodeID {
 		t.Fatalf("two starts got the same node id %q: a restarted node must be a new node", c.Cluster.NodeID)
 	}
-	prod := base.with("CHOBI_ENV", "production", "JWT_SECRET", prodSecret, "DATABASE_URL", "postgres://x@127.0.0.1/db")
+	prod := base.with("CHOBI_ENV", "production", "JWT_SECRET", prodSecret, "DATA_ENCRYPTION_KEYS", prodKeys, "DATABASE_URL", "postgres://x@127.0.0.1/db")
 	if c, err := loadConfig(prod.getenv); err != nil || c.Cluster.DrainTimeout != 10*time.Minute {
 		t.Fatalf("production DRAIN_TIMEOUT = %v (%v), want 10m", c.Cluster.DrainTimeout, err)
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/chobilive/chobi/economy"
+	"github.com/chobilive/chobi/fieldcrypt"
 	"github.com/chobilive/chobi/sfu"
 	"github.com/chobilive/chobi/web/api"
 	"github.com/chobilive/chobi/web/clientip"
@@ -34,6 +35,7 @@ type config struct {
 	JWTSecret       []byte
 	JWTSecretSource string
 	JWTExpiresIn    time.Duration
+	DataKeys        *fieldcrypt.Keyring // DATA_ENCRYPTION_KEYS; nil: development's generated one (dataKeys)
 	Transformer     trpc.Transformer
 	CORSOrigins     []string
 	PublicWSURL     string
@@ -132,6 +134,17 @@ func loadConfig(getenv func(string) string) (config, error) {
 		c.JWTSecret, c.JWTSecretSource = []byte(secret), "JWT_SECRET"
 	case c.production():
 		bad("production needs JWT_SECRET (at least 32 random characters)")
+	}
+
+	switch spec := getenv("DATA_ENCRYPTION_KEYS"); {
+	case spec != "":
+		k, err := fieldcrypt.Parse(spec) // its errors never show a key
+		if err != nil {
+			bad("DATA_ENCRYPTION_KEYS: %v", err)
+		}
+		c.DataKeys = k
+	case c.production():
+		bad("production needs DATA_ENCRYPTION_KEYS (id:base64key, the current key first, e.g. k1:$(openssl rand -base64 32))")
 	}
 
 	d, err := parseDuration(get("JWT_EXPIRES_IN", "7d"))
@@ -294,6 +307,39 @@ func (c config) sqlitePath() string { return filepath.Join(c.DataDir, "chobi.db"
 
 // devSecret returns the development JWT secret kept in the data directory,
 // making one on first start, so tokens survive a restart.
+// devKeysFile keeps development's data encryption key ring.
+const devKeysFile = "data-encryption-keys"
+
+// dataKeys is the configured key ring, or in development without one a
+// ring of one key generated once into the data directory (so that make run
+// works on a fresh machine and the sealed push tokens survive restarts).
+func dataKeys(cfg config) (*fieldcrypt.Keyring, bool, error) {
+	if cfg.DataKeys != nil {
+		return cfg.DataKeys, false, nil
+	}
+	path := filepath.Join(cfg.DataDir, devKeysFile)
+	if b, err := os.ReadFile(path); err == nil {
+		k, err := fieldcrypt.Parse(strings.TrimSpace(string(b)))
+		if err != nil {
+			return nil, true, fmt.Errorf("%s: %w", path, err)
+		}
+		return k, true, nil
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, true, err
+	}
+	// An id of its own: nodes that each made one name theirs apart in
+	// the start-up refusal.
+	var id [4]byte
+	rand.Read(id[:])
+	spec := fieldcrypt.Generate("dev-" + hex.EncodeToString(id[:]))
+	if err := os.WriteFile(path, []byte(spec+"\n"), 0o600); err != nil {
+		return nil, true, err
+	}
+	k, err := fieldcrypt.Parse(spec)
+	return k, true, err
+}
+
 func devSecret(dataDir string) ([]byte, error) {
 	path := filepath.Join(dataDir, "jwt-secret")
 	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= 32 {

@@ -51,6 +51,9 @@ func (e env) with(kv ...string) env {
 
 const prodSecret = "0123456789abcdef0123456789abcdef" // 32 characters
 
+// prodKeys is a DATA_ENCRYPTION_KEYS that production accepts.
+const prodKeys = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+
 func TestLoadConfigDevelopmentDefaults(t *testing.T) {
 	dir := t.TempDir()
 	c, err := loadConfig(env{"CHOBI_DATA_DIR": dir}.getenv)
@@ -101,7 +104,7 @@ func TestLoadConfigDevelopmentDefaults(t *testing.T) {
 }
 
 func TestLoadConfigProductionRequirements(t *testing.T) {
-	prod := env{"CHOBI_ENV": "production"}
+	prod := env{"CHOBI_ENV": "production", "DATA_ENCRYPTION_KEYS": prodKeys}
 	for _, tc := range []struct {
 		name    string
 		env     env
@@ -113,6 +116,10 @@ func TestLoadConfigProductionRequirements(t *testing.T) {
 		{"no database", prod.with("JWT_SECRET", prodSecret), []string{"DATABASE_URL", "POSTGRES_HOST"}, []string{"JWT_SECRET"}},
 		{"short secret", prod.with("JWT_SECRET", "short", "DATABASE_URL", "postgres://db/chobi"), []string{"JWT_SECRET", "32"}, nil},
 		{"bad env", env{"CHOBI_ENV": "staging"}, []string{"CHOBI_ENV", "staging"}, nil},
+		{"no data keys", env{"CHOBI_ENV": "production", "JWT_SECRET": prodSecret, "DATABASE_URL": "postgres://db/chobi"},
+			[]string{"DATA_ENCRYPTION_KEYS"}, []string{"JWT_SECRET", "DATABASE_URL"}},
+		{"bad data keys", prod.with("JWT_SECRET", prodSecret, "DATABASE_URL", "postgres://db/chobi", "DATA_ENCRYPTION_KEYS", "k1:c2hvcnQ="),
+			[]string{"DATA_ENCRYPTION_KEYS", "32"}, []string{"c2hvcnQ"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := loadConfig(tc.env.getenv)
@@ -188,7 +195,7 @@ func TestLoadConfigPostgres(t *testing.T) {
 	})
 
 	t.Run("production with POSTGRES_HOST", func(t *testing.T) {
-		if _, err := loadConfig(env{"CHOBI_ENV": "production", "JWT_SECRET": prodSecret, "POSTGRES_HOST": "db"}.getenv); err != nil {
+		if _, err := loadConfig(env{"CHOBI_ENV": "production", "JWT_SECRET": prodSecret, "POSTGRES_HOST": "db", "DATA_ENCRYPTION_KEYS": prodKeys}.getenv); err != nil {
 			t.Fatalf("POSTGRES_* satisfy production's database: %v", err)
 		}
 	})

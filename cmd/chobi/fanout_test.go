@@ -11,7 +11,9 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib"
 
+	"github.com/chobilive/chobi/fieldcrypt"
 	"github.com/chobilive/chobi/internal/testkit"
+	"github.com/chobilive/chobi/store"
 )
 
 // TestGoLiveFansOutToTenThousandFollowers: a host with 10,000 followers goes
@@ -31,7 +33,8 @@ func TestGoLiveFansOutToTenThousandFollowers(t *testing.T) {
 	dbURL := testkit.SchemaOn(t, base, "chobi_fan_")
 	expo := testkit.NewExpoServer(t)
 	e := env{"CHOBI_DATA_DIR": t.TempDir(), "DATABASE_URL": dbURL, "RTC_DISABLED": "true", "LOG_LEVEL": "warn",
-		"EXPO_PUSH_URL": expo.URL, "PUSH_LEASE": "5s", "PUSH_RATE": "300"} // two nodes: each half of Expo's 600/s
+		"EXPO_PUSH_URL": expo.URL, "PUSH_LEASE": "5s", "PUSH_RATE": "300",
+		"DATA_ENCRYPTION_KEYS": fanoutKeys} // both nodes seal with it // two nodes: each half of Expo's 600/s
 	a := startBinary(t, bin, e)
 	c := &apiClient{base: a.url}
 	host, lonely := c.guest(t, "Star"), c.guest(t, "Nobody follows")
@@ -128,6 +131,10 @@ func TestGoLiveFansOutToTenThousandFollowers(t *testing.T) {
 	}
 }
 
+// fanoutKeys is the nodes' DATA_ENCRYPTION_KEYS: the seeded tokens are
+// sealed with it as the nodes would.
+const fanoutKeys = "fan1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+
 // seedFollowers makes n followers of hostID straight in the database (the
 // API would take minutes), each with a phone but for the last 100, and
 // with settings that silence the stream pushes of 400 of them: push off,
@@ -142,6 +149,10 @@ func seedFollowers(t *testing.T, db *sql.DB, hostID string, n int) map[string]bo
 	}
 	defer tx.Rollback()
 	now := time.Now().UnixMilli()
+	keys, err := fieldcrypt.Parse(fanoutKeys)
+	if err != nil {
+		t.Fatal(err)
+	}
 	want := map[string]bool{}
 	prefix := hostID[len(hostID)-8:]
 	exec := func(q string, args ...any) {
@@ -155,7 +166,8 @@ func seedFollowers(t *testing.T, db *sql.DB, hostID string, n int) map[string]bo
 		exec(`INSERT INTO follows (follower_id, followee_id, created_at) VALUES ($1, $2, $3)`, id, hostID, now)
 		token := "ExponentPushToken[" + id + "]"
 		if i < n-100 {
-			exec(`INSERT INTO push_tokens (token, user_id, platform, created_at, updated_at) VALUES ($1, $2, 'ios', $3, $3)`, token, id, now)
+			exec(`INSERT INTO push_tokens (token_hash, token_sealed, user_id, platform, created_at, updated_at) VALUES ($1, $2, $3, 'ios', $4, $4)`,
+				keys.Hash(store.PushTokenField, token), keys.Seal(store.PushTokenField, []byte(token)), id, now)
 		}
 		switch {
 		case i < 100:

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -29,8 +30,16 @@ import (
 )
 
 func openStore(ctx context.Context, cfg config, log *slog.Logger) (*store.Store, error) {
+	keys, generated, err := dataKeys(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("development data encryption keys: %w", err)
+	}
+	if generated {
+		log.Warn("DATA_ENCRYPTION_KEYS is not set: sealing push tokens with a development key kept in the data directory; set DATA_ENCRYPTION_KEYS in production",
+			"file", filepath.Join(cfg.DataDir, devKeysFile))
+	}
 	st, err := store.Open(ctx, store.Config{PostgresURL: cfg.PostgresURL, SQLitePath: cfg.sqlitePath(),
-		ConnectTimeout: cfg.DBTimeouts.Connect, StatementTimeout: cfg.DBTimeouts.Statement})
+		ConnectTimeout: cfg.DBTimeouts.Connect, StatementTimeout: cfg.DBTimeouts.Statement, Keys: keys})
 	if err != nil {
 		return nil, err
 	}
@@ -40,6 +49,23 @@ func openStore(ctx context.Context, cfg config, log *slog.Logger) (*store.Store,
 	}
 	log.Info("database open", "database", st.Dialect(), "at", where)
 	return st, nil
+}
+
+// checkSealed refuses to go on when the configured keys do not open the
+// sealed push tokens (a wrong or missing key fails here, never later and
+// silently), and seals the rows migration 0012 left in plaintext.
+func checkSealed(ctx context.Context, st *store.Store, log *slog.Logger) error {
+	if err := st.CheckKeys(ctx); err != nil {
+		return fmt.Errorf("data encryption keys: %w", err)
+	}
+	n, err := st.SealPushTokens(ctx, false)
+	if err != nil {
+		return fmt.Errorf("sealing push tokens: %w", err)
+	}
+	if n > 0 {
+		log.Info("push tokens sealed at rest", "rows", n)
+	}
+	return nil
 }
 
 // serve runs the node until ctx is cancelled (SIGINT/SIGTERM), then drains:
@@ -57,6 +83,9 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	}
 	if len(applied) > 0 {
 		log.Info("migrations applied", "names", applied)
+	}
+	if err := checkSealed(ctx, st, log); err != nil {
+		return err
 	}
 
 	secret := cfg.JWTSecret

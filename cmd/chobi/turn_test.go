@@ -219,7 +219,7 @@ func TestTURNConfig(t *testing.T) {
 		"certificate without key":      base.with("TURN_TLS_CERT", "c.pem"),
 		"no listener":                  base.with("TURN_UDP_PORT", "0"),
 		"bad port":                     base.with("TURN_UDP_PORT", "70000"),
-		"production without public IP": base.with("CHOBI_ENV", "production", "JWT_SECRET", prodSecret,
+		"production without public IP": base.with("CHOBI_ENV", "production", "JWT_SECRET", prodSecret, "DATA_ENCRYPTION_KEYS", prodKeys,
 			"DATABASE_URL", "postgres://x@127.0.0.1/db"),
 		"IPv6 or junk public IP": base.with("TURN_PUBLIC_IP", "not-an-ip"),
 		"bad relay range":        base.with("TURN_RELAY_PORT_RANGE", "50000-40000"),

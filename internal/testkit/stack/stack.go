@@ -9,14 +9,26 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chobilive/chobi/fieldcrypt"
 	"github.com/chobilive/chobi/internal/testkit"
 	"github.com/chobilive/chobi/store"
 )
 
+// TestKeys is the data encryption key ring of test stores
+// (DATA_ENCRYPTION_KEYS "test1:..."): Open uses it when cfg has none.
+const TestKeys = "test1:Y2hvYmktdGVzdC1rZXktbm90LXNlY3JldC0zMmJ5dGU="
+
 // Open opens a store on cfg, closed when the test ends (closing it earlier
-// is fine).
+// is fine). Without cfg.Keys it seals with TestKeys.
 func Open(t testing.TB, cfg store.Config) *store.Store {
 	t.Helper()
+	if cfg.Keys == nil {
+		k, err := fieldcrypt.Parse(TestKeys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Keys = k
+	}
 	st, err := store.Open(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("store.Open: %v", err)
