@@ -102,11 +102,13 @@ func TestRetentionJobPrunesOnItsTimer(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if len(msgs) == 2 {
+				// A run is done once it records its time: the chat class
+				// may be pruned while the run still works on the others.
+				if len(msgs) == 2 && metricValue(t, job.lastRun) != 0 {
 					break
 				}
 				if time.Now().After(deadline) {
-					t.Fatalf("%d messages left after 20s, want the 2 recent ones", len(msgs))
+					t.Fatalf("%d messages left after 20s (want the 2 recent ones), last run at %v", len(msgs), metricValue(t, job.lastRun))
 				}
 				time.Sleep(100 * time.Millisecond)
 			}
@@ -118,9 +120,6 @@ func TestRetentionJobPrunesOnItsTimer(t *testing.T) {
 			st.DB().QueryRowContext(ctx, "SELECT COUNT(*) FROM notifications").Scan(&notes)
 			if notes != 8 {
 				t.Fatalf("notifications kept forever: %d left, want 8", notes)
-			}
-			if metricValue(t, job.lastRun) == 0 {
-				t.Fatal("the last run's time is not set")
 			}
 		})
 	}
