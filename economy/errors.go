@@ -33,6 +33,8 @@ var (
 	ErrUnknownProduct = errors.New("unknown product")
 	// ErrStoreUnavailable: purchases of this platform are not configured.
 	ErrStoreUnavailable = errors.New("purchases from this store are not configured on this server")
+	// ErrPurchasePending: the store has the purchase awaiting payment.
+	ErrPurchasePending = errors.New("the purchase is pending at the store (awaiting payment): send it again once it completes")
 	// ErrStoreUnreachable: the store could not confirm the purchase now
 	// (its API failed or timed out); nothing was credited and the same
 	// request may be sent again.

@@ -119,6 +119,18 @@ type StorePurchase struct {
 	Quantity      int64 // 1 unless the store sold several at once
 	Sandbox       bool  // a test purchase (App Store sandbox, Play test card)
 	PurchasedAt   time.Time
+	// Consumed says the store has the purchase delivered already (Google
+	// Play's consumptionState): credited only if it was credited here.
+	Consumed bool
+}
+
+// StoreFinisher is a StoreVerifier whose store must be told that a
+// credited purchase was delivered (Google Play's consume, without which
+// the purchase is refunded and cannot be bought again). VerifyPurchase
+// calls it after the credit, and again whenever the purchase is sent again
+// while the store has it undelivered.
+type StoreFinisher interface {
+	FinishPurchase(ctx context.Context, p PurchaseProof, sp StorePurchase) error
 }
 
 // StoreVerifier confirms purchases with one store (economy/appstore,
@@ -192,20 +204,37 @@ func (s *Service) VerifyPurchase(ctx context.Context, req PurchaseRequest) (Purc
 	}
 	out := PurchaseReceipt{Platform: req.Platform, ProductID: sp.ProductID, StoreTransactionID: sp.TransactionID}
 	ref := req.Platform + ":" + sp.TransactionID
-	if rc, done, err := s.purchaseCredited(ctx, req.UserID, ref); done || err != nil {
-		out.CreditReceipt = rc
+	rc, done, err := s.purchaseCredited(ctx, req.UserID, ref)
+	if err != nil {
 		return out, err
 	}
-	rc, err := s.credit(ctx, Credit{
-		Kind: KindTopUp, UserID: req.UserID, Amount: s.cfg.Products[sp.ProductID] * sp.Quantity, PaymentRef: ref,
-		Note: fmt.Sprintf("%s %s × %d", req.Platform, sp.ProductID, sp.Quantity),
-	})
-	if errors.Is(err, ErrReceiptUsed) {
-		// Credited meanwhile by a request racing this one.
-		rc, _, err = s.purchaseCredited(ctx, req.UserID, ref)
+	if !done {
+		if sp.Consumed {
+			return out, fmt.Errorf("the store has this purchase delivered already, and not by this server: %w", ErrPaymentRejected)
+		}
+		rc, err = s.credit(ctx, Credit{
+			Kind: KindTopUp, UserID: req.UserID, Amount: s.cfg.Products[sp.ProductID] * sp.Quantity, PaymentRef: ref,
+			Note: fmt.Sprintf("%s %s × %d", req.Platform, sp.ProductID, sp.Quantity),
+		})
+		if errors.Is(err, ErrReceiptUsed) {
+			// Credited meanwhile by a request racing this one.
+			rc, _, err = s.purchaseCredited(ctx, req.UserID, ref)
+		}
+		if err != nil {
+			return out, err
+		}
 	}
 	out.CreditReceipt = rc
-	return out, err
+	// Credited first, then the store told: a crash between the two leaves a
+	// credited purchase the store still holds, finished when it is sent
+	// again, never a delivered purchase without its coins.
+	if f, ok := verifier.(StoreFinisher); ok && !sp.Consumed {
+		if err := f.FinishPurchase(ctx, PurchaseProof{ProductID: req.ProductID, SignedTransaction: req.SignedTransaction, PurchaseToken: req.PurchaseToken}, sp); err != nil {
+			s.log.WarnContext(ctx, "a credited purchase could not be finished at its store", "platform", req.Platform, "ref", ref, "err", err)
+			return PurchaseReceipt{}, fmt.Errorf("the coins are credited, but the store could not be told: send the same request again (%v): %w", err, ErrStoreUnreachable)
+		}
+	}
+	return out, nil
 }
 
 // purchaseCredited finds the credit of a store purchase: done with the

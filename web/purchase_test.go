@@ -14,6 +14,8 @@ import (
 	"github.com/chobilive/chobi/economy"
 	"github.com/chobilive/chobi/economy/appstore"
 	"github.com/chobilive/chobi/economy/appstore/appstoretest"
+	"github.com/chobilive/chobi/economy/googleplay"
+	"github.com/chobilive/chobi/economy/googleplay/googleplaytest"
 )
 
 // Store purchases over the real API (issue 14): wallet.verifyPurchase with
@@ -229,4 +231,81 @@ func decode[T any](t *testing.T, data []byte) T {
 		t.Errorf("decode %s: %v", data, err)
 	}
 	return out
+}
+
+// TestVerifyGooglePurchase: Google Play purchases over the real API against
+// a strict local Google (token endpoint and Play Developer API): credited
+// once and consumed; pending, cancelled, consumed elsewhere, another
+// package → their errors; the API failing or too slow → SERVICE_UNAVAILABLE
+// with Retry-After; nothing credited by any of them.
+func TestVerifyGooglePurchase(t *testing.T) {
+	g := googleplaytest.New(t)
+	sa, err := googleplay.ParseServiceAccount(g.KeyJSON())
+	if err != nil {
+		t.Fatal(err)
+	}
+	play, err := googleplay.New(googleplay.Config{Account: sa, PackageName: testBundle, APIURL: g.APIURL, HTTP: &http.Client{Timeout: 300 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newEcoStackStores(t, economy.Config{HostShare: 0.5, Production: true}, map[string]economy.StoreVerifier{economy.PlatformGoogle: play})
+	buyer, other := s.guest(t, "Buyer"), s.guest(t, "Other")
+	buy := func(token, product string) map[string]any {
+		return map[string]any{"platform": "google", "productId": product, "purchaseToken": token}
+	}
+	g.Add("tok-ok", googleplaytest.Purchase{PackageName: testBundle, ProductID: "coins_1000", OrderID: "GPA.3300-1"})
+	r := ok[purchaseOut](t, s.mutate(t, buyer.token, "wallet.verifyPurchase", buy("tok-ok", "coins_1000")))
+	if r.Amount != 1000 || r.Coins != 1000 || r.StoreTransactionID != "GPA.3300-1" || r.Platform != "google" || r.AlreadyCredited {
+		t.Fatalf("verifyPurchase %+v", r)
+	}
+	if g.Get("tok-ok").ConsumptionState != 1 {
+		t.Fatal("the purchase was not consumed")
+	}
+	if again := ok[purchaseOut](t, s.mutate(t, buyer.token, "wallet.verifyPurchase", buy("tok-ok", "coins_1000"))); !again.AlreadyCredited || again.TransactionID != r.TransactionID {
+		t.Fatalf("again %+v", again)
+	}
+	before := s.ledger(t)
+	wantError(t, s.mutate(t, other.token, "wallet.verifyPurchase", buy("tok-ok", "coins_1000")), "CONFLICT", http.StatusConflict, "wallet.verifyPurchase")
+
+	g.Add("tok-pending", googleplaytest.Purchase{PackageName: testBundle, ProductID: "coins_100", OrderID: "GPA.p", PurchaseState: 2})
+	g.Add("tok-cancelled", googleplaytest.Purchase{PackageName: testBundle, ProductID: "coins_100", OrderID: "GPA.c", PurchaseState: 1})
+	g.Add("tok-consumed", googleplaytest.Purchase{PackageName: testBundle, ProductID: "coins_100", OrderID: "GPA.d", ConsumptionState: 1})
+	g.Add("tok-other-app", googleplaytest.Purchase{PackageName: "com.example.other", ProductID: "coins_100", OrderID: "GPA.o"})
+	for _, c := range []struct {
+		token, code, says string
+		status            int
+	}{
+		{"tok-pending", "PRECONDITION_FAILED", "pending", http.StatusPreconditionFailed},
+		{"tok-cancelled", "FORBIDDEN", "cancelled", http.StatusForbidden},
+		{"tok-consumed", "FORBIDDEN", "delivered already", http.StatusForbidden},
+		{"tok-other-app", "FORBIDDEN", "not a purchase of this app", http.StatusForbidden},
+	} {
+		e := wantError(t, s.mutate(t, buyer.token, "wallet.verifyPurchase", buy(c.token, "coins_100")), c.code, c.status, "wallet.verifyPurchase")
+		if !strings.Contains(e.Message, c.says) {
+			t.Errorf("%s: message %q", c.token, e.Message)
+		}
+	}
+	g.Add("tok-later", googleplaytest.Purchase{PackageName: testBundle, ProductID: "coins_100", OrderID: "GPA.l"})
+	for _, c := range []struct {
+		fail  int
+		delay time.Duration
+	}{{401, 0}, {404, 0}, {500, 0}, {0, time.Second}} {
+		g.Set(c.fail, c.delay)
+		r := s.mutate(t, buyer.token, "wallet.verifyPurchase", buy("tok-later", "coins_100"))
+		e := wantError(t, r, "SERVICE_UNAVAILABLE", http.StatusServiceUnavailable, "wallet.verifyPurchase")
+		if r.Header.Get("Retry-After") == "" || !strings.Contains(e.Message, "try again") {
+			t.Errorf("API %d / %v: Retry-After %q, message %q", c.fail, c.delay, r.Header.Get("Retry-After"), e.Message)
+		}
+	}
+	if s.ledger(t) != before {
+		t.Fatal("a refusal changed the ledger")
+	}
+	g.Set(0, 0)
+	if r := ok[purchaseOut](t, s.mutate(t, buyer.token, "wallet.verifyPurchase", buy("tok-later", "coins_100"))); r.Amount != 100 || r.Coins != 1100 {
+		t.Fatalf("once Google answers: %+v", r)
+	}
+	if len(g.Problems) > 0 {
+		t.Fatalf("the local Google refused malformed requests: %q", g.Problems)
+	}
+	s.reconciled(t)
 }

@@ -4,15 +4,17 @@ import (
 	"crypto/x509"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strconv"
 	"strings"
 
 	"github.com/chobilive/chobi/economy"
 	"github.com/chobilive/chobi/economy/appstore"
+	"github.com/chobilive/chobi/economy/googleplay"
 )
 
 // purchasesConfig is the coins sold as store products and how each store's
-// purchases are verified (COIN_PRODUCTS, APPLE_*). A store without its
+// purchases are verified (COIN_PRODUCTS, APPLE_*, GOOGLE_*). A store without its
 // settings takes no purchases (wallet.verifyPurchase answers
 // PRECONDITION_FAILED).
 type purchasesConfig struct {
@@ -21,6 +23,12 @@ type purchasesConfig struct {
 	AppleRootPath     string           // APPLE_ROOT_CA_PATH: "" trusts the embedded Apple Root CA - G3
 	AppleAllowSandbox bool             // APPLE_ALLOW_SANDBOX: production takes sandbox purchases too
 	appleRoots        *x509.CertPool   // read from AppleRootPath
+
+	GoogleAccountFile string // GOOGLE_SERVICE_ACCOUNT_FILE: "" takes no Play purchases
+	GooglePackage     string // GOOGLE_PLAY_PACKAGE
+	GoogleAPIURL      string // GOOGLE_PLAY_API_URL
+	GoogleTokenURL    string // GOOGLE_OAUTH_TOKEN_URL: "" takes the key's token_uri
+	googleAccount     *googleplay.ServiceAccount
 }
 
 func loadPurchasesConfig(getenv func(string) string) (purchasesConfig, error) {
@@ -45,6 +53,24 @@ func loadPurchasesConfig(getenv func(string) string) (purchasesConfig, error) {
 			errs = append(errs, fmt.Sprintf("APPLE_ROOT_CA_PATH: %v", err))
 		}
 	}
+	p.GoogleAccountFile, p.GooglePackage = get("GOOGLE_SERVICE_ACCOUNT_FILE", ""), get("GOOGLE_PLAY_PACKAGE", "")
+	p.GoogleAPIURL, p.GoogleTokenURL = get("GOOGLE_PLAY_API_URL", googleplay.DefaultAPIURL), get("GOOGLE_OAUTH_TOKEN_URL", "")
+	switch {
+	case (p.GoogleAccountFile == "") != (p.GooglePackage == ""):
+		errs = append(errs, "GOOGLE_SERVICE_ACCOUNT_FILE and GOOGLE_PLAY_PACKAGE go together: set both for Google Play purchases, or neither")
+	case p.GoogleAccountFile != "":
+		if p.googleAccount, err = googleplay.LoadServiceAccount(p.GoogleAccountFile); err != nil {
+			errs = append(errs, fmt.Sprintf("GOOGLE_SERVICE_ACCOUNT_FILE: %v", err))
+		}
+	}
+	for name, v := range map[string]string{"GOOGLE_PLAY_API_URL": p.GoogleAPIURL, "GOOGLE_OAUTH_TOKEN_URL": p.GoogleTokenURL} {
+		if v == "" {
+			continue
+		}
+		if u, err := url.Parse(v); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			errs = append(errs, fmt.Sprintf("%s must be an http(s) URL, got %q", name, v))
+		}
+	}
 	if len(errs) > 0 {
 		return p, fmt.Errorf("%s", strings.Join(errs, "\n"))
 	}
@@ -63,6 +89,14 @@ func storeVerifiers(cfg config) (map[string]economy.StoreVerifier, error) {
 		}
 		stores[economy.PlatformApple] = v
 	}
+	if p.googleAccount != nil {
+		v, err := googleplay.New(googleplay.Config{Account: p.googleAccount, PackageName: p.GooglePackage,
+			APIURL: p.GoogleAPIURL, TokenURL: p.GoogleTokenURL})
+		if err != nil {
+			return nil, err
+		}
+		stores[economy.PlatformGoogle] = v
+	}
 	return stores, nil
 }
 
@@ -78,6 +112,11 @@ func logPurchases(cfg config, log *slog.Logger) {
 		}
 		log.Info("App Store purchases verified", "bundle_id", p.AppleBundleID, "root", root,
 			"sandbox", !cfg.production() || p.AppleAllowSandbox, "products", len(p.Products))
+	}
+	if p.googleAccount == nil {
+		log.Info("Google Play purchases off (GOOGLE_SERVICE_ACCOUNT_FILE and GOOGLE_PLAY_PACKAGE are not set)")
+	} else {
+		log.Info("Google Play purchases verified", "package", p.GooglePackage, "service_account", p.googleAccount.ClientEmail, "api", p.GoogleAPIURL)
 	}
 	if cfg.production() {
 		log.Info("wallet.topUp is refused in production: coins come only from verified store purchases")

@@ -220,7 +220,8 @@ func MapError(err error) error {
 		return &trpc.Error{Code: trpc.CodeServiceUnavailable, Message: err.Error(),
 			Header: map[string]string{"Retry-After": RetryAfterUnavailable}}
 	case errors.Is(err, economy.ErrInsufficientFunds), errors.Is(err, economy.ErrBalanceLimit),
-		errors.Is(err, economy.ErrTopUpUnavailable), errors.Is(err, economy.ErrStoreUnavailable):
+		errors.Is(err, economy.ErrTopUpUnavailable), errors.Is(err, economy.ErrStoreUnavailable),
+		errors.Is(err, economy.ErrPurchasePending):
 		return &trpc.Error{Code: trpc.CodePreconditionFailed, Message: err.Error()}
 	case errors.Is(err, economy.ErrIdempotencyConflict), errors.Is(err, economy.ErrReceiptUsed):
 		return &trpc.Error{Code: trpc.CodeConflict, Message: err.Error()}
