@@ -24,6 +24,7 @@ import (
 	"math/big"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/chobilive/chobi/economy"
@@ -77,6 +78,9 @@ type Config struct {
 // Verifier checks StoreKit 2 signed transactions. Safe for concurrent use.
 type Verifier struct {
 	cfg Config
+
+	mu     sync.Mutex
+	chains map[string]knownChain
 }
 
 var _ economy.StoreVerifier = (*Verifier)(nil)
@@ -192,22 +196,28 @@ func (v *Verifier) Verify(signed string) (Transaction, error) {
 	if err != nil || len(sig) != 64 {
 		return tr, reject(ErrMalformed, "its signature is not 64 bytes of base64url")
 	}
-	certs := make([]*x509.Certificate, 2)
-	for i := range certs {
-		der, err := base64.StdEncoding.DecodeString(header.X5C[i])
-		if err != nil {
-			return tr, reject(ErrChain, "x5c certificate %d is not base64", i)
+	chainKey := header.X5C[0] + "|" + header.X5C[1]
+	known, cached := v.chainCache(chainKey)
+	var leaf, intermediate *x509.Certificate
+	if !cached {
+		certs := make([]*x509.Certificate, 2)
+		for i := range certs {
+			der, err := base64.StdEncoding.DecodeString(header.X5C[i])
+			if err != nil {
+				return tr, reject(ErrChain, "x5c certificate %d is not base64", i)
+			}
+			if certs[i], err = x509.ParseCertificate(der); err != nil {
+				return tr, reject(ErrChain, "x5c certificate %d: %v", i, err)
+			}
 		}
-		if certs[i], err = x509.ParseCertificate(der); err != nil {
-			return tr, reject(ErrChain, "x5c certificate %d: %v", i, err)
-		}
+		leaf, intermediate = certs[0], certs[1]
+		known.pub, _ = leaf.PublicKey.(*ecdsa.PublicKey)
 	}
-	leaf, intermediate := certs[0], certs[1]
 
 	// The signature first, with the leaf's key: nothing of the payload is
 	// believed before it verifies.
-	pub, ok := leaf.PublicKey.(*ecdsa.PublicKey)
-	if !ok || pub.Curve != elliptic.P256() {
+	pub := known.pub
+	if pub == nil || pub.Curve != elliptic.P256() {
 		return tr, reject(ErrSignature, "the signing certificate's key is not an ECDSA P-256 key")
 	}
 	digest := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
@@ -227,8 +237,16 @@ func (v *Verifier) Verify(signed string) (Transaction, error) {
 		return Transaction{}, reject(ErrMalformed, "it says it was signed at %s, in the future", signedAt.UTC().Format(time.RFC3339))
 	}
 
-	if err := v.checkChain(leaf, intermediate, signedAt); err != nil {
-		return Transaction{}, err
+	if !cached || signedAt.Before(known.from) || signedAt.After(known.until) {
+		if leaf == nil {
+			return Transaction{}, reject(ErrChain, "signed at %s, outside its certificates' validity (%s to %s)",
+				signedAt.UTC().Format(time.RFC3339), known.from.UTC().Format(time.RFC3339), known.until.UTC().Format(time.RFC3339))
+		}
+		chain, err := v.checkChain(leaf, intermediate, signedAt)
+		if err != nil {
+			return Transaction{}, err
+		}
+		v.remember(chainKey, chain)
 	}
 
 	if tr.BundleID != v.cfg.BundleID {
@@ -258,7 +276,7 @@ func (v *Verifier) Verify(signed string) (Transaction, error) {
 // checkChain checks the signing certificate's chain at the time it signed:
 // leaf → the x5c intermediate → a trusted root, each valid then, the
 // intermediate and the leaf with Apple's marker extensions.
-func (v *Verifier) checkChain(leaf, intermediate *x509.Certificate, at time.Time) error {
+func (v *Verifier) checkChain(leaf, intermediate *x509.Certificate, at time.Time) ([]*x509.Certificate, error) {
 	inter := x509.NewCertPool()
 	inter.AddCert(intermediate)
 	chains, err := leaf.Verify(x509.VerifyOptions{
@@ -266,25 +284,64 @@ func (v *Verifier) checkChain(leaf, intermediate *x509.Certificate, at time.Time
 		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
 	})
 	if err != nil {
-		return reject(ErrChain, "%v", err)
+		return nil, reject(ErrChain, "%v", err)
 	}
-	valid := false
+	var chain []*x509.Certificate
 	for _, c := range chains {
 		// Apple signs with no other shape of chain.
 		if len(c) == 3 && c[1].Equal(intermediate) {
-			valid = true
+			chain = c
 		}
 	}
-	if !valid {
-		return reject(ErrChain, "the chain is not the leaf, the x5c intermediate and a trusted root")
+	if chain == nil {
+		return nil, reject(ErrChain, "the chain is not the leaf, the x5c intermediate and a trusted root")
 	}
 	if !hasExtension(intermediate, OIDIntermediate) {
-		return reject(ErrPurpose, "the intermediate lacks Apple's marker %s", OIDIntermediate)
+		return nil, reject(ErrPurpose, "the intermediate lacks Apple's marker %s", OIDIntermediate)
 	}
 	if !hasExtension(leaf, OIDLeaf) {
-		return reject(ErrPurpose, "the signing certificate lacks Apple's marker %s", OIDLeaf)
+		return nil, reject(ErrPurpose, "the signing certificate lacks Apple's marker %s", OIDLeaf)
 	}
-	return nil
+	return chain, nil
+}
+
+// A checked chain, remembered by its x5c certificates: the same signing
+// certificate signs every transaction for months, and checking its chain
+// (two P-384 signatures) costs several times the transaction's own
+// signature. What x509 verification depends on besides the certificates
+// and the roots, which do not change, is only the time: a transaction
+// signed while all three certificates are valid has a valid chain.
+type knownChain struct {
+	pub         *ecdsa.PublicKey
+	from, until time.Time // every certificate of the chain valid between
+}
+
+// maxKnownChains bounds the remembered chains (forgotten all at once past it).
+const maxKnownChains = 64
+
+func (v *Verifier) chainCache(key string) (knownChain, bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	k, ok := v.chains[key]
+	return k, ok
+}
+
+func (v *Verifier) remember(key string, chain []*x509.Certificate) {
+	k := knownChain{pub: chain[0].PublicKey.(*ecdsa.PublicKey), from: chain[0].NotBefore, until: chain[0].NotAfter}
+	for _, c := range chain[1:] {
+		if c.NotBefore.After(k.from) {
+			k.from = c.NotBefore
+		}
+		if c.NotAfter.Before(k.until) {
+			k.until = c.NotAfter
+		}
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.chains == nil || len(v.chains) >= maxKnownChains {
+		v.chains = map[string]knownChain{}
+	}
+	v.chains[key] = k
 }
 
 // VerifyPurchase implements economy.StoreVerifier.

@@ -130,6 +130,16 @@ func TestVerifyRefusals(t *testing.T) {
 	if _, err := v.VerifyPurchase(context.Background(), economy.PurchaseProof{ProductID: "coins_100", SignedTransaction: signed}); err != nil {
 		t.Fatalf("the good transaction after all that: %v", err)
 	}
+	// The good chain is remembered now: a transaction it signed when its
+	// certificates were not valid is still refused, by a new verifier too.
+	old := with(func(tr *appstoretest.Transaction) {
+		tr.SignedDate = time.Now().Add(-2 * 365 * 24 * time.Hour).UnixMilli()
+	})
+	for _, v := range []*Verifier{v, testVerifier(t, ca, Config{Production: true})} {
+		if _, err := v.Verify(old); !errors.Is(err, ErrChain) {
+			t.Fatalf("signed before the certificates: %v", err)
+		}
+	}
 }
 
 // TestAppleRoot: the embedded root is Apple Root CA - G3, by its published
@@ -163,15 +173,15 @@ func TestAppleRoot(t *testing.T) {
 		t.Fatal(err)
 	}
 	at := time.UnixMilli(1761962975000) // October 2025
-	if err := v.checkChain(leaf, intermediate, at); err != nil {
+	if _, err := v.checkChain(leaf, intermediate, at); err != nil {
 		t.Fatalf("Apple's real chain: %v", err)
 	}
-	if err := v.checkChain(leaf, intermediate, time.Date(2040, 1, 1, 0, 0, 0, 0, time.UTC)); !errors.Is(err, ErrChain) {
+	if _, err := v.checkChain(leaf, intermediate, time.Date(2040, 1, 1, 0, 0, 0, 0, time.UTC)); !errors.Is(err, ErrChain) {
 		t.Fatalf("Apple's real chain in 2040: %v", err)
 	}
 	// Apple's leaf under a test root does not verify.
 	ca := appstoretest.NewCA(t)
-	if err := testVerifier(t, ca, Config{}).checkChain(leaf, intermediate, at); !errors.Is(err, ErrChain) {
+	if _, err := testVerifier(t, ca, Config{}).checkChain(leaf, intermediate, at); !errors.Is(err, ErrChain) {
 		t.Fatalf("Apple's chain against a test root: %v", err)
 	}
 }
@@ -208,3 +218,28 @@ func TestLoadRoots(t *testing.T) {
 }
 
 func b64(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+
+// BenchmarkVerify: signed transactions verified per second (signature and
+// chain), on every core.
+//
+// Run: go test ./economy/appstore -run '^$' -bench Verify
+func BenchmarkVerify(b *testing.B) {
+	ca := appstoretest.NewCA(b)
+	roots := x509.NewCertPool()
+	roots.AddCert(ca.Root)
+	v, err := New(Config{BundleID: bundle, Roots: roots, Production: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	signed := ca.Sign(b, appstoretest.Consumable("tx", bundle, "coins_100"))
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := v.Verify(signed); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "verifications/s")
+}
