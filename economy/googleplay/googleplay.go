@@ -173,7 +173,7 @@ func (v *Verifier) VerifyPurchase(ctx context.Context, p economy.PurchaseProof) 
 	case *pp.PurchaseState == 1:
 		return economy.StorePurchase{}, reject(ErrCancelled, "")
 	case *pp.PurchaseState == 2:
-		return economy.StorePurchase{}, fmt.Errorf("Google Play: %w", economy.ErrPurchasePending)
+		return economy.StorePurchase{}, fmt.Errorf("%w (Google Play)", economy.ErrPurchasePending)
 	case *pp.PurchaseState != 0:
 		return economy.StorePurchase{}, reject(ErrCancelled, "purchaseState %d", *pp.PurchaseState)
 	}
