@@ -33,7 +33,8 @@ function freePort() {
 // The server
 
 export class Server {
-  async start() {
+  // overrides replace the server's settings (e.g. RTC_UDP_HOST).
+  async start(overrides = {}) {
     const bin = resolve(HERE, process.env.CHOBI_BIN || '../../bin/chobi');
     if (!existsSync(bin)) {
       throw new Error(`server binary not found: ${bin} (build it with 'go build -o bin/chobi ./cmd/chobi' or set CHOBI_BIN)`);
@@ -51,7 +52,7 @@ export class Server {
       RTC_UDP_HOST: '127.0.0.1',
       RTC_INCLUDE_LOOPBACK: 'true',
       LOG_LEVEL: process.env.LOG_LEVEL || 'info',
-    });
+    }, overrides);
     const log = createWriteStream(this.logPath);
     this.child = spawn(bin, [], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child.stdout.pipe(log, { end: false });

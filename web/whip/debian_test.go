@@ -137,29 +137,15 @@ func hostAddress(t *testing.T) string {
 	return ""
 }
 
-// soupShim is an LD_PRELOAD shim for Debian 12's whip-client: it links
-// libsoup 2.4, and webrtcbin's libnice pulls in libsoup 3 (through
-// gupnp-igd, for UPnP port mapping), whose constructor aborts the process
-// when it finds libsoup 2's soup_uri_new through g_module_symbol
-// ("Using libsoup2 and libsoup3 in the same process is not supported").
-// The shim hides that one symbol from that one lookup; whip-client's own
-// calls are bound by the dynamic linker and unaffected. UPnP is never
-// used here (no gateway), so libsoup 3 is never called.
-const soupShim = `#define _GNU_SOURCE
-#include <dlfcn.h>
-#include <string.h>
-int g_module_symbol(void *module, const char *name, void **symbol) {
-	static int (*real)(void *, const char *, void **);
-	if (name && strcmp(name, "soup_uri_new") == 0) {
-		if (symbol) *symbol = 0;
-		return 0;
-	}
-	if (!real) real = (int (*)(void *, const char *, void **))dlsym(RTLD_NEXT, "g_module_symbol");
-	return real(module, name, symbol);
-}
-`
-
-// whipClientEnv builds the shim with the system's cc and preloads it.
+// whipClientEnv builds testdata/soupshim.c with the system's cc and
+// preloads it. Debian 12's whip-client links libsoup 2.4, and webrtcbin's
+// libnice pulls in libsoup 3 (through gupnp-igd, for UPnP port mapping),
+// whose constructor aborts the process when it finds libsoup 2's
+// soup_uri_new through g_module_symbol ("Using libsoup2 and libsoup3 in the
+// same process is not supported"). The shim hides that one symbol from that
+// one lookup; whip-client's own calls are bound by the dynamic linker and
+// unaffected. UPnP is never used here (no gateway), so libsoup 3 is never
+// called.
 func whipClientEnv(t *testing.T) []string {
 	t.Helper()
 	cc, err := exec.LookPath("cc")
@@ -168,7 +154,11 @@ func whipClientEnv(t *testing.T) []string {
 	}
 	dir := t.TempDir()
 	src, so := filepath.Join(dir, "soupshim.c"), filepath.Join(dir, "soupshim.so")
-	if err := os.WriteFile(src, []byte(soupShim), 0o644); err != nil {
+	shim, err := os.ReadFile("testdata/soupshim.c") // tests/e2e builds the same file
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(src, shim, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if out, err := exec.Command(cc, "-shared", "-fPIC", "-O2", "-o", so, src, "-ldl").CombinedOutput(); err != nil {
