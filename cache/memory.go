@@ -9,11 +9,10 @@ import (
 // Memory is a Store in this process, for a single node. It holds at most
 // MaxEntries values (then starts again empty: values are cheap to load).
 type Memory struct {
-	mu      sync.Mutex
-	gens    map[string]uint64
-	values  map[string]entry
-	max     int
-	nowFunc func() time.Time
+	mu     sync.Mutex
+	gens   map[string]uint64
+	values map[string]entry
+	max    int
 }
 
 type entry struct {
@@ -30,7 +29,7 @@ func NewMemory(max int) *Memory {
 	if max <= 0 {
 		max = MaxEntries
 	}
-	return &Memory{gens: map[string]uint64{}, values: map[string]entry{}, max: max, nowFunc: time.Now}
+	return &Memory{gens: map[string]uint64{}, values: map[string]entry{}, max: max}
 }
 
 var _ Store = (*Memory)(nil)
@@ -41,7 +40,7 @@ func (m *Memory) Get(_ context.Context, group, key string) ([]byte, uint64, bool
 	defer m.mu.Unlock()
 	gen := m.gens[group]
 	e, ok := m.values[group+"\x00"+key]
-	if !ok || e.gen != gen || m.nowFunc().After(e.expires) {
+	if !ok || e.gen != gen || time.Now().After(e.expires) {
 		return nil, gen, false, nil
 	}
 	return e.value, gen, true, nil
@@ -57,7 +56,7 @@ func (m *Memory) Set(_ context.Context, group, key string, gen uint64, value []b
 	if len(m.values) >= m.max {
 		m.values = map[string]entry{}
 	}
-	m.values[group+"\x00"+key] = entry{gen: gen, value: value, expires: m.nowFunc().Add(ttl)}
+	m.values[group+"\x00"+key] = entry{gen: gen, value: value, expires: time.Now().Add(ttl)}
 	return nil
 }
 

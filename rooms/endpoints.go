@@ -35,8 +35,8 @@ const anonymousPrefix = "anon:"
 
 // Renegotiate answers the endpoint's new offer (an ICE restart).
 func (e *Endpoint) Renegotiate(offer string) (string, error) {
-	if len(offer) == 0 || len(offer) > maxSDPBytes {
-		return "", fmt.Errorf("%w: the offer must be 1 to %d bytes", sfu.ErrBadSDP, maxSDPBytes)
+	if err := checkOfferSize(offer); err != nil {
+		return "", err
 	}
 	return e.peer.Renegotiate(offer)
 }
@@ -166,8 +166,8 @@ func (s *Service) StartIngest(ctx context.Context, p IngestParams) (*Endpoint, s
 	if s.media == nil {
 		return nil, "", ErrNoMedia
 	}
-	if len(p.Offer) == 0 || len(p.Offer) > maxSDPBytes {
-		return nil, "", fmt.Errorf("%w: the offer must be 1 to %d bytes", sfu.ErrBadSDP, maxSDPBytes)
+	if err := checkOfferSize(p.Offer); err != nil {
+		return nil, "", err
 	}
 	sess, err := s.liveSession(ctx, p.SessionID)
 	if err != nil {
@@ -246,8 +246,8 @@ func (s *Service) StartViewer(ctx context.Context, p ViewerParams) (*Endpoint, s
 	if s.media == nil {
 		return nil, "", ErrNoMedia
 	}
-	if len(p.Offer) == 0 || len(p.Offer) > maxSDPBytes {
-		return nil, "", fmt.Errorf("%w: the offer must be 1 to %d bytes", sfu.ErrBadSDP, maxSDPBytes)
+	if err := checkOfferSize(p.Offer); err != nil {
+		return nil, "", err
 	}
 	sess, err := s.liveSession(ctx, p.SessionID)
 	if err != nil {
@@ -328,14 +328,23 @@ func (s *Service) leaveEndpoint(ctx context.Context, e *Endpoint) {
 	}
 }
 
+// checkOfferSize refuses an empty or oversized WHIP or WHEP offer before
+// anything parses it.
+func checkOfferSize(offer string) error {
+	if len(offer) == 0 || len(offer) > maxSDPBytes {
+		return fmt.Errorf("%w: the offer must be 1 to %d bytes", sfu.ErrBadSDP, maxSDPBytes)
+	}
+	return nil
+}
+
 // CheckOffer reports whether a WHIP or WHEP offer could be answered,
 // changing nothing.
 func (s *Service) CheckOffer(offer string) error {
 	if s.media == nil {
 		return ErrNoMedia
 	}
-	if len(offer) == 0 || len(offer) > maxSDPBytes {
-		return fmt.Errorf("%w: the offer must be 1 to %d bytes", sfu.ErrBadSDP, maxSDPBytes)
+	if err := checkOfferSize(offer); err != nil {
+		return err
 	}
 	return s.media.CheckOffer(offer)
 }

@@ -196,15 +196,7 @@ func (p *Peer) subscribeSlot(src *Source) {
 			return d
 		})
 	}
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		dt.close()
-		return
-	}
-	p.downTracks[src.key] = dt
-	p.mu.Unlock()
-	src.addDownTrack(dt)
+	p.attach(src, dt)
 }
 
 // hasUnsentSection reports whether the viewer's offer has an m= section

@@ -589,16 +589,24 @@ func (p *Peer) subscribe(src *Source) {
 		return
 	}
 	dt.start(sender.Sender())
+	if p.attach(src, dt) {
+		p.negotiate()
+	}
+}
+
+// attach keeps dt as the peer's down-track of src and has src feed it;
+// false (dt closed) when the peer closed meanwhile.
+func (p *Peer) attach(src *Source, dt *DownTrack) bool {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
 		dt.close()
-		return
+		return false
 	}
 	p.downTracks[src.key] = dt
 	p.mu.Unlock()
 	src.addDownTrack(dt)
-	p.negotiate()
+	return true
 }
 
 // unsubscribe removes the peer's down-track of src.

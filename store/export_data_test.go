@@ -96,7 +96,7 @@ func TestExportHoldsOnlyTheUsersData(t *testing.T) {
 			}
 		}
 		e.grant(t, a.ID, 1000)
-		e.grant(t, b.ID, 777)
+		e.grant(t, b.ID, 97531)
 		toB := must(e.svc.SendGift(ctx, gift(a.ID, ss.ID, b.ID, "gift_rose", 3)))(t)
 		toA := must(e.svc.SendGift(ctx, gift(b.ID, ss.ID, a.ID, "gift_rose", 5)))(t)
 		ok(t, s.RegisterPushToken(ctx, store.PushToken{Token: "ExponentPushToken[alice-device-0001]", UserID: a.ID, Platform: "ios"}))
@@ -160,10 +160,17 @@ func TestExportHoldsOnlyTheUsersData(t *testing.T) {
 		check(store.ExportTransactions, "amount", []string{"-3", "1000", "2"}) // the rose's 5 coins at a 50% share: 2 diamonds
 
 		all := string(must(json.Marshal(got))(t))
-		for _, secret := range []string{"bob-secret", "bob private notice", "bob only", "bob secret report", "bob video", b.ID + ":coins", "777",
+		for _, secret := range []string{"bob-secret", "bob private notice", "bob only", "bob secret report", "bob video", b.ID + ":coins",
 			"bob says", bv.VideoURL} {
 			if strings.Contains(all, secret) {
 				t.Errorf("alice's archive holds bob's %q", secret)
+			}
+		}
+		// Bob's grant as a JSON number (a bare substring would also match
+		// inside ids and times by chance).
+		for _, sep := range []string{",", "}", "]"} {
+			if strings.Contains(all, ":97531"+sep) || strings.Contains(all, ":97526"+sep) {
+				t.Errorf("alice's archive holds bob's grant or balance")
 			}
 		}
 		for _, mine := range []string{"alice says a", "alice video", "for alice", "alice reports"} {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -60,10 +61,8 @@ func (ns NotificationSettings) quiet(at time.Time) bool {
 }
 
 func settingType(typ string) string {
-	for _, t := range NotificationTypes {
-		if t == typ {
-			return t
-		}
+	if slices.Contains(NotificationTypes, typ) {
+		return typ
 	}
 	return "system"
 }

@@ -87,9 +87,10 @@ func (s *Store) UpdatePrivacy(ctx context.Context, userID string, u PrivacyUpdat
 // allowsSQL is true when user $who's setting col lets $actor act toward
 // them: everyone, or people $who follows.
 func allowsSQL(col, who, actor string) string {
-	return `(COALESCE((SELECT ` + col + ` FROM privacy_settings WHERE user_id = ` + who + `), 'everyone') = 'everyone'
-		OR (COALESCE((SELECT ` + col + ` FROM privacy_settings WHERE user_id = ` + who + `), 'everyone') = 'following'
-			AND EXISTS (SELECT 1 FROM follows WHERE follower_id = ` + who + ` AND followee_id = ` + actor + `)))`
+	return `(CASE COALESCE((SELECT ` + col + ` FROM privacy_settings WHERE user_id = ` + who + `), 'everyone')
+		WHEN 'everyone' THEN TRUE
+		WHEN 'following' THEN EXISTS (SELECT 1 FROM follows WHERE follower_id = ` + who + ` AND followee_id = ` + actor + `)
+		ELSE FALSE END)`
 }
 
 // Allows implements rooms.SessionStore: whether userID's settings let

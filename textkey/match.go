@@ -1,6 +1,7 @@
 package textkey
 
 import (
+	"slices"
 	"strings"
 	"unicode"
 )
@@ -24,11 +25,7 @@ func NewMatcher(words []string) *Matcher {
 		}
 	}
 	// Longest first, so a phrase masks whole where a word of it would too.
-	for i := 1; i < len(m.words); i++ {
-		for j := i; j > 0 && len(m.words[j]) > len(m.words[j-1]); j-- {
-			m.words[j], m.words[j-1] = m.words[j-1], m.words[j]
-		}
-	}
+	slices.SortStableFunc(m.words, func(a, b string) int { return len(b) - len(a) })
 	return m
 }
 

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/chobilive/chobi/store"
@@ -48,7 +49,7 @@ type updateSettingsInput struct {
 
 func (in *updateSettingsInput) Validate(f *trpc.Fields) {
 	for typ := range in.Types {
-		if !isNotificationType(typ) {
+		if !slices.Contains(store.NotificationTypes, typ) {
 			f.Add("types", fmt.Sprintf("%q is not a notification type (follow, gift, comment, stream, system)", typ))
 		}
 	}
@@ -79,15 +80,6 @@ func (in *updateSettingsInput) Validate(f *trpc.Fields) {
 			}
 		}
 	}
-}
-
-func isNotificationType(typ string) bool {
-	for _, t := range store.NotificationTypes {
-		if t == typ {
-			return true
-		}
-	}
-	return false
 }
 
 // clockMinutes reads "HH:MM" as minutes after midnight.

@@ -19,7 +19,7 @@ type blockInput struct {
 	UserID string `json:"userId"`
 }
 
-func (in *blockInput) Validate(f *trpc.Fields) { checkID(f, "userId", in.UserID) }
+func (in *blockInput) Validate(f *trpc.Fields) { checkRequired(f, "userId", in.UserID) }
 
 type blockOutput struct {
 	UserID  string `json:"userId"`
@@ -44,7 +44,7 @@ var reportReasons = []string{"spam", "harassment", "hate", "violence", "sexual",
 
 func (in *reportInput) Validate(f *trpc.Fields) {
 	checkEnum(f, "targetType", in.TargetType, "user", "session", "message", "video")
-	checkID(f, "targetId", in.TargetID)
+	checkRequired(f, "targetId", in.TargetID)
 	checkEnum(f, "reason", in.Reason, reportReasons...)
 	if utf8.RuneCountInString(in.Details) > 1000 {
 		f.Add("details", "must be at most 1000 characters")

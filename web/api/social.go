@@ -45,7 +45,7 @@ type followListInput struct {
 }
 
 func (in *followListInput) Validate(f *trpc.Fields) {
-	checkID(f, "userId", in.UserID)
+	checkRequired(f, "userId", in.UserID)
 	defaultLimit(f, &in.Limit)
 	checkCursor(f, in.Cursor)
 }
@@ -83,20 +83,6 @@ func (in *searchSessionsInput) Validate(f *trpc.Fields) {
 		f.Add("category", "must be at most 50 characters")
 	}
 	defaultLimit(f, &in.Limit)
-}
-
-func checkID(f *trpc.Fields, field, id string) {
-	if id == "" || len(id) > 200 {
-		f.Add(field, "must be an id")
-	}
-}
-
-func defaultLimit(f *trpc.Fields, limit **int) {
-	if *limit == nil {
-		n := 20
-		*limit = &n
-	}
-	checkLimit(f, **limit)
 }
 
 func checkCursor(f *trpc.Fields, c *string) {

@@ -16,6 +16,15 @@ func checkLimit(f *trpc.Fields, limit int) {
 	}
 }
 
+// defaultLimit sets an absent limit to 20 and checks it.
+func defaultLimit(f *trpc.Fields, limit **int) {
+	if *limit == nil {
+		n := 20
+		*limit = &n
+	}
+	checkLimit(f, **limit)
+}
+
 func checkEnum(f *trpc.Fields, field, value string, allowed ...string) {
 	for _, a := range allowed {
 		if value == a {
